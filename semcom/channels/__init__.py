@@ -1,0 +1,3 @@
+"""Channels (registry ``CHANNELS``): complex baseband, Es = 1, snr_db = 10 log10(Es/N0)."""
+
+from semcom.channels.base import Channel, ChannelOutput  # noqa: F401

@@ -1,0 +1,3 @@
+"""Codecs (registry ``CODECS``): learned JSCC, analog and digital baselines."""
+
+from semcom.codecs.base import Codec, Reception, Transmission  # noqa: F401

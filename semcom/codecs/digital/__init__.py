@@ -1,0 +1,1 @@
+"""Separation-based digital baseline: source coder + 5G LDPC + QAM."""

@@ -1,0 +1,142 @@
+"""SNR, CBR and power conventions shared by every component (see docs/conventions.md).
+
+* Complex baseband.  Every transmitted block is normalized to average power 1 per complex
+  symbol (``Es = 1``).
+* ``snr_db = 10 log10(Es / N0)`` where ``N0`` is the *complex* noise variance: each real
+  dimension receives noise of variance ``N0 / 2``.
+* CBR (channel bandwidth ratio) = complex channel uses / (3 * H * W) of the RGB frame.  Every
+  stream a link sends (image, events, shared, headers) counts against it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from fractions import Fraction
+
+import torch
+
+from semcom.errors import SemcomError
+
+__all__ = [
+    "snr_db_to_noise_var",
+    "noise_var_to_snr_db",
+    "normalize_power",
+    "channel_uses_budget",
+    "cbr_of",
+    "parse_cbr",
+    "parse_snr",
+    "format_cbr",
+]
+
+
+def snr_db_to_noise_var(snr_db: float | torch.Tensor) -> float | torch.Tensor:
+    """Complex noise variance ``N0`` for ``Es = 1``: ``N0 = 10 ** (-snr_db / 10)``."""
+    if isinstance(snr_db, torch.Tensor):
+        return torch.pow(10.0, -snr_db / 10.0)
+    return 10.0 ** (-float(snr_db) / 10.0)
+
+
+def noise_var_to_snr_db(noise_var: float | torch.Tensor) -> float | torch.Tensor:
+    """Inverse of :func:`snr_db_to_noise_var`."""
+    if isinstance(noise_var, torch.Tensor):
+        return -10.0 * torch.log10(noise_var)
+    return -10.0 * math.log10(float(noise_var))
+
+
+def normalize_power(symbols: torch.Tensor, *, dim: int | tuple[int, ...] = -1, eps: float = 1e-12) -> torch.Tensor:
+    """Scale each block so its average power per complex symbol is 1.
+
+    Args:
+        symbols: complex tensor ``[..., n]`` (one block per leading index).
+        dim: the dimension(s) that form one block (default: the last).
+
+    Shape:
+        symbols: ``[..., n]`` complex64 -> same shape, ``mean(|x|^2, dim) == 1``.
+    """
+    if not torch.is_complex(symbols):
+        raise ValueError("normalize_power expects complex symbols")
+    power = symbols.abs().square().mean(dim=dim, keepdim=True)
+    return symbols / torch.sqrt(power + eps)
+
+
+def channel_uses_budget(cbr: float, height: int, width: int, channels: int = 3) -> int:
+    """Number of complex channel uses a link may spend on one frame: ``floor(cbr * C * H * W)``.
+
+    A tiny tolerance absorbs floating-point error so that ``1/48 * 3 * 256 * 256`` gives 4096.
+    """
+    return int(math.floor(cbr * channels * height * width + 1e-9))
+
+
+def cbr_of(channel_uses: int, height: int, width: int, channels: int = 3) -> float:
+    """The CBR actually used by ``channel_uses`` complex symbols for one ``channels x H x W`` frame."""
+    return channel_uses / float(channels * height * width)
+
+
+def parse_cbr(text: str | float) -> float:
+    """Parse ``"1/48"``, ``"0.0208"`` or a float into a CBR in (0, 1].
+
+    >>> round(parse_cbr("1/48"), 6)
+    0.020833
+    """
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        value = float(text)
+    else:
+        s = str(text).strip()
+        try:
+            if "/" in s:
+                num, den = s.split("/", 1)
+                value = float(Fraction(num.strip()) / Fraction(den.strip()))
+            else:
+                value = float(s)
+        except (ValueError, ZeroDivisionError):
+            raise SemcomError(f"malformed CBR {text!r}: expected a fraction like 1/48 or a number like 0.0208") from None
+    if not math.isfinite(value) or not 0.0 < value <= 1.0:
+        raise SemcomError(f"CBR must lie in (0, 1], got {text!r}")
+    return value
+
+
+def format_cbr(cbr: float) -> str:
+    """Short label: ``1/48`` when the CBR is the inverse of an integer, else 4 significant digits."""
+    inv = 1.0 / cbr
+    if abs(inv - round(inv)) < 1e-6:
+        return f"1/{round(inv)}"
+    return f"{cbr:.4g}"
+
+
+_NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)"
+
+
+def parse_snr(text: str | float) -> list[float]:
+    """Parse an SNR specification in dB into a list of points.
+
+    Accepted: ``"7"``; ``"0,5,10"``; ``"0:20"`` (inclusive, 1 dB step); ``"0:20:2"`` (step 2 dB);
+    ``"20:0:-5"`` (descending).  Ranges include the end point when the step lands on it.
+
+    >>> parse_snr("0:4:2")
+    [0.0, 2.0, 4.0]
+    """
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return [float(text)]
+    s = str(text).strip()
+    if not s:
+        raise SemcomError("empty SNR specification")
+    if ":" in s:
+        parts = s.split(":")
+        if len(parts) not in (2, 3) or not all(re.fullmatch(_NUM, p.strip()) for p in parts):
+            raise SemcomError(f"malformed SNR range {text!r}: expected A:B or A:B:STEP in dB")
+        start, stop = float(parts[0]), float(parts[1])
+        step = float(parts[2]) if len(parts) == 3 else 1.0
+        if step == 0:
+            raise SemcomError(f"SNR step must not be 0 in {text!r}")
+        if (stop - start) * step < 0:
+            raise SemcomError(f"empty SNR range {text!r}: the step never reaches the end point")
+        count = int(math.floor((stop - start) / step + 1e-9)) + 1
+        return [round(start + i * step, 10) for i in range(count)]
+    points = []
+    for p in s.split(","):
+        p = p.strip()
+        if not re.fullmatch(_NUM, p):
+            raise SemcomError(f"malformed SNR {text!r}: expected numbers in dB like 7, 0,5,10 or 0:20")
+        points.append(float(p))
+    return points

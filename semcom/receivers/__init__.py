@@ -1,0 +1,3 @@
+"""Receiver back-ends (registry ``RECEIVERS``)."""
+
+from semcom.receivers.base import Identity, Receiver  # noqa: F401

@@ -1,0 +1,31 @@
+"""Receiver back-end interface: turn the decoded frame (plus side information) into the output."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from semcom.registry import RECEIVERS
+from semcom.sources.base import Batch
+
+
+class Receiver(nn.Module):
+    """Base class of registered receiver back-ends (deblurring and the like).
+
+    ``forward(image, events=..., batch=...)``: ``image`` is the decoded frame
+    ``[B, 3, H, W]``; ``events`` the decoded side information ``[B, C, H, W]`` if the codec
+    transmitted any, else ``None``; ``batch`` is the source batch, from which a back-end may
+    read side information that the link treats as available at the receiver (for example
+    with ``--channel none``).  Returns ``[B, 3, H, W]`` in [0, 1].
+    """
+
+    def forward(self, image: torch.Tensor, *, events: torch.Tensor | None = None,
+                batch: Batch | None = None) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+
+@RECEIVERS.register("identity", help="no back-end: the decoded frame is the output")
+class Identity(Receiver):
+    def forward(self, image: torch.Tensor, *, events: torch.Tensor | None = None,
+                batch: Batch | None = None) -> torch.Tensor:
+        return image

@@ -1,0 +1,85 @@
+"""Name -> component registries.
+
+Every pluggable component (source node, codec, channel, receiver back-end, metric) registers
+itself under a kebab-case name with a decorator in its own module; the package ``__init__``
+imports the module, and a link TOML file can then refer to it by name.  There is exactly one
+map per kind of component, so names cannot drift apart.
+
+Example:
+    >>> from semcom.registry import CHANNELS
+    >>> @CHANNELS.register("my-channel", help="a channel that does nothing")
+    ... class MyChannel: ...
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+from semcom.errors import SemcomError
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    obj: Any
+    help: str
+
+
+class Registry:
+    """A named collection of factories (usually classes)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, Entry] = {}
+
+    def register(self, name: str, *, help: str = "") -> Callable[[Any], Any]:
+        if name != name.lower() or " " in name or "_" in name:
+            raise ValueError(f"{self.kind} names are kebab-case, got {name!r}")
+
+        def deco(obj: Any) -> Any:
+            if name in self._entries and self._entries[name].obj is not obj:
+                raise ValueError(f"{self.kind} {name!r} is registered twice")
+            doc = help or (obj.__doc__ or "").strip().splitlines()[0:1]
+            text = doc if isinstance(doc, str) else (doc[0] if doc else "")
+            self._entries[name] = Entry(name, obj, text)
+            return obj
+
+        return deco
+
+    def get(self, name: str) -> Any:
+        try:
+            return self._entries[name].obj
+        except KeyError:
+            raise SemcomError(self.unknown_message(name)) from None
+
+    def unknown_message(self, name: str) -> str:
+        close = difflib.get_close_matches(name, list(self._entries), n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"unknown {self.kind} {name!r}{hint} (known: {', '.join(sorted(self._entries))})"
+
+    def build(self, name: str, **kwargs: Any) -> Any:
+        return self.get(name)(**kwargs)
+
+    def help(self, name: str) -> str:
+        return self._entries[name].help
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+SOURCES = Registry("source")
+CODECS = Registry("codec")
+CHANNELS = Registry("channel")
+RECEIVERS = Registry("receiver")
+METRICS = Registry("metric")
