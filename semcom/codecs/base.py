@@ -70,6 +70,19 @@ class Codec(nn.Module):
                snr_db: torch.Tensor) -> Reception:  # pragma: no cover
         raise NotImplementedError
 
+    def variants(self) -> list[str]:
+        """Names of the configurations an adaptive sweep chooses among at each SNR.
+
+        A digital codec returns its (modulation, code rate) table here; the sweep runs every
+        variant at every SNR and reports the envelope (the variant with the best mean PSNR, as
+        adaptive modulation and coding would pick).  ``[]`` (the default) means one fixed codec.
+        """
+        return []
+
+    def set_variant(self, name: str) -> None:
+        """Select one of :meth:`variants`."""
+        raise ValueError(f"{type(self).__name__} has no variants (asked for {name!r})")
+
     def transmit(self, batch: Batch, channel: Channel, *, snr_db: torch.Tensor,
                  generator: torch.Generator | None = None) -> tuple[Transmission, Reception]:
         """Encode, pass through ``channel`` and decode.  Override for analytical links
