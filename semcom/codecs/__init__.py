@@ -1,3 +1,4 @@
 """Codecs (registry ``CODECS``): learned JSCC, analog and digital baselines."""
 
 from semcom.codecs.base import Codec, Reception, Transmission  # noqa: F401
+from semcom.codecs import softcast  # noqa: F401

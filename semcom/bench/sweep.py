@@ -1,0 +1,277 @@
+"""The sweep runner: a link over SNR points on an evaluation set, one CSV row per point.
+
+Rows are written as each SNR point finishes, so an interrupted run loses at most the point in
+progress; rerunning the same command skips the points already in the CSV (resume).  Every
+random draw of point ``snr_db``, repeat ``r`` and batch ``j`` comes from a generator seeded by
+``(seed, snr_db, r, j)``, so a resumed run writes exactly the rows an uninterrupted one would.
+
+Example:
+    >>> from semcom.bench.sweep import SweepConfig, run_sweep            # doctest: +SKIP
+    >>> csv_path = run_sweep(SweepConfig(link="softcast", cbr=1/48, snr_db=(0.0, 10.0)))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from semcom.bench.results import (CsvWriter, config_key, git_commit, mean_ci95, package_versions,
+                                  read_rows, write_json)
+from semcom.conventions import format_cbr
+from semcom.errors import SemcomError
+from semcom.link import Component, Link, find_link
+from semcom.registry import METRICS, SOURCES
+from semcom.sources.base import Batch, collate
+
+DEFAULT_OUT = Path("results/runs")
+DEFAULT_METRICS = ("psnr", "ssim", "dists")
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """Everything that determines a sweep's rows.
+
+    Args:
+        link: link name (``links/NAME.toml``) or path to a link file.
+        cbr: requested channel bandwidth ratio.
+        snr_db: SNR points in dB.
+        channel: channel name overriding the link's default (``None``: the link's).
+        channel_params: keyword arguments of the channel.
+        dataset: source name overriding the link's default evaluation data.
+        dataset_params: keyword arguments of the source (``size``, ``data_root``, ...).
+        limit: evaluate at most this many samples.
+        repeats: channel realizations per image and SNR point.
+        seed: seed of every channel draw.
+        batch_size: frames per forward pass.
+        metrics: metric names; unavailable ones (DISTS without weights) give empty columns.
+        all_configs: for adaptive codecs, also write each configuration's own curve.
+        checkpoint: codec checkpoint path (learned codecs), ``None`` for the shipped one.
+    """
+
+    link: str
+    cbr: float
+    snr_db: tuple[float, ...]
+    channel: str | None = None
+    channel_params: dict[str, Any] = field(default_factory=dict)
+    dataset: str | None = None
+    dataset_params: dict[str, Any] = field(default_factory=dict)
+    limit: int | None = None
+    repeats: int = 1
+    seed: int = 0
+    batch_size: int = 8
+    metrics: tuple[str, ...] = DEFAULT_METRICS
+    all_configs: bool = False
+    checkpoint: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.snr_db:
+            raise SemcomError("no SNR points to run")
+        if self.repeats < 1:
+            raise SemcomError(f"--repeats must be at least 1, got {self.repeats}")
+        if self.limit is not None and self.limit < 1:
+            raise SemcomError(f"--limit must be at least 1, got {self.limit}")
+        if self.batch_size < 1:
+            raise SemcomError(f"--batch-size must be at least 1, got {self.batch_size}")
+
+
+def point_seed(seed: int, snr_db: float, repeat: int, batch_index: int) -> int:
+    """Seed of one (SNR point, repeat, batch): independent of which other points are run."""
+    text = f"{seed}|{snr_db:.6f}|{repeat}|{batch_index}".encode()
+    return int.from_bytes(hashlib.sha256(text).digest()[:8], "little") >> 1
+
+
+def output_stem(link: str, channel: str, cbr: float) -> str:
+    return f"{Path(link).stem}_{channel}_cbr{format_cbr(cbr).replace('/', '-')}"
+
+
+@dataclass(frozen=True)
+class PointResult:
+    """Metrics of one SNR point for one codec variant."""
+
+    values: dict[str, np.ndarray]   # metric -> [n_images, repeats]
+    extras: dict[str, float]
+    cbr_used: float
+    seconds: float
+
+
+def _prepare_out(out_dir: Path) -> Path:
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / ".semcom-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise SemcomError(f"cannot write to --out {str(out_dir)!r}: {exc.strerror or exc}") from None
+    return out_dir
+
+
+def build_metrics(names: tuple[str, ...], notice: Callable[[str], None]) -> dict[str, Any]:
+    """Metric modules by name; an unavailable metric is reported once and left out."""
+    out: dict[str, Any] = {}
+    for name in names:
+        if name not in METRICS:
+            raise SemcomError(METRICS.unknown_message(name))
+        try:
+            out[name] = METRICS.build(name)
+        except SemcomError as exc:  # MetricUnavailable
+            notice(str(exc))
+    return out
+
+
+def load_dataset(cfg: SweepConfig, default: Component) -> Any:
+    name = cfg.dataset or default.name
+    params = dict(default.params) if cfg.dataset is None else {}
+    params.update({k: v for k, v in cfg.dataset_params.items() if v is not None})
+    params["split"] = "test"
+    if cfg.limit is not None:
+        params["limit"] = cfg.limit
+    if name not in SOURCES:
+        raise SemcomError(SOURCES.unknown_message(name))
+    ds = SOURCES.build(name, **params)
+    if len(ds) == 0:
+        raise SemcomError(f"dataset {name!r} has no samples")
+    return ds
+
+
+def evaluate_point(link: Link, batches: list[Batch], metrics: dict[str, Any], *, snr_db: float,
+                   repeats: int, seed: int) -> PointResult:
+    """Run every batch ``repeats`` times at one SNR and collect per-image metric values."""
+    t0 = time.perf_counter()
+    n_images = sum(b.size for b in batches)
+    values = {m: np.full((n_images, repeats), np.nan) for m in metrics}
+    extras: dict[str, list[float]] = {}
+    cbr_used = math.nan
+    with torch.no_grad():
+        for r in range(repeats):
+            start = 0
+            for j, batch in enumerate(batches):
+                gen = torch.Generator().manual_seed(point_seed(seed, snr_db, r, j))
+                out = link(batch, snr_db=snr_db, generator=gen)
+                target = link.target(batch)
+                for m, module in metrics.items():
+                    values[m][start:start + batch.size, r] = module(out.output, target).double().cpu().numpy()
+                for k, v in out.reception.extras.items():
+                    extras.setdefault(k, []).extend(torch.as_tensor(v, dtype=torch.float64).reshape(-1).tolist())
+                cbr_used = out.transmission.cbr
+                start += batch.size
+    return PointResult(values, {k: float(np.mean(v)) for k, v in extras.items()}, cbr_used,
+                       time.perf_counter() - t0)
+
+
+def _row(cfg_link: str, channel: str, cbr: float, snr_db: float, res: PointResult,
+         metric_names: tuple[str, ...], repeats: int) -> dict[str, Any]:
+    n_images = next(iter(res.values.values())).shape[0] if res.values else 0
+    row: dict[str, Any] = {"link": cfg_link, "channel": channel, "cbr": cbr, "cbr_used": res.cbr_used,
+                           "snr_db": snr_db, "n": n_images * repeats, "n_images": n_images, "repeats": repeats}
+    for m in metric_names:
+        if m in res.values:
+            row[m], row[f"{m}_ci95"] = mean_ci95(res.values[m])
+        else:
+            row[m], row[f"{m}_ci95"] = None, None
+    row.update(res.extras)
+    row["seconds"] = res.seconds
+    return row
+
+
+def run_sweep(cfg: SweepConfig, *, out_dir: Path | str = DEFAULT_OUT, overwrite: bool = False,
+              progress: bool = True, notice: Callable[[str], None] | None = None) -> Path:
+    """Run (or resume) a sweep and return the path of its CSV file.
+
+    Writes ``<out>/<link>_<channel>_cbr<R>.csv`` (one row per SNR point), a ``.json`` sidecar
+    with the configuration, seed, git commit and package versions, and with ``all_configs``
+    a ``..._configs.csv`` with one row per (SNR point, codec configuration).
+    """
+    notice = notice or (lambda msg: print(msg, file=sys.stderr))
+    spec = find_link(cfg.link)
+    channel = Component(cfg.channel, dict(cfg.channel_params)) if cfg.channel else spec.channel
+    if cfg.channel is None and cfg.channel_params:
+        channel = Component(spec.channel.name, {**spec.channel.params, **cfg.channel_params})
+    out_dir = _prepare_out(Path(out_dir))
+    overrides = {"checkpoint": cfg.checkpoint} if cfg.checkpoint else {}
+    link = Link(spec, cbr=cfg.cbr, channel=channel, codec_overrides=overrides)
+    link.eval()
+    dataset = load_dataset(cfg, spec.source)
+    metrics = build_metrics(cfg.metrics, notice)
+
+    stem = output_stem(spec.name, channel.name, cfg.cbr)
+    csv_path, json_path = out_dir / f"{stem}.csv", out_dir / f"{stem}.json"
+    configs_path = out_dir / f"{stem}_configs.csv"
+    identity = {"link": spec.as_dict(), "cbr": cfg.cbr, "channel": {"name": channel.name, **channel.params},
+                "dataset": dataset.describe() if hasattr(dataset, "describe") else str(cfg.dataset),
+                "limit": cfg.limit, "repeats": cfg.repeats, "seed": cfg.seed, "metrics": list(cfg.metrics),
+                "checkpoint": cfg.checkpoint}
+    key = config_key(identity)
+    if overwrite:
+        for p in (csv_path, json_path, configs_path):
+            p.unlink(missing_ok=True)
+    done: set[float] = set()
+    if csv_path.exists():
+        import json as _json
+        try:
+            old_key = _json.loads(json_path.read_text()).get("config_key")
+        except (OSError, ValueError):
+            old_key = None
+        if old_key != key:
+            raise SemcomError(f"{csv_path} holds results of a different configuration; "
+                              "pass --overwrite to replace it or choose another --out")
+        done = {round(float(r["snr_db"]), 6) for r in read_rows(csv_path)}
+
+    sidecar = {"config_key": key, "config": {**asdict(cfg), "snr_db": list(cfg.snr_db)}, "resolved": identity,
+               "git_commit": git_commit(), "versions": package_versions(), "csv": csv_path.name,
+               "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "torch_threads": torch.get_num_threads()}
+    write_json(json_path, sidecar)
+
+    todo = [s for s in cfg.snr_db if round(float(s), 6) not in done]
+    writer = CsvWriter(csv_path)
+    cfg_writer = CsvWriter(configs_path) if cfg.all_configs else None
+    variants = link.codec.variants()
+    if not todo:
+        notice(f"all {len(cfg.snr_db)} SNR points already in {csv_path}")
+        return csv_path
+
+    indices = list(range(len(dataset)))
+    batches = [collate([dataset[i] for i in indices[s:s + cfg.batch_size]])
+               for s in range(0, len(indices), cfg.batch_size)]
+    metric_names = tuple(cfg.metrics)
+    bar = tqdm(total=len(todo) * max(1, len(variants)), desc=f"{spec.name} cbr {format_cbr(cfg.cbr)}",
+               unit="pt", disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    try:
+        for snr in todo:
+            if variants:
+                results = {}
+                for v in variants:
+                    link.codec.set_variant(v)
+                    results[v] = evaluate_point(link, batches, metrics, snr_db=float(snr),
+                                                repeats=cfg.repeats, seed=cfg.seed)
+                    if cfg_writer is not None:
+                        row = _row(spec.name, channel.name, cfg.cbr, float(snr), results[v], metric_names, cfg.repeats)
+                        cfg_writer.write({**row, "config": v})
+                    bar.update(1)
+                select = "psnr" if "psnr" in metrics else next(iter(metrics))
+                sign = 1.0 if metrics[select].higher_is_better else -1.0
+                best = max(variants, key=lambda v: sign * float(np.nanmean(results[v].values[select])))
+                row = _row(spec.name, channel.name, cfg.cbr, float(snr), results[best], metric_names, cfg.repeats)
+                row["config"] = best
+                row["seconds"] = sum(r.seconds for r in results.values())
+            else:
+                res = evaluate_point(link, batches, metrics, snr_db=float(snr), repeats=cfg.repeats, seed=cfg.seed)
+                row = _row(spec.name, channel.name, cfg.cbr, float(snr), res, metric_names, cfg.repeats)
+                bar.update(1)
+            writer.write(row)
+            if "psnr" in row and row["psnr"] is not None:
+                bar.set_postfix_str(f"{snr:g} dB: {row['psnr']:.2f} dB PSNR")
+    finally:
+        bar.close()
+    sidecar["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    write_json(json_path, sidecar)
+    return csv_path

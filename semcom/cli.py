@@ -1,0 +1,169 @@
+"""The ``semcom`` command line: thin click commands over library functions.
+
+Bad input is reported as one line on stderr (``semcom: error: ...``) with exit status 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from semcom.errors import SemcomError
+
+
+def _parse_kv(items: tuple[str, ...], what: str) -> dict[str, Any]:
+    """``("coherence=64", "fading=fast")`` -> ``{"coherence": 64, "fading": "fast"}``."""
+    import tomllib
+
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise SemcomError(f"{what} must look like KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        try:
+            out[key.strip()] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="semcom")
+def cli() -> None:
+    """Link-level simulation of semantic communication with event and spike cameras."""
+
+
+@cli.command("run")
+@click.option("--link", "link_name", required=True, help="Link name (see `semcom links`) or a link TOML file.")
+@click.option("--snr", required=True, help="SNR points in dB: 0:20 (1 dB steps), 0:20:2, 7 or 0,5,10.")
+@click.option("--cbr", required=True, help="Channel bandwidth ratio: 1/48 or 0.0208.")
+@click.option("--channel", default=None, help="Channel: awgn, rayleigh or none (default: the link's).")
+@click.option("--channel-param", multiple=True, metavar="KEY=VALUE",
+              help="Channel argument, e.g. fading=fast or coherence=64 (repeatable).")
+@click.option("--dataset", default=None, help="Evaluation data source (default: the link's, synth-blur).")
+@click.option("--data-root", default=None, type=click.Path(), help="Folder for datasets read from disk.")
+@click.option("--size", default=None, type=int, help="Crop side of the evaluation frames in pixels.")
+@click.option("--limit", default=None, type=int, help="Evaluate at most N samples.")
+@click.option("--repeats", default=1, show_default=True, type=int, help="Channel realizations per image.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of every channel draw.")
+@click.option("--batch-size", default=8, show_default=True, type=int)
+@click.option("--metrics", default="psnr,ssim,dists", show_default=True, help="Comma-separated metrics.")
+@click.option("--checkpoint", default=None, type=click.Path(), help="Codec checkpoint (learned links).")
+@click.option("--all-configs", is_flag=True, help="Adaptive digital links: also write every configuration's curve.")
+@click.option("--out", "out_dir", default="results/runs", show_default=True, type=click.Path(),
+              help="Folder for the CSV, JSON sidecar and PNG.")
+@click.option("--overwrite", is_flag=True, help="Replace earlier results of this link/channel/CBR instead of resuming.")
+@click.option("--no-plot", is_flag=True, help="Do not draw the PNG.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or table.")
+def run_cmd(link_name: str, snr: str, cbr: str, channel: str | None, channel_param: tuple[str, ...],
+            dataset: str | None, data_root: str | None, size: int | None, limit: int | None, repeats: int,
+            seed: int, batch_size: int, metrics: str, checkpoint: str | None, all_configs: bool, out_dir: str,
+            overwrite: bool, no_plot: bool, quiet: bool) -> None:
+    """Run a link over SNR points and write CSV + JSON + PNG (resumes an interrupted run)."""
+    from semcom.bench.plots import plot_curves, summarize
+    from semcom.bench.sweep import SweepConfig, run_sweep
+    from semcom.conventions import parse_cbr, parse_snr
+    from semcom.link import find_link
+    from semcom.registry import CHANNELS
+
+    snr_points = parse_snr(snr)
+    cbr_value = parse_cbr(cbr)
+    find_link(link_name)  # fail fast on an unknown link
+    if channel is not None and channel not in CHANNELS:
+        raise SemcomError(CHANNELS.unknown_message(channel))
+    if checkpoint is not None and not Path(checkpoint).is_file():
+        raise SemcomError(f"checkpoint not found: {checkpoint}")
+    cfg = SweepConfig(link=link_name, cbr=cbr_value, snr_db=tuple(snr_points), channel=channel,
+                      channel_params=_parse_kv(channel_param, "--channel-param"), dataset=dataset,
+                      dataset_params={"data_root": data_root, "size": size}, limit=limit, repeats=repeats,
+                      seed=seed, batch_size=batch_size,
+                      metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()),
+                      all_configs=all_configs, checkpoint=checkpoint)
+    csv_path = run_sweep(cfg, out_dir=out_dir, overwrite=overwrite, progress=not quiet)
+    if not no_plot:
+        png = plot_curves([csv_path], csv_path.with_suffix(".png"))
+    if not quiet:
+        click.echo(summarize([csv_path]))
+    click.echo(f"results: {csv_path}" + ("" if no_plot else f"\nplot:    {png}"))
+
+
+@cli.command("links")
+def links_cmd() -> None:
+    """List the links (name and one-line description)."""
+    from semcom.link import LinkSpec, available_links
+
+    links = available_links()
+    width = max((len(n) for n in links), default=0)
+    for name, path in links.items():
+        try:
+            desc = LinkSpec.load(path).description.splitlines()[0]
+        except (SemcomError, IndexError) as exc:
+            desc = f"(cannot load: {exc})" if isinstance(exc, SemcomError) else ""
+        click.echo(f"{name.ljust(width)}  {desc}")
+
+
+@cli.command("plot")
+@click.argument("csv_files", nargs=-1, required=True, type=click.Path())
+@click.option("--out", default=None, type=click.Path(), help="PNG path (default: next to the first CSV).")
+@click.option("--title", default=None)
+def plot_cmd(csv_files: tuple[str, ...], out: str | None, title: str | None) -> None:
+    """Draw PSNR, SSIM and DISTS against SNR from sweep CSV files into one PNG."""
+    from semcom.bench.plots import plot_curves
+
+    out_path = Path(out) if out else Path(csv_files[0]).with_suffix(".png")
+    click.echo(str(plot_curves(list(csv_files), out_path, title=title)))
+
+
+def _add_optional_commands() -> None:
+    """Commands that live next to the code they drive."""
+    import importlib
+
+    for module, attr in (("semcom.sources.command", "data"), ("semcom.train.command", "train"),
+                         ("semcom.bench.reproduce", "reproduce")):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name == module:
+                continue
+            raise
+        cmd = getattr(mod, attr, None)
+        if cmd is not None:
+            cli.add_command(cmd)
+
+
+_add_optional_commands()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI, turning user errors into one line and exit status 2."""
+    try:
+        import semcom  # noqa: F401  (fill the registries)
+
+        cli.main(args=argv, prog_name="semcom", standalone_mode=False)
+        return 0
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+        return 0
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.UsageError as exc:
+        hint = f" (try `semcom {exc.ctx.command.name} --help`)" if exc.ctx and exc.ctx.command.name != "cli" else ""
+        click.echo(f"semcom: error: {exc.format_message()}{hint}", err=True)
+        return 2
+    except click.ClickException as exc:
+        click.echo(f"semcom: error: {exc.format_message()}", err=True)
+        return 2
+    except SemcomError as exc:
+        msg = " ".join(str(exc).split())
+        click.echo(f"semcom: error: {msg}", err=True)
+        return 2
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("semcom: interrupted; finished points are saved, rerun the same command to resume", err=True)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from semcom.cli import main
+
+BAD = [
+    (["run", "--link", "softcast", "--snr", "a:b", "--cbr", "1/48"], "malformed SNR"),
+    (["run", "--link", "softcast", "--snr", "10:0", "--cbr", "1/48"], "empty SNR range"),
+    (["run", "--link", "softcast", "--snr", "", "--cbr", "1/48"], "empty SNR"),
+    (["run", "--link", "softcast", "--snr", "0:20", "--cbr", "abc"], "malformed CBR"),
+    (["run", "--link", "softcast", "--snr", "0:20", "--cbr", "2"], "(0, 1]"),
+    (["run", "--link", "softcast", "--snr", "0:20", "--cbr", "0"], "(0, 1]"),
+    (["run", "--link", "sofcast", "--snr", "0:20", "--cbr", "1/48"], "did you mean 'softcast'"),
+    (["run", "--link", "softcast", "--snr", "0", "--cbr", "1/48", "--channel", "awgm"], "did you mean 'awgn'"),
+    (["run", "--link", "softcast", "--snr", "0", "--cbr", "1/48", "--out", "/proc/semcom"], "cannot write"),
+    (["run", "--link", "softcast", "--snr", "0", "--cbr", "1/48", "--repeats", "0"], "repeats"),
+    (["run", "--snr", "0", "--cbr", "1/48"], "--link"),
+    (["plot", "does-not-exist.csv"], "no such results file"),
+]
+
+
+@pytest.mark.parametrize("argv,needle", BAD)
+def test_bad_input_one_line_exit_2(argv, needle, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("semcom: error:") and needle in lines[0]
+    assert "Traceback" not in err
+
+
+def test_console_script_exit_code_and_no_traceback():
+    exe = Path(sys.executable).with_name("semcom")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "semcom.cli"]
+    proc = subprocess.run(cmd + ["run", "--link", "softcast", "--snr", "0:20", "--cbr", "1/0"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_links_lists_softcast(capsys):
+    assert main(["links"]) == 0
+    out = capsys.readouterr().out
+    assert any(line.startswith("softcast ") for line in out.splitlines())
+
+
+def test_run_writes_csv_json_png_and_plot_command(tmp_path, capsys):
+    argv = ["run", "--link", "softcast", "--snr", "0:10:5", "--cbr", "1/12", "--dataset", "skimage",
+            "--size", "32", "--limit", "2", "--metrics", "psnr,ssim", "--out", str(tmp_path), "-q"]
+    assert main(argv) == 0
+    csv = tmp_path / "softcast_awgn_cbr1-12.csv"
+    assert len(pd.read_csv(csv)) == 3
+    assert csv.with_suffix(".json").exists() and csv.with_suffix(".png").stat().st_size > 10_000
+    out_png = tmp_path / "again.png"
+    assert main(["plot", str(csv), "--out", str(out_png)]) == 0
+    assert out_png.exists()

@@ -1,0 +1,85 @@
+import json
+
+import pandas as pd
+import pytest
+
+import semcom.bench.sweep as sweep
+from semcom.bench.results import mean_ci95
+from semcom.bench.sweep import SweepConfig, run_sweep
+from semcom.errors import SemcomError
+
+
+def _cfg(**kw):
+    base = dict(link="softcast", cbr=1 / 12, snr_db=(0.0, 5.0, 10.0), dataset="skimage",
+                dataset_params={"size": 32}, limit=4, repeats=2, seed=3, batch_size=2, metrics=("psnr", "ssim"))
+    base.update(kw)
+    return SweepConfig(**base)
+
+
+def _table(path):
+    return pd.read_csv(path).drop(columns=["seconds"])
+
+
+def test_rows_columns_and_sidecar(tmp_path):
+    path = run_sweep(_cfg(), out_dir=tmp_path, progress=False)
+    df = pd.read_csv(path)
+    assert list(df["snr_db"]) == [0.0, 5.0, 10.0]
+    for col in ("link", "channel", "cbr", "snr_db", "n", "psnr", "psnr_ci95", "ssim", "ssim_ci95",
+                "dists", "dists_ci95"):
+        assert col in df.columns
+    assert (df["n"] == 8).all() and df["dists"].isna().all()  # dists not asked for here
+    assert df["psnr"].is_monotonic_increasing
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["config"]["seed"] == 3 and "torch" in meta["versions"] and meta["git_commit"]
+
+
+def test_resume_after_interrupt_gives_the_same_csv(tmp_path, monkeypatch):
+    full = run_sweep(_cfg(), out_dir=tmp_path / "a", progress=False)
+
+    real = sweep.evaluate_point
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sweep, "evaluate_point", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(_cfg(), out_dir=tmp_path / "b", progress=False)
+    partial = pd.read_csv(tmp_path / "b" / full.name)
+    assert list(partial["snr_db"]) == [0.0]  # the finished point was kept, the CSV is valid
+    monkeypatch.setattr(sweep, "evaluate_point", real)
+    resumed = run_sweep(_cfg(), out_dir=tmp_path / "b", progress=False)
+    pd.testing.assert_frame_equal(_table(full), _table(resumed))
+
+
+def test_resume_skips_finished_points(tmp_path, monkeypatch):
+    run_sweep(_cfg(snr_db=(0.0, 5.0)), out_dir=tmp_path, progress=False)
+    seen = []
+    real = sweep.evaluate_point
+    monkeypatch.setattr(sweep, "evaluate_point", lambda *a, **k: seen.append(k["snr_db"]) or real(*a, **k))
+    path = run_sweep(_cfg(snr_db=(0.0, 5.0, 10.0)), out_dir=tmp_path, progress=False)
+    assert seen == [10.0]
+    assert list(pd.read_csv(path)["snr_db"]) == [0.0, 5.0, 10.0]
+
+
+def test_changed_configuration_is_refused(tmp_path):
+    run_sweep(_cfg(snr_db=(0.0,)), out_dir=tmp_path, progress=False)
+    with pytest.raises(SemcomError, match="different configuration"):
+        run_sweep(_cfg(snr_db=(0.0,), seed=4), out_dir=tmp_path, progress=False)
+    path = run_sweep(_cfg(snr_db=(0.0,), seed=4), out_dir=tmp_path, overwrite=True, progress=False)
+    assert len(pd.read_csv(path)) == 1
+
+
+def test_mean_ci95_against_hand_computation():
+    import numpy as np
+    from scipy import stats
+
+    v = np.array([[1.0, 3.0], [2.0, 2.0], [4.0, 6.0], [0.0, 2.0]])
+    per_image = v.mean(1)
+    mean, half = mean_ci95(v)
+    assert mean == pytest.approx(per_image.mean())
+    assert half == pytest.approx(stats.t.ppf(0.975, 3) * per_image.std(ddof=1) / 2)
+    assert np.isnan(mean_ci95(np.ones((1, 3)))[1])
