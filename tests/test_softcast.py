@@ -33,10 +33,10 @@ def test_psnr_rises_with_snr(small_batch):
 
 
 def test_ideal_channel_keeps_the_sent_chunks_exactly(small_batch):
-    # with no noise the LLSE inverts the scaling; at CBR 1/2 (every coefficient sent) the frame comes back
+    # with no noise the LLSE inverts the scaling; at CBR 1 every chunk fits and the frame comes back
     from semcom.channels.base import ChannelOutput
 
-    codec = SoftCast(cbr=0.6, chunk=8)
+    codec = SoftCast(cbr=1.0, chunk=8)
     tx = codec.encode(small_batch, snr_db=torch.zeros(small_batch.size))
     x = tx.symbols
     zeros = torch.zeros(x.shape)
