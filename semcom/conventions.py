@@ -38,10 +38,13 @@ def snr_db_to_noise_var(snr_db: float | torch.Tensor) -> float | torch.Tensor:
 
 
 def noise_var_to_snr_db(noise_var: float | torch.Tensor) -> float | torch.Tensor:
-    """Inverse of :func:`snr_db_to_noise_var`."""
+    """Inverse of :func:`snr_db_to_noise_var` (``N0 = 0`` gives ``inf`` dB)."""
     if isinstance(noise_var, torch.Tensor):
         return -10.0 * torch.log10(noise_var)
-    return -10.0 * math.log10(float(noise_var))
+    value = float(noise_var)
+    if value < 0 or math.isnan(value):
+        raise ValueError(f"noise variance must be >= 0, got {noise_var!r}")
+    return math.inf if value == 0 else -10.0 * math.log10(value)
 
 
 def normalize_power(symbols: torch.Tensor, *, dim: int | tuple[int, ...] = -1, eps: float = 1e-12) -> torch.Tensor:
@@ -84,6 +87,8 @@ def parse_cbr(text: str | float) -> float:
     else:
         s = str(text).strip()
         try:
+            if s.count("/") > 1:
+                raise ValueError(s)
             if "/" in s:
                 num, den = s.split("/", 1)
                 value = float(Fraction(num.strip()) / Fraction(den.strip()))
@@ -99,7 +104,7 @@ def parse_cbr(text: str | float) -> float:
 def format_cbr(cbr: float) -> str:
     """Short label: ``1/48`` when the CBR is the inverse of an integer, else 4 significant digits."""
     inv = 1.0 / cbr
-    if abs(inv - round(inv)) < 1e-6:
+    if abs(inv - round(inv)) < 1e-4 * inv:  # tolerate CBRs read back from 6-digit CSV text
         return f"1/{round(inv)}"
     return f"{cbr:.4g}"
 
