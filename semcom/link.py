@@ -163,7 +163,9 @@ class LinkOutput:
 def _build(registry, comp: Component, **extra: Any) -> Any:
     try:
         return registry.build(comp.name, **comp.params, **extra)
-    except TypeError as exc:  # unexpected keyword in a TOML table
+    except SemcomError:
+        raise
+    except (TypeError, ValueError) as exc:  # unexpected keyword or bad value in a TOML table
         raise SemcomError(f"cannot build {registry.kind} {comp.name!r}: {exc}") from None
 
 
