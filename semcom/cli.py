@@ -122,7 +122,7 @@ def _add_optional_commands() -> None:
     import importlib
 
     for module, attr in (("semcom.sources.command", "data"), ("semcom.train.command", "train"),
-                         ("semcom.bench.reproduce", "reproduce")):
+                         ("semcom.bench.reproduce", "reproduce_cmd")):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -1,0 +1,208 @@
+"""``semcom reproduce``: the EV-JSCC paper's figures, declared as data and run through the sweep runner.
+
+Each curve figure is a set of sweeps (one per link) at one CBR and channel, drawn into one PNG
+with PSNR, SSIM and DISTS panels; each sweep resumes like ``semcom run``.  The visual figure
+(``evjscc-fig6``) is a grid: one test sample per row, the blurry input, each link's output with
+its PSNR, and the ground truth.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+import numpy as np
+import torch
+
+from semcom.conventions import format_cbr, parse_snr
+from semcom.errors import SemcomError
+
+DEFAULT_OUT = Path("results/reproduce")
+
+#: the four systems the paper compares, plus the ideal digital reference (dashed)
+PAPER_LINKS = ("ev-jscc", "deepjscc-deblur", "deepjscc", "bpg-ldpc", "bpg-capacity")
+STYLES: dict[str, dict[str, Any]] = {
+    "ev-jscc": {"color": "tab:red"},
+    "deepjscc-deblur": {"color": "tab:blue"},
+    "deepjscc": {"color": "tab:green"},
+    "bpg-ldpc": {"color": "tab:purple"},
+    "bpg-capacity": {"color": "tab:purple", "linestyle": "--"},
+    "softcast": {"color": "tab:gray"},
+}
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One reproducible figure.
+
+    Args:
+        name: the name ``semcom reproduce`` takes.
+        description: one line for ``--list``.
+        kind: ``"curves"`` (metrics against SNR) or ``"grid"`` (visual comparison).
+        cbr: channel bandwidth ratio of every link.
+        links: link names, drawn in this order.
+        channel: channel name; ``channel_params`` its arguments.
+        snr: default SNR points (curves) or the single SNR of a grid.
+    """
+
+    name: str
+    description: str
+    kind: str
+    cbr: float
+    links: tuple[str, ...] = PAPER_LINKS
+    channel: str = "awgn"
+    channel_params: dict[str, Any] = field(default_factory=dict)
+    snr: str = "0:20"
+
+
+FIGURES: dict[str, FigureSpec] = {f.name: f for f in (
+    FigureSpec("evjscc-fig4", "PSNR/SSIM/DISTS vs SNR at CBR 1/48 on AWGN (paper Fig. 4)", "curves", 1 / 48),
+    FigureSpec("evjscc-fig5", "PSNR/SSIM/DISTS vs SNR at CBR 1/96 on AWGN (paper Fig. 5)", "curves", 1 / 96),
+    FigureSpec("evjscc-fig6", "visual comparison at CBR 1/48, AWGN 5 dB (paper Fig. 6)", "grid", 1 / 48,
+               links=("deepjscc", "deepjscc-deblur", "ev-jscc", "bpg-ldpc"), snr="5"),
+    FigureSpec("evjscc-fig4-rayleigh", "Fig. 4 on block Rayleigh fading (not in the paper)", "curves", 1 / 48,
+               channel="rayleigh"),
+    FigureSpec("evjscc-fig5-rayleigh", "Fig. 5 on block Rayleigh fading (not in the paper)", "curves", 1 / 96,
+               channel="rayleigh"),
+)}
+
+
+def get_figure(name: str) -> FigureSpec:
+    if name not in FIGURES:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(FIGURES), n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise SemcomError(f"unknown figure {name!r}{hint} (see `semcom reproduce --list`)")
+    return FIGURES[name]
+
+
+def run_curves(fig: FigureSpec, *, out_dir: Path, snr: str | None = None, limit: int | None = None,
+               repeats: int = 1, seed: int = 0, links: tuple[str, ...] | None = None, progress: bool = True,
+               notice: Callable[[str], None]) -> Path:
+    """Run (or resume) every sweep of a curve figure and draw its PNG; returns the PNG path."""
+    from semcom.bench.plots import plot_curves
+    from semcom.bench.sweep import SweepConfig, run_sweep
+
+    points = tuple(parse_snr(snr or fig.snr))
+    run_dir = out_dir / fig.name
+    csvs = []
+    for link in links or fig.links:
+        cfg = SweepConfig(link=link, cbr=fig.cbr, snr_db=points, channel=fig.channel,
+                          channel_params=dict(fig.channel_params), limit=limit, repeats=repeats, seed=seed)
+        try:
+            csvs.append(run_sweep(cfg, out_dir=run_dir, progress=progress, notice=notice))
+        except SemcomError as exc:
+            notice(f"{fig.name}: skipped {link}: {exc}")
+    if not csvs:
+        raise SemcomError(f"{fig.name}: no link could be run")
+    title = f"{fig.description}"
+    return plot_curves(csvs, out_dir / f"{fig.name}.png", title=title, styles=STYLES)
+
+
+def run_grid(fig: FigureSpec, *, out_dir: Path, snr: str | None = None, rows: int = 4, seed: int = 0,
+             links: tuple[str, ...] | None = None, notice: Callable[[str], None]) -> Path:
+    """Visual comparison: blurry input, each link's output (with PSNR), ground truth."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from semcom.bench.results import CsvWriter
+    from semcom.link import Link, find_link
+    from semcom.metrics.functional import psnr
+    from semcom.registry import SOURCES
+    from semcom.sources.base import collate
+
+    snr_db = parse_snr(snr or fig.snr)[0]
+    shown: list[tuple[str, torch.Tensor]] = []
+    batch = None
+    for name in links or fig.links:
+        try:
+            spec = find_link(name)
+            link = Link(spec, cbr=fig.cbr).eval()
+            if batch is None:
+                ds = SOURCES.build(spec.source.name, **spec.source.params, split="test", limit=rows)
+                batch = collate([ds[i] for i in range(len(ds))])
+            with torch.no_grad():
+                out = link(batch, snr_db=snr_db, generator=torch.Generator().manual_seed(seed))
+            shown.append((name, out.output))
+        except SemcomError as exc:
+            notice(f"{fig.name}: skipped {name}: {exc}")
+    if batch is None or not shown:
+        raise SemcomError(f"{fig.name}: no link could be run")
+    cols = [("blurry input", batch.blurry)] + shown + [("ground truth", batch.sharp)]
+    n = batch.size
+    csv_path = out_dir / f"{fig.name}.csv"
+    csv_path.unlink(missing_ok=True)
+    writer = CsvWriter(csv_path, columns=["sample", "column", "snr_db", "cbr", "psnr"])
+    fig_, axes = plt.subplots(n, len(cols), figsize=(2.3 * len(cols), 2.4 * n), squeeze=False,
+                              constrained_layout=True)
+    for i in range(n):
+        for j, (label, imgs) in enumerate(cols):
+            ax = axes[i][j]
+            ax.imshow(imgs[i].permute(1, 2, 0).clamp(0, 1).numpy())
+            ax.set_xticks([])
+            ax.set_yticks([])
+            value = psnr(imgs[i:i + 1], batch.sharp[i:i + 1]).item()
+            if label != "ground truth":
+                writer.write({"sample": batch.names[i], "column": label, "snr_db": snr_db, "cbr": fig.cbr,
+                              "psnr": value})
+            title = label if label == "ground truth" else f"{label}\n{value:.2f} dB"
+            if i == 0 or label != "ground truth":
+                ax.set_title(title, fontsize=8)
+    fig_.suptitle(f"{fig.description}; PSNR against the sharp frame", fontsize=9)
+    png = out_dir / f"{fig.name}.png"
+    fig_.savefig(png, dpi=110)
+    plt.close(fig_)
+    return png
+
+
+def reproduce(name: str, *, out_dir: Path | str = DEFAULT_OUT, snr: str | None = None, limit: int | None = None,
+              repeats: int = 1, seed: int = 0, links: tuple[str, ...] | None = None, progress: bool = True,
+              notice: Callable[[str], None] | None = None) -> Path:
+    """Reproduce one figure; returns its PNG path."""
+    notice = notice or (lambda msg: print(msg, file=sys.stderr))
+    fig = get_figure(name)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if fig.kind == "grid":
+        return run_grid(fig, out_dir=out_dir, snr=snr, rows=limit or 4, seed=seed, links=links, notice=notice)
+    return run_curves(fig, out_dir=out_dir, snr=snr, limit=limit, repeats=repeats, seed=seed, links=links,
+                      progress=progress, notice=notice)
+
+
+@click.command("reproduce")
+@click.argument("figures", nargs=-1)
+@click.option("--list", "list_", is_flag=True, help="List the figures.")
+@click.option("--all", "all_", is_flag=True, help="Reproduce every figure.")
+@click.option("--out", default=str(DEFAULT_OUT), show_default=True, type=click.Path())
+@click.option("--snr", default=None, help="Override the SNR points (curves) or the SNR (grid).")
+@click.option("--limit", default=None, type=int, help="Evaluate at most N samples (grid: N rows).")
+@click.option("--repeats", default=1, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--links", "links_", default=None, help="Comma-separated subset of the figure's links.")
+@click.option("-q", "--quiet", is_flag=True)
+def reproduce_cmd(figures: tuple[str, ...], list_: bool, all_: bool, out: str, snr: str | None, limit: int | None,
+                  repeats: int, seed: int, links_: str | None, quiet: bool) -> None:
+    """Reproduce the EV-JSCC paper's figures (resumes finished points)."""
+    if list_:
+        width = max(len(n) for n in FIGURES)
+        for f in FIGURES.values():
+            click.echo(f"{f.name.ljust(width)}  {f.description}")
+        return
+    names = list(FIGURES) if all_ else list(figures)
+    if not names:
+        raise SemcomError("name a figure (see `semcom reproduce --list`) or pass --all")
+    for n in names:
+        get_figure(n)
+    subset = tuple(s.strip() for s in links_.split(",")) if links_ else None
+    for n in names:
+        png = reproduce(n, out_dir=Path(out), snr=snr, limit=limit, repeats=repeats, seed=seed, links=subset,
+                        progress=not quiet)
+        click.echo(f"{n}: {png}")
+
+
