@@ -1,3 +1,4 @@
 """Receiver back-ends (registry ``RECEIVERS``)."""
 
 from semcom.receivers.base import Identity, Receiver  # noqa: F401
+from semcom.receivers import edi, sdm  # noqa: F401

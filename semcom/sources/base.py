@@ -28,7 +28,16 @@ class Sample:
         spikes: spike stream ``(T, h, w)`` uint8, or ``None`` without a spike camera.
         raw_events: structured array of ``EVENT_DTYPE`` or ``None``.
         name: an identifier (source picture and crop).
-        info: scalar facts about the sample (``num_events``, ``event_bytes``, ``contrast`` ...).
+        info: scalar facts about the sample.  The hybrid-camera sources
+            (:mod:`semcom.sources.datasets`) set: ``exposure_us`` (int, exposure ``T``; raw event
+            ``t`` lies in ``[0, exposure_us)``), ``num_latent`` (latent frames averaged),
+            ``blur_px`` (longest motion path, pixels), ``foreground`` (bool); with an event
+            camera ``contrast_threshold`` (nominal ``C+``), ``contrast_neg``, ``contrast_sigma``,
+            ``num_events``, ``bytes_per_event``, ``event_bytes`` (AER payload), and, once loaded,
+            ``representation`` and ``num_bins``; with a spike camera ``spike_rate_hz`` (ticks per
+            second), ``spike_theta``, ``spike_gain`` (charge per tick at linear luminance 1),
+            ``spike_scale`` (RGB/spike resolution ratio per side), ``spike_ticks``, ``num_spikes``;
+            and ``name``, ``picture``, ``crop_y``, ``crop_x``, ``index``, ``seed``.
     """
 
     sharp: torch.Tensor
