@@ -2,4 +2,6 @@
 
 from semcom.codecs.base import Codec, Reception, Transmission  # noqa: F401
 from semcom.codecs import softcast  # noqa: F401
+from semcom.codecs import deepjscc  # noqa: F401
 from semcom.codecs import digital  # noqa: F401
+from semcom.codecs import evjscc  # noqa: F401

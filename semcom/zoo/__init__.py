@@ -1,0 +1,17 @@
+"""Checkpoint store: verified checkpoint files and the manifest of shipped checkpoints.
+
+* :mod:`semcom.zoo.store` — the file format (SHA-256 protected, loaded with
+  ``torch.load(weights_only=True)``), the manifest, and :func:`checkpoint_for`, which learned
+  codecs call to resolve their ``checkpoint`` argument.
+* :mod:`semcom.zoo.publish` — fp16 conversion of a training checkpoint into ``checkpoints/``
+  and its manifest entry.
+"""
+
+from semcom.zoo.store import (  # noqa: F401
+    Checkpoint,
+    checkpoint_for,
+    find_entry,
+    load_checkpoint,
+    read_manifest,
+    save_checkpoint,
+)

@@ -1,0 +1,344 @@
+"""DeepJSCC and DeepJSCC-Deblur: learned joint source-channel coding of the blurry frame.
+
+``deepjscc`` follows Bourtsoulatze, Burth Kurka & Gündüz, "Deep joint source-channel coding for
+wireless image transmission" (IEEE TCCN 2019): a convolutional encoder (PReLU, here with GDN as
+in later DeepJSCC work) maps the frame to a real latent whose values are paired into complex
+symbols and normalized to unit average power; a transposed-convolution decoder with a sigmoid
+output reconstructs the frame from the noisy symbols.  With ``adaptive=True`` the SNR enters
+encoder and decoder through the attention-feature (AF) modules of ADJSCC (Xu et al., IEEE TCSVT
+2022), so one model serves a range of SNRs; otherwise the model follows the paper's protocol
+(trained at one SNR, tested at the same).
+
+As in the EV-JSCC paper's baseline, the codec transmits the *blurry* frame and is trained
+against the sharp one.  ``deepjscc-deblur`` (the EV-JSCC paper's DeepJSCC-Deblur baseline) adds
+the :class:`~semcom.receivers.unet_xattn.UNetXAttn` deblurring decoder after the JSCC decoder,
+fed with a constant (zero) event tensor; the codec owns it so one checkpoint holds both.
+
+Channel-use accounting: the encoder downsamples by 16; a frame of ``H x W`` is padded (edge
+replication) to multiples of 16, the latent has ``2k`` channels with ``k = ceil(cbr * 768)``
+complex symbols per latent position, and exactly ``floor(cbr * 3 * H * W)`` symbols are sent:
+when padding makes the latent hold more, the trailing symbols (last channel plane, bottom rows)
+are not sent and the decoder reads zeros in their place.
+
+Example:
+    >>> codec = DeepJSCC(cbr=1/48, checkpoint="none")          # untrained
+    >>> codec.channel_uses(256, 256)
+    4096
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from semcom.channels.base import Channel, ChannelOutput
+from semcom.codecs.base import Codec, Reception, Transmission
+from semcom.codecs.layers import AFModule, DownBlock, UpBlock, reals_to_symbols, symbols_to_reals
+from semcom.conventions import channel_uses_budget, format_cbr, normalize_power
+from semcom.errors import SemcomError
+from semcom.registry import CODECS
+from semcom.receivers.unet_xattn import UNetXAttn
+from semcom.sources.base import Batch
+
+__all__ = ["DeepJSCC", "DeepJSCCDeblur", "JSCCEncoder", "JSCCDecoder", "DOWNSAMPLE"]
+
+#: total downsampling factor of the encoder (four stride-2 layers)
+DOWNSAMPLE = 16
+
+
+def symbols_per_position(cbr: float) -> int:
+    """Complex symbols per latent position that let the latent hold the whole CBR budget."""
+    return max(1, math.ceil(cbr * 3 * DOWNSAMPLE * DOWNSAMPLE - 1e-9))
+
+
+class JSCCEncoder(nn.Module):
+    """Image -> real latent with ``2k`` channels at 1/16 resolution.
+
+    Args:
+        latent_channels: ``2k`` output channels.
+        width: feature channels of the inner layers.
+        adaptive: insert AF modules fed with the SNR.
+
+    Shape:
+        x: ``(B, 3, H, W)`` with H, W multiples of 16; snr_db ``(B,)`` -> ``(B, 2k, H/16, W/16)``.
+    """
+
+    def __init__(self, *, latent_channels: int, width: int, adaptive: bool) -> None:
+        super().__init__()
+        half = width // 2
+        self.layers = nn.ModuleList([
+            DownBlock(3, half, kernel=5, stride=2),
+            DownBlock(half, width, kernel=3, stride=2),
+            DownBlock(width, width, kernel=3, stride=2),
+            DownBlock(width, width, kernel=3, stride=2),
+            DownBlock(width, width, kernel=3, stride=1),
+        ])
+        self.af = nn.ModuleList([AFModule(width) for _ in range(3)]) if adaptive else None
+        self.out = nn.Conv2d(width, latent_channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
+        x = x.contiguous(memory_format=torch.channels_last)  # faster convolutions on CPU
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if self.af is not None and i >= 2:
+                x = self.af[i - 2](x, snr_db)
+        return self.out(x)
+
+
+class JSCCDecoder(nn.Module):
+    """Real latent -> image in [0, 1] (sigmoid), mirror of :class:`JSCCEncoder`.
+
+    Shape:
+        z: ``(B, 2k, h, w)``; snr_db ``(B,)`` -> ``(B, 3, 16 h, 16 w)``.
+    """
+
+    def __init__(self, *, latent_channels: int, width: int, adaptive: bool) -> None:
+        super().__init__()
+        half = width // 2
+        self.layers = nn.ModuleList([
+            UpBlock(latent_channels, width, kernel=3, stride=1),
+            UpBlock(width, width, kernel=3, stride=1),
+            UpBlock(width, width, kernel=3, stride=2),
+            UpBlock(width, width, kernel=3, stride=2),
+            UpBlock(width, half, kernel=3, stride=2),
+        ])
+        self.af = nn.ModuleList([AFModule(width) for _ in range(3)]) if adaptive else None
+        self.out = UpBlock(half, 3, kernel=3, stride=2, gdn=False, act=False)
+
+    def forward(self, z: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
+        x = z.contiguous(memory_format=torch.channels_last)
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if self.af is not None and i < 3:
+                x = self.af[i](x, snr_db)
+        return torch.sigmoid(self.out(x)).contiguous()
+
+
+@dataclass(frozen=True)
+class JSCCState:
+    """What the receiver knows from the protocol: latent shape and the frame size."""
+
+    latent_shape: tuple[int, int, int]
+    frame_hw: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class TrainStep:
+    """One differentiable pass for the trainer: transmission, reception and intermediate outputs.
+
+    Args:
+        transmission, reception: as from :meth:`Codec.transmit`.
+        aux: intermediate tensors a loss may use; ``"image"`` is the JSCC reconstruction of the
+            transmitted (blurry) frame before any deblurring.
+    """
+
+    transmission: Transmission
+    reception: Reception
+    aux: dict[str, torch.Tensor]
+
+
+def _resolve_config(name: str, ck, explicit: dict[str, Any]) -> dict[str, Any]:
+    """Architecture arguments: a checkpoint's config wins where the caller left a default."""
+    if ck is None:
+        return explicit
+    cfg = dict(ck.meta.get("config", {}))
+    for key, value in explicit.items():
+        if value is None or key not in cfg:
+            cfg.setdefault(key, value)
+            continue
+        if value != cfg[key]:
+            raise SemcomError(f"checkpoint {ck.path} was trained with {key}={cfg[key]!r} for codec {name!r}, "
+                              f"but {key}={value!r} was asked for")
+    return cfg
+
+
+@CODECS.register("deepjscc", help="DeepJSCC (Bourtsoulatze et al. 2019) of the blurry frame, ADJSCC SNR adaptation")
+class DeepJSCC(Codec):
+    """DeepJSCC codec of the blurry frame.
+
+    Args:
+        cbr: channel bandwidth ratio; exactly ``floor(cbr * 3 * H * W)`` symbols are sent.
+        snr_db: the single training/testing SNR of the paper's protocol (implies
+            ``adaptive=False``); ``None`` for the SNR-adaptive model.
+        adaptive: feed the SNR to encoder and decoder through AF modules (default: ``True``
+            unless ``snr_db`` is given).
+        checkpoint: ``None`` loads the shipped checkpoint for this CBR and SNR mode from the
+            zoo manifest; ``"none"`` builds an untrained model; otherwise a checkpoint path
+            (its architecture settings are used where the other arguments are left unset).
+        width: feature channels of the encoder and decoder (default 64).
+        source: which frame is sent, ``"blurry"`` (default) or ``"sharp"``.
+
+    Shape:
+        encode: frames ``(B, 3, H, W)`` -> symbols ``(B, n)`` complex64, ``n = floor(cbr*3*H*W)``.
+        decode: -> ``Reception.image`` ``(B, 3, H, W)`` in [0, 1].
+    """
+
+    registry_name = "deepjscc"
+
+    def __init__(self, *, cbr: float, snr_db: float | None = None, adaptive: bool | None = None,
+                 checkpoint: str | Path | None = None, width: int | None = None, source: str = "blurry",
+                 **extra: Any) -> None:
+        super().__init__()
+        if isinstance(cbr, bool) or not isinstance(cbr, (int, float)) or not 0 < cbr <= 1:
+            raise ValueError(f"cbr must be a number in (0, 1], got {cbr!r}")
+        if snr_db is not None and (isinstance(snr_db, bool) or not isinstance(snr_db, (int, float))):
+            raise ValueError(f"snr_db must be a number in dB or None, got {snr_db!r}")
+        if snr_db is not None and adaptive:
+            raise ValueError("snr_db selects the single-SNR protocol; it cannot be combined with adaptive=True")
+        if source not in ("blurry", "sharp"):
+            raise ValueError(f"source must be 'blurry' or 'sharp', got {source!r}")
+        from semcom.zoo.store import checkpoint_for
+
+        self.cbr = float(cbr)
+        self.source = source
+        mode = "single" if (snr_db is not None or adaptive is False) else "adaptive"
+        if mode == "single" and snr_db is None and checkpoint is None:
+            raise ValueError("adaptive=False needs snr_db (the SNR the model is trained and tested at)")
+        ck = checkpoint_for(codec=self.registry_name, cbr=self.cbr, checkpoint=checkpoint, snr_mode=mode,
+                            snr_db=None if snr_db is None else float(snr_db))
+        explicit = {"adaptive": None if adaptive is None and snr_db is None else (mode == "adaptive"),
+                    "snr_db": None if snr_db is None else float(snr_db), "width": width, **extra}
+        cfg = _resolve_config(self.registry_name, ck, explicit)
+        self.adaptive = bool(cfg["adaptive"]) if cfg.get("adaptive") is not None else True
+        self.snr_db = cfg.get("snr_db") if not self.adaptive else None
+        self.width = int(cfg.get("width") or 64)
+        if self.width < 4 or self.width % 2:
+            raise ValueError(f"width must be an even integer >= 4, got {self.width}")
+        self.symbols_per_position = symbols_per_position(self.cbr)
+        latent = 2 * self.symbols_per_position
+        self.encoder = JSCCEncoder(latent_channels=latent, width=self.width, adaptive=self.adaptive)
+        self.decoder = JSCCDecoder(latent_channels=latent, width=self.width, adaptive=self.adaptive)
+        self._build_extra(cfg)
+        self.checkpoint_meta: dict[str, Any] | None = None
+        if ck is not None:
+            self._load(ck)
+
+    # -- configuration and checkpoints ---------------------------------------------------------
+    def _build_extra(self, cfg: dict[str, Any]) -> None:
+        """Hook for subclasses that add modules (called before the checkpoint is loaded)."""
+        unknown = set(cfg) - {"adaptive", "snr_db", "width"}
+        if unknown:
+            raise TypeError(f"unexpected codec arguments for {self.registry_name!r}: {sorted(unknown)}")
+
+    def config(self) -> dict[str, Any]:
+        """The architecture arguments, stored in checkpoints."""
+        return {"adaptive": self.adaptive, "snr_db": self.snr_db, "width": self.width}
+
+    @property
+    def snr_mode(self) -> str:
+        return "adaptive" if self.adaptive else "single"
+
+    def _load(self, ck) -> None:
+        try:
+            self.load_state_dict(ck.codec, strict=True)
+        except RuntimeError as exc:
+            raise SemcomError(f"checkpoint {ck.path} does not fit codec {self.registry_name!r} "
+                              f"at CBR {format_cbr(self.cbr)}: {str(exc).splitlines()[0]}") from None
+        self.checkpoint_meta = dict(ck.meta)
+
+    # -- accounting -------------------------------------------------------------------------------
+    def latent_shape(self, h: int, w: int) -> tuple[int, int, int]:
+        hp, wp = -(-h // DOWNSAMPLE), -(-w // DOWNSAMPLE)
+        return 2 * self.symbols_per_position, hp, wp
+
+    def channel_uses(self, h: int, w: int) -> int:
+        """Complex symbols sent for an ``h x w`` frame: the whole budget ``floor(cbr * 3 * h * w)``."""
+        n = channel_uses_budget(self.cbr, h, w)
+        if n < 1:
+            raise ValueError(f"CBR {format_cbr(self.cbr)} leaves no channel use for a {h}x{w} frame")
+        c, hl, wl = self.latent_shape(h, w)
+        return min(n, c // 2 * hl * wl)
+
+    # -- transmitter ------------------------------------------------------------------------------
+    def _snr(self, snr_db: torch.Tensor, b: int, device: torch.device) -> torch.Tensor:
+        snr = torch.as_tensor(snr_db, dtype=torch.float32, device=device)
+        return snr.expand(b) if snr.ndim == 0 else snr.reshape(b)
+
+    def encode(self, batch: Batch, *, snr_db: torch.Tensor) -> Transmission:
+        img = batch.blurry if self.source == "blurry" else batch.sharp
+        b, c, h, w = img.shape
+        if c != 3:
+            raise ValueError(f"deepjscc sends RGB frames (B, 3, H, W), got {tuple(img.shape)}")
+        n = self.channel_uses(h, w)
+        shape = self.latent_shape(h, w)
+        x = F.pad(img, (0, shape[2] * DOWNSAMPLE - w, 0, shape[1] * DOWNSAMPLE - h), mode="replicate")
+        z = self.encoder(x, self._snr(snr_db, b, img.device))
+        symbols = normalize_power(reals_to_symbols(z, n))
+        return Transmission(symbols, n, (3, h, w), JSCCState(shape, (h, w)))
+
+    # -- receiver ---------------------------------------------------------------------------------
+    def decode_jscc(self, received: ChannelOutput, tx: Transmission, *, snr_db: torch.Tensor) -> torch.Tensor:
+        """The JSCC decoder's reconstruction of the transmitted frame ``(B, 3, H, W)``."""
+        st: JSCCState = tx.state
+        # per-symbol LMMSE scaling of the equalized symbols (unit-power inputs): tames deep fades
+        y = received.equalized / (1.0 + received.noise_var.to(received.equalized.real.dtype))
+        z = symbols_to_reals(y, st.latent_shape)
+        out = self.decoder(z, self._snr(snr_db, z.shape[0], z.device))
+        h, w = st.frame_hw
+        return out[:, :, :h, :w]
+
+    def decode(self, received: ChannelOutput, tx: Transmission, *, snr_db: torch.Tensor) -> Reception:
+        return Reception(self.decode_jscc(received, tx, snr_db=snr_db))
+
+    def transmit_train(self, batch: Batch, channel: Channel, *, snr_db: torch.Tensor,
+                       generator: torch.Generator | None = None) -> TrainStep:
+        """Differentiable encode -> channel -> decode, with the intermediate outputs (for losses)."""
+        tx = self.encode(batch, snr_db=snr_db)
+        rx = channel(tx.symbols, snr_db=snr_db, generator=generator)
+        image = self.decode_jscc(rx, tx, snr_db=snr_db)
+        return TrainStep(tx, Reception(image), {"image": image})
+
+
+@CODECS.register("deepjscc-deblur",
+                 help="DeepJSCC followed by the U-Net deblurring decoder with zero events (EV-JSCC baseline)")
+class DeepJSCCDeblur(DeepJSCC):
+    """DeepJSCC-Deblur: :class:`DeepJSCC` + the ``unet-xattn`` deblurring decoder fed zero events.
+
+    The EV-JSCC paper's DeepJSCC-Deblur baseline: same transmitter as DeepJSCC, and the
+    deblurring module of EV-JSCC at the receiver with a constant event tensor, so it can use no
+    event information.  Trained end to end; the U-Net is the submodule ``deblur``.
+
+    Args:
+        (those of :class:`DeepJSCC`), plus
+        event_channels: channels of the (zero) event tensor the U-Net is built for.
+        unet_width: ``width`` of the U-Net.
+
+    Shape:
+        as :class:`DeepJSCC`.
+    """
+
+    registry_name = "deepjscc-deblur"
+
+    def __init__(self, *, cbr: float, snr_db: float | None = None, adaptive: bool | None = None,
+                 checkpoint: str | Path | None = None, width: int | None = None, source: str = "blurry",
+                 event_channels: int | None = None, unet_width: int | None = None) -> None:
+        super().__init__(cbr=cbr, snr_db=snr_db, adaptive=adaptive, checkpoint=checkpoint, width=width,
+                         source=source, event_channels=event_channels, unet_width=unet_width)
+
+    def _build_extra(self, cfg: dict[str, Any]) -> None:
+        unknown = set(cfg) - {"adaptive", "snr_db", "width", "event_channels", "unet_width"}
+        if unknown:
+            raise TypeError(f"unexpected codec arguments for {self.registry_name!r}: {sorted(unknown)}")
+        self.event_channels = int(cfg.get("event_channels") or 6)
+        self.unet_width = int(cfg.get("unet_width") or 24)
+        self.deblur = UNetXAttn(event_channels=self.event_channels, width=self.unet_width)
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "event_channels": self.event_channels, "unet_width": self.unet_width}
+
+    def decode(self, received: ChannelOutput, tx: Transmission, *, snr_db: torch.Tensor) -> Reception:
+        image = self.decode_jscc(received, tx, snr_db=snr_db)
+        return Reception(self.deblur(image, events=None).clamp(0.0, 1.0))
+
+    def transmit_train(self, batch: Batch, channel: Channel, *, snr_db: torch.Tensor,
+                       generator: torch.Generator | None = None) -> TrainStep:
+        tx = self.encode(batch, snr_db=snr_db)
+        rx = channel(tx.symbols, snr_db=snr_db, generator=generator)
+        image = self.decode_jscc(rx, tx, snr_db=snr_db)
+        return TrainStep(tx, Reception(self.deblur(image, events=None)), {"image": image})

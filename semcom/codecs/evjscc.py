@@ -1,0 +1,509 @@
+"""EV-JSCC: joint transmission of a blurry frame and its events, and deblurring at the receiver.
+
+Follows "Joint Transmission and Deblurring: A Semantic Communication Approach Using Events"
+(EV-JSCC, Sec. II-B and III).  The transmitter of a hybrid camera sends three complex streams:
+
+* ``z_i = f_i(B)``     image encoder (domain-specific information of the blurry frame ``B``),
+* ``z_s = f_s(B, E)``  shared encoder (what the frame and the events have in common),
+* ``z_e = f_e(E)``     event encoder (domain-specific information of the event tensor ``E``,
+  SCER with ``N`` channels by default).
+
+They are concatenated, ``z = [z_i, z_s, z_e]``, and the whole stream is normalized to average
+power 1 per complex symbol (the encoders are free to give one stream more power than another).
+The receiver splits the received stream, runs a small network on each part, joins the shared
+part to each domain-specific part, and decodes the blurry frame ``B^ = g_i(z^_i, z^_s)`` and the
+events ``E^ = g_e(z^_e, z^_s)``; the deblurring decoder ``D`` (the ``unet-xattn`` U-Net with
+event-image cross attention) turns them into the clear frame ``D(B^, E^)``.
+
+Layout (module names are what the training schedule freezes and trains):
+
+* ``encoder`` (:class:`EVJSCCEncoder`): ``image_stem``, ``event_stem`` (two stride-2 layers each,
+  to 1/4 resolution), then ``image``, ``event`` and ``shared`` heads (two more stride-2 layers
+  to 1/16 resolution); the shared head reads the concatenated stem features of both inputs,
+  so ``f_s`` is a function of ``B`` and ``E`` without a third full-resolution stem.
+* ``decoder`` (:class:`EVJSCCDecoder`): ``image_in``, ``shared_in``, ``event_in`` (one layer per
+  received stream), then the ``image`` and ``event`` tails (four stride-2 transposed layers),
+  each reading its own stream's features concatenated with the shared ones.
+* ``deblur``: :class:`~semcom.receivers.unet_xattn.UNetXAttn`.
+
+Channel-use accounting: the budget ``n = floor(cbr * 3 * H * W)`` is split among the streams
+by the fractions ``split = (image, shared, event)`` with largest-remainder rounding, so
+``n_i + n_s + n_e = n`` exactly.  Each stream's latent has ``k_x = ceil(f_x * cbr * 768)``
+complex symbols per position of the 1/16-resolution grid (frames are padded to multiples of
+16), which always holds its ``n_x`` symbols; trailing latent symbols beyond ``n_x`` (from the
+padding, or from rounding ``k_x`` up) are not sent and the decoder reads zeros in their place.
+The padding is therefore never charged and never sent.
+
+Three-stage training (Sec. III-D, Algorithm 1) is the schedule ``ev-jscc`` registered here in
+:data:`semcom.train.schedules.SCHEDULES`: (1) ``codec.encoder`` + ``codec.decoder`` on
+``MSE(B, B^) + lam MSE(E, E^)`` with the U-Net frozen, (2) ``codec.deblur`` alone on
+``MSE(S, D(B^, E^))``, (3) everything on the stage-2 loss at a fifth of the learning rate.
+
+Example:
+    >>> codec = EVJSCC(cbr=1/48, checkpoint="none")            # untrained
+    >>> codec.stream_uses(256, 256)
+    (2048, 1024, 1024)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from semcom.channels.base import Channel, ChannelOutput
+from semcom.codecs.base import Codec, Reception, Transmission
+from semcom.codecs.deepjscc import DOWNSAMPLE, TrainStep, _resolve_config
+from semcom.codecs.layers import AFModule, DownBlock, UpBlock, reals_to_symbols, symbols_to_reals
+from semcom.conventions import channel_uses_budget, format_cbr, normalize_power
+from semcom.errors import SemcomError
+from semcom.receivers.unet_xattn import UNetXAttn
+from semcom.registry import CODECS
+from semcom.sources.base import Batch
+
+__all__ = ["EVJSCC", "EVJSCCNoShared", "EVJSCCEncoder", "EVJSCCDecoder", "EVJSCCState", "split_symbols",
+           "evjscc_schedule", "DEFAULT_SPLIT", "DEFAULT_SPLIT_NOSHARED"]
+
+#: default fractions of the channel uses for the (image, shared, event) streams
+DEFAULT_SPLIT = (0.5, 0.25, 0.25)
+#: default fractions without the shared encoder (the shared quarter given to the other two, 2:1)
+DEFAULT_SPLIT_NOSHARED = (2 / 3, 0.0, 1 / 3)
+STREAMS = ("image", "shared", "event")
+
+
+def split_symbols(n: int, fractions: tuple[float, ...]) -> tuple[int, ...]:
+    """Split ``n`` channel uses among streams in proportion to ``fractions`` (which sum to 1).
+
+    Largest-remainder rounding (ties to the earlier stream), so the parts add up to ``n``
+    exactly; a stream with a positive fraction gets at least one symbol (taken from the
+    largest part), a stream with fraction 0 gets none.
+
+    >>> split_symbols(10, (0.5, 0.25, 0.25))
+    (5, 3, 2)
+    """
+    active = sum(1 for f in fractions if f > 0)
+    if n < active:
+        raise ValueError(f"{n} channel uses cannot carry {active} streams (one symbol each at least)")
+    raw = [f * n for f in fractions]
+    parts = [int(math.floor(r + 1e-9)) for r in raw]
+    order = sorted(range(len(raw)), key=lambda i: (-(raw[i] - parts[i]), i))
+    for i in order[: n - sum(parts)]:
+        parts[i] += 1
+    for i, f in enumerate(fractions):
+        if f > 0 and parts[i] == 0:
+            parts[max(range(len(parts)), key=lambda j: parts[j])] -= 1
+            parts[i] = 1
+    return tuple(parts)
+
+
+class _Head(nn.Module):
+    """Features at 1/4 resolution -> real latent ``(B, 2k, H/16, W/16)`` (two stride-2 layers)."""
+
+    def __init__(self, cin: int, width: int, latent: int, *, adaptive: bool) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList([
+            DownBlock(cin, width, kernel=3, stride=2),
+            DownBlock(width, width, kernel=3, stride=2),
+            DownBlock(width, width, kernel=3, stride=1),
+        ])
+        self.af = nn.ModuleList([AFModule(width) for _ in self.layers]) if adaptive else None
+        self.out = nn.Conv2d(width, latent, 3, padding=1)
+
+    def forward(self, x: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if self.af is not None:
+                x = self.af[i](x, snr_db)
+        return self.out(x)
+
+
+def _stem(cin: int, width: int) -> nn.Sequential:
+    """Input ``(B, cin, H, W)`` -> features ``(B, width, H/4, W/4)``."""
+    return nn.Sequential(DownBlock(cin, width // 2, kernel=5, stride=2), DownBlock(width // 2, width, kernel=3, stride=2))
+
+
+class _Tail(nn.Module):
+    """Joined features at 1/16 resolution -> output at full resolution (four stride-2 layers)."""
+
+    def __init__(self, cin: int, width: int, cout: int, *, adaptive: bool) -> None:
+        super().__init__()
+        half = width // 2
+        self.layers = nn.ModuleList([
+            UpBlock(cin, width, kernel=3, stride=1),
+            UpBlock(width, width, kernel=3, stride=2),
+            UpBlock(width, width, kernel=3, stride=2),
+            UpBlock(width, half, kernel=3, stride=2),
+        ])
+        self.af = nn.ModuleList([AFModule(width) for _ in range(3)]) if adaptive else None
+        self.out = UpBlock(half, cout, kernel=3, stride=2, gdn=False, act=False)
+
+    def forward(self, x: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if self.af is not None and i < 3:
+                x = self.af[i](x, snr_db)
+        return self.out(x)
+
+
+class EVJSCCEncoder(nn.Module):
+    """The transmitter's three encoders: ``f_i(B)``, ``f_s(B, E)`` and ``f_e(E)``.
+
+    Args:
+        event_channels: channels ``C`` of the event tensor.
+        width: feature channels (the stems reach ``width`` at 1/4 resolution).
+        latents: ``(2 k_i, 2 k_s, 2 k_e)`` real latent channels; ``2 k_s = 0`` leaves out the
+            shared head.
+        adaptive: AF modules fed with the SNR after every head layer.
+
+    Shape:
+        image ``(B, 3, H, W)``, events ``(B, C, H, W)`` with H, W multiples of 16, snr_db ``(B,)``
+        -> three latents ``(B, 2 k_x, H/16, W/16)`` (``None`` for an absent shared head).
+    """
+
+    def __init__(self, *, event_channels: int, width: int, latents: tuple[int, int, int], adaptive: bool) -> None:
+        super().__init__()
+        li, ls, le = latents
+        self.image_stem = _stem(3, width)
+        self.event_stem = _stem(event_channels, width)
+        self.image = _Head(width, width, li, adaptive=adaptive)
+        self.event = _Head(width, width, le, adaptive=adaptive)
+        self.shared = _Head(2 * width, width, ls, adaptive=adaptive) if ls else None
+
+    def forward(self, image: torch.Tensor, events: torch.Tensor,
+                snr_db: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        cl = torch.channels_last  # faster convolutions on CPU
+        fi = self.image_stem(image.contiguous(memory_format=cl))
+        fe = self.event_stem(events.contiguous(memory_format=cl))
+        zs = self.shared(torch.cat([fi, fe], dim=1), snr_db) if self.shared is not None else None
+        return self.image(fi, snr_db), zs, self.event(fe, snr_db)
+
+
+class EVJSCCDecoder(nn.Module):
+    """The receiver's image and event decoders ``g_i(z^_i, z^_s)`` and ``g_e(z^_e, z^_s)``.
+
+    Args:
+        event_channels: channels ``C`` of the decoded event tensor.
+        width: feature channels.
+        latents: ``(2 k_i, 2 k_s, 2 k_e)`` as in :class:`EVJSCCEncoder`.
+        adaptive: AF modules fed with the SNR in the tails.
+
+    Shape:
+        three latents ``(B, 2 k_x, h, w)`` (the shared one ``None`` without a shared stream),
+        snr_db ``(B,)`` -> image logits ``(B, 3, 16 h, 16 w)`` and events ``(B, C, 16 h, 16 w)``
+        (both before the output activation / scaling).
+    """
+
+    def __init__(self, *, event_channels: int, width: int, latents: tuple[int, int, int], adaptive: bool) -> None:
+        super().__init__()
+        li, ls, le = latents
+        joined = 2 * width if ls else width
+        self.image_in = UpBlock(li, width, kernel=3, stride=1)
+        self.event_in = UpBlock(le, width, kernel=3, stride=1)
+        self.shared_in = UpBlock(ls, width, kernel=3, stride=1) if ls else None
+        self.image = _Tail(joined, width, 3, adaptive=adaptive)
+        self.event = _Tail(joined, width, event_channels, adaptive=adaptive)
+
+    def forward(self, zi: torch.Tensor, zs: torch.Tensor | None, ze: torch.Tensor,
+                snr_db: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        cl = torch.channels_last
+        fi = self.image_in(zi.contiguous(memory_format=cl))
+        fe = self.event_in(ze.contiguous(memory_format=cl))
+        if self.shared_in is not None and zs is not None:
+            fs = self.shared_in(zs.contiguous(memory_format=cl))
+            fi, fe = torch.cat([fi, fs], dim=1), torch.cat([fe, fs], dim=1)
+        return self.image(fi, snr_db), self.event(fe, snr_db)
+
+
+@dataclass(frozen=True)
+class EVJSCCState:
+    """What the receiver knows from the protocol (never the source).
+
+    Args:
+        uses: channel uses of the (image, shared, event) streams, in the order sent.
+        latent_hw: the 1/16-resolution latent grid ``(h, w)``.
+        frame_hw: the frame size ``(H, W)``.
+    """
+
+    uses: tuple[int, int, int]
+    latent_hw: tuple[int, int]
+    frame_hw: tuple[int, int]
+
+
+def _as_split(split: Any) -> tuple[float, float, float]:
+    try:
+        parts = tuple(float(x) for x in split)
+    except (TypeError, ValueError):
+        raise ValueError(f"split must be three fractions (image, shared, event), got {split!r}") from None
+    if len(parts) != 3 or any(not math.isfinite(p) or p < 0 for p in parts):
+        raise ValueError(f"split must be three non-negative fractions (image, shared, event), got {split!r}")
+    if abs(sum(parts) - 1.0) > 1e-6:
+        raise ValueError(f"split fractions must add up to 1, got {split!r} (sum {sum(parts):.6g})")
+    if parts[0] == 0 or parts[2] == 0:
+        raise ValueError(f"split must give the image and the event stream a positive share, got {split!r}")
+    return parts
+
+
+@CODECS.register("ev-jscc", help="EV-JSCC: image, shared and event streams + U-Net deblurring with cross attention")
+class EVJSCC(Codec):
+    """EV-JSCC codec: blurry frame and events in, clear frame (and decoded events) out.
+
+    Args:
+        cbr: channel bandwidth ratio; exactly ``floor(cbr * 3 * H * W)`` symbols are sent,
+            shared among the three streams.
+        snr_db: the single training/testing SNR of the paper's protocol (implies
+            ``adaptive=False``); ``None`` for the SNR-adaptive model.
+        adaptive: feed the SNR to encoders and decoders through AF modules (default ``True``
+            unless ``snr_db`` is given).
+        checkpoint: ``None`` loads the shipped checkpoint for this codec, CBR and SNR mode from
+            the zoo manifest; ``"none"`` builds an untrained model; otherwise a checkpoint path
+            (its architecture settings are used where the other arguments are left unset).
+        width: feature channels of the encoders and decoders (default 32).
+        split: fractions ``(image, shared, event)`` of the channel uses (default
+            ``(0.5, 0.25, 0.25)``; without the shared encoder ``(2/3, 0, 1/3)``).
+        shared: include the shared encoder and stream (default ``True``).
+        event_channels: channels ``C`` of the event representation (default 6: SCER, N = 6).
+        event_scale: the event tensor is divided by this before the event encoder and the
+            U-Net, and the decoded events multiplied by it (default 8 events per pixel, about
+            the standard deviation of synth-blur's SCER channels).
+        unet_width: ``width`` of the deblurring U-Net (default 24).
+
+    Shape:
+        encode: ``batch.blurry`` ``(B, 3, H, W)`` and ``batch.events`` ``(B, C, H, W)`` ->
+        symbols ``(B, n)`` complex64, ``n = floor(cbr * 3 * H * W)``, unit power per row,
+        ordered ``[image | shared | event]``.
+        decode: -> ``Reception.image`` ``(B, 3, H, W)`` in [0, 1] (the deblurred frame),
+        ``Reception.events`` ``(B, C, H, W)`` (the decoded events, same units as the input).
+    """
+
+    registry_name = "ev-jscc"
+    #: the training schedule `semcom train` uses for this codec unless told otherwise
+    default_schedule = "ev-jscc"
+    _shared_fixed: bool | None = None
+
+    def __init__(self, *, cbr: float, snr_db: float | None = None, adaptive: bool | None = None,
+                 checkpoint: str | Path | None = None, width: int | None = None,
+                 split: tuple[float, float, float] | list[float] | None = None, shared: bool | None = None,
+                 event_channels: int | None = None, event_scale: float | None = None,
+                 unet_width: int | None = None) -> None:
+        super().__init__()
+        if isinstance(cbr, bool) or not isinstance(cbr, (int, float)) or not 0 < cbr <= 1:
+            raise ValueError(f"cbr must be a number in (0, 1], got {cbr!r}")
+        if snr_db is not None and (isinstance(snr_db, bool) or not isinstance(snr_db, (int, float))):
+            raise ValueError(f"snr_db must be a number in dB or None, got {snr_db!r}")
+        if snr_db is not None and adaptive:
+            raise ValueError("snr_db selects the single-SNR protocol; it cannot be combined with adaptive=True")
+        if shared is not None and not isinstance(shared, bool):
+            raise ValueError(f"shared must be true or false, got {shared!r}")
+        if self._shared_fixed is not None:
+            if shared is not None and shared != self._shared_fixed:
+                raise ValueError(f"codec {self.registry_name!r} has shared={self._shared_fixed} by definition")
+            shared = self._shared_fixed
+        if split is not None:
+            split = list(_as_split(split))
+        from semcom.zoo.store import checkpoint_for
+
+        self.cbr = float(cbr)
+        mode = "single" if (snr_db is not None or adaptive is False) else "adaptive"
+        if mode == "single" and snr_db is None and checkpoint is None:
+            raise ValueError("adaptive=False needs snr_db (the SNR the model is trained and tested at)")
+        ck = checkpoint_for(codec=self.registry_name, cbr=self.cbr, checkpoint=checkpoint, snr_mode=mode,
+                            snr_db=None if snr_db is None else float(snr_db))
+        explicit = {"adaptive": None if adaptive is None and snr_db is None else (mode == "adaptive"),
+                    "snr_db": None if snr_db is None else float(snr_db), "width": width, "split": split,
+                    "shared": shared, "event_channels": event_channels, "event_scale": event_scale,
+                    "unet_width": unet_width}
+        cfg = _resolve_config(self.registry_name, ck, explicit)
+        self.adaptive = bool(cfg["adaptive"]) if cfg.get("adaptive") is not None else True
+        self.snr_db = cfg.get("snr_db") if not self.adaptive else None
+        self.shared = True if cfg.get("shared") is None else bool(cfg["shared"])
+        self.width = int(cfg.get("width") or 32)
+        self.event_channels = int(cfg.get("event_channels") or 6)
+        self.event_scale = float(cfg.get("event_scale") or 8.0)
+        self.unet_width = int(cfg.get("unet_width") or 24)
+        if self.width < 4 or self.width % 2:
+            raise ValueError(f"width must be an even integer >= 4, got {self.width}")
+        if self.event_channels < 1:
+            raise ValueError(f"event_channels must be a positive integer, got {self.event_channels}")
+        if not (math.isfinite(self.event_scale) and self.event_scale > 0):
+            raise ValueError(f"event_scale must be positive, got {self.event_scale}")
+        default = DEFAULT_SPLIT if self.shared else DEFAULT_SPLIT_NOSHARED
+        self.split = _as_split(cfg["split"]) if cfg.get("split") is not None else default
+        if self.shared and self.split[1] == 0:
+            raise ValueError("split gives the shared stream no channel uses; use shared=false (ev-jscc-noshared)")
+        if not self.shared and self.split[1] != 0:
+            raise ValueError(f"without the shared encoder the shared fraction must be 0, got split={self.split}")
+        #: complex symbols per latent position of each stream (image, shared, event)
+        self.symbols_per_position = tuple(
+            0 if f == 0 else max(1, math.ceil(f * self.cbr * 3 * DOWNSAMPLE * DOWNSAMPLE - 1e-9)) for f in self.split)
+        latents = tuple(2 * k for k in self.symbols_per_position)
+        self.encoder = EVJSCCEncoder(event_channels=self.event_channels, width=self.width, latents=latents,
+                                     adaptive=self.adaptive)
+        self.decoder = EVJSCCDecoder(event_channels=self.event_channels, width=self.width, latents=latents,
+                                     adaptive=self.adaptive)
+        self.deblur = UNetXAttn(event_channels=self.event_channels, width=self.unet_width)
+        self.checkpoint_meta: dict[str, Any] | None = None
+        if ck is not None:
+            try:
+                self.load_state_dict(ck.codec, strict=True)
+            except RuntimeError as exc:
+                raise SemcomError(f"checkpoint {ck.path} does not fit codec {self.registry_name!r} "
+                                  f"at CBR {format_cbr(self.cbr)}: {str(exc).splitlines()[0]}") from None
+            self.checkpoint_meta = dict(ck.meta)
+
+    # -- configuration ----------------------------------------------------------------------------
+    def config(self) -> dict[str, Any]:
+        """The architecture arguments, stored in checkpoints."""
+        return {"adaptive": self.adaptive, "snr_db": self.snr_db, "width": self.width, "split": list(self.split),
+                "shared": self.shared, "event_channels": self.event_channels, "event_scale": self.event_scale,
+                "unet_width": self.unet_width}
+
+    @property
+    def snr_mode(self) -> str:
+        return "adaptive" if self.adaptive else "single"
+
+    # -- accounting -------------------------------------------------------------------------------
+    def latent_hw(self, h: int, w: int) -> tuple[int, int]:
+        """The 1/16-resolution latent grid of an ``h x w`` frame (padded up to multiples of 16)."""
+        return -(-h // DOWNSAMPLE), -(-w // DOWNSAMPLE)
+
+    def channel_uses(self, h: int, w: int) -> int:
+        """Complex symbols sent for an ``h x w`` frame, all streams: ``floor(cbr * 3 * h * w)``."""
+        return sum(self.stream_uses(h, w))
+
+    def stream_uses(self, h: int, w: int) -> tuple[int, int, int]:
+        """Channel uses ``(n_i, n_s, n_e)`` of the image, shared and event streams of an ``h x w`` frame."""
+        n = channel_uses_budget(self.cbr, h, w)
+        active = sum(1 for f in self.split if f > 0)
+        if n < active:
+            raise ValueError(f"CBR {format_cbr(self.cbr)} leaves {n} channel uses for a {h}x{w} frame, "
+                             f"fewer than the {active} streams of {self.registry_name}")
+        uses = split_symbols(n, self.split)
+        hl, wl = self.latent_hw(h, w)
+        for name, u, k in zip(STREAMS, uses, self.symbols_per_position):
+            if u > k * hl * wl:  # pragma: no cover - guaranteed by the choice of k (see the module doc)
+                raise AssertionError(f"{name} stream of {u} symbols does not fit its latent of {k * hl * wl}")
+        return uses  # type: ignore[return-value]
+
+    # -- transmitter ------------------------------------------------------------------------------
+    def _snr(self, snr_db: torch.Tensor, b: int, device: torch.device) -> torch.Tensor:
+        snr = torch.as_tensor(snr_db, dtype=torch.float32, device=device)
+        return snr.expand(b) if snr.ndim == 0 else snr.reshape(b)
+
+    def _inputs(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        img, ev = batch.blurry, batch.events
+        if img.ndim != 4 or img.shape[1] != 3:
+            raise ValueError(f"ev-jscc sends RGB frames (B, 3, H, W), got {tuple(img.shape)}")
+        if ev is None:
+            raise ValueError("ev-jscc needs an event representation (batch.events); use a source with an event "
+                             "camera, such as synth-blur")
+        if ev.ndim != 4 or ev.shape[1] != self.event_channels or ev.shape[-2:] != img.shape[-2:] \
+                or ev.shape[0] != img.shape[0]:
+            raise ValueError(f"{self.registry_name} is built for events of shape (B, {self.event_channels}, H, W) "
+                             f"matching the frame {tuple(img.shape)}, got {tuple(ev.shape)}")
+        return img, ev.to(img.dtype)
+
+    def encode(self, batch: Batch, *, snr_db: torch.Tensor) -> Transmission:
+        img, ev = self._inputs(batch)
+        b, _, h, w = img.shape
+        uses = self.stream_uses(h, w)
+        hl, wl = self.latent_hw(h, w)
+        ph, pw = hl * DOWNSAMPLE - h, wl * DOWNSAMPLE - w
+        x = F.pad(img, (0, pw, 0, ph), mode="replicate")
+        e = F.pad(ev / self.event_scale, (0, pw, 0, ph))
+        zi, zs, ze = self.encoder(x, e, self._snr(snr_db, b, img.device))
+        parts = [reals_to_symbols(z, u) for z, u in zip((zi, zs, ze), uses) if u > 0]
+        symbols = normalize_power(torch.cat(parts, dim=1))
+        return Transmission(symbols, sum(uses), (3, h, w), EVJSCCState(uses, (hl, wl), (h, w)))
+
+    # -- receiver ---------------------------------------------------------------------------------
+    def decode_streams(self, received: ChannelOutput, tx: Transmission, *,
+                       snr_db: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The decoded blurry frame ``B^`` ``(B, 3, H, W)`` in [0, 1] and events ``E^`` ``(B, C, H, W)``."""
+        st: EVJSCCState = tx.state
+        # per-symbol LMMSE scaling of the equalized symbols (unit-power inputs), as in DeepJSCC
+        y = received.equalized / (1.0 + received.noise_var.to(received.equalized.real.dtype))
+        if y.shape[1] != sum(st.uses):
+            raise ValueError(f"received {y.shape[1]} symbols per frame, expected {sum(st.uses)}")
+        pieces = torch.split(y, list(st.uses), dim=1)
+        hl, wl = st.latent_hw
+        lat = [None if u == 0 else symbols_to_reals(p, (2 * k, hl, wl))
+               for p, u, k in zip(pieces, st.uses, self.symbols_per_position)]
+        snr = self._snr(snr_db, y.shape[0], y.device)
+        logits, events = self.decoder(lat[0], lat[1], lat[2], snr)
+        h, w = st.frame_hw
+        image = torch.sigmoid(logits[:, :, :h, :w]).contiguous()
+        return image, (events[:, :, :h, :w] * self.event_scale).contiguous()
+
+    def _deblur(self, image: torch.Tensor, events: torch.Tensor) -> torch.Tensor:
+        return self.deblur(image, events=events / self.event_scale)
+
+    def decode(self, received: ChannelOutput, tx: Transmission, *, snr_db: torch.Tensor) -> Reception:
+        image, events = self.decode_streams(received, tx, snr_db=snr_db)
+        return Reception(self._deblur(image, events).clamp(0.0, 1.0), events=events)
+
+    def transmit_train(self, batch: Batch, channel: Channel, *, snr_db: torch.Tensor,
+                       generator: torch.Generator | None = None) -> TrainStep:
+        """Differentiable encode -> channel -> decode for the trainer.
+
+        ``reception.image`` is the U-Net output (unclamped in training mode), ``aux["image"]``
+        the decoded blurry frame ``B^`` and ``aux["events"]`` the decoded events ``E^`` (what
+        the stage-1 ``transmission`` loss compares with ``batch.blurry`` and ``batch.events``).
+        """
+        tx = self.encode(batch, snr_db=snr_db)
+        rx = channel(tx.symbols, snr_db=snr_db, generator=generator)
+        image, events = self.decode_streams(rx, tx, snr_db=snr_db)
+        return TrainStep(tx, Reception(self._deblur(image, events), events=events),
+                         {"image": image, "events": events})
+
+
+@CODECS.register("ev-jscc-noshared",
+                 help="EV-JSCC ablation without the shared encoder: independent image and event streams")
+class EVJSCCNoShared(EVJSCC):
+    """EV-JSCC without the shared encoder (ablation): independent image and event streams.
+
+    Same as :class:`EVJSCC` with ``shared=False``: the channel uses go to the image and event
+    streams only (default split ``(2/3, 0, 1/3)``), the decoders read no shared stream.  A
+    separate registry name so that its checkpoints are told apart from EV-JSCC's in the zoo.
+
+    Args:
+        (those of :class:`EVJSCC`; ``shared`` may only be ``False``).
+
+    Shape:
+        as :class:`EVJSCC`.
+    """
+
+    registry_name = "ev-jscc-noshared"
+    _shared_fixed = False
+
+
+def evjscc_schedule(*, steps: int, lr: float, lam: float = 1.0) -> tuple:
+    """EV-JSCC's three training stages (Sec. III-D, Algorithm 1) for the codec-owned U-Net.
+
+    1. ``transmission``: ``codec.encoder`` and ``codec.decoder`` (all transmission modules) on
+       ``MSE(B, B^) + lam MSE(E, E^)``; the U-Net ``codec.deblur`` is frozen.  40 % of the steps.
+    2. ``deblur``: ``codec.deblur`` alone on ``MSE(S, D(B^, E^))``.  30 %.
+    3. ``finetune``: the whole codec on the stage-2 loss at ``lr / 5``.  30 %.
+    """
+    from semcom.train.schedules import Stage, split_steps
+
+    s1, s2, s3 = split_steps(steps, (0.4, 0.3, 0.3))
+    return (
+        Stage("transmission", ("codec.encoder", "codec.decoder"), "transmission", s1, lr,
+              loss_params=(("lam", lam),), warmup=min(100, s1 // 20)),
+        Stage("deblur", ("codec.deblur",), "mse-sharp", s2, lr),
+        Stage("finetune", ("codec",), "mse-sharp", s3, lr * 0.2),
+    )
+
+
+def _register_schedule() -> None:
+    from semcom.train.schedules import SCHEDULES
+
+    SCHEDULES.setdefault("ev-jscc", evjscc_schedule)
+
+
+_register_schedule()

@@ -1,0 +1,104 @@
+"""Turn a training checkpoint into a shipped one: fp16 weights, no optimizer state, listed in the manifest.
+
+Usage::
+
+    python -m semcom.zoo.publish checkpoints/deepjscc-cbr1-48-adaptive.ckpt
+
+writes ``semcom/zoo/checkpoints/<name>.ckpt`` and adds (or replaces) the entry ``<name>`` in
+``semcom/zoo/manifest.json`` with the file's SHA-256 and how it was trained.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from semcom.conventions import format_cbr
+from semcom.errors import SemcomError
+from semcom.zoo.store import load_checkpoint, manifest_path, read_manifest, save_checkpoint, sha256_of, write_manifest
+
+__all__ = ["publish", "checkpoint_name", "MAX_BYTES"]
+
+#: shipped checkpoints must stay small
+MAX_BYTES = 4 * 1024 * 1024
+
+
+def checkpoint_name(meta: dict[str, Any]) -> str:
+    """``<codec>-cbr1-48-adaptive`` or ``<codec>-cbr1-48-snr10``."""
+    cbr = float(meta["cbr"])
+    label = format_cbr(cbr).replace("/", "-")
+    mode = "adaptive" if meta.get("snr_mode") == "adaptive" else f"snr{float(meta['snr_db']):g}"
+    return f"{meta['codec']}-cbr{label}-{mode}"
+
+
+def _half(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: (v.half() if v.is_floating_point() else v) for k, v in sd.items()}
+
+
+def publish(checkpoint: str | Path, *, name: str | None = None, manifest: str | Path | None = None,
+            max_bytes: int = MAX_BYTES) -> dict[str, Any]:
+    """Convert ``checkpoint`` to fp16, store it next to the manifest and record it there.
+
+    Args:
+        checkpoint: a checkpoint written by :func:`semcom.train.train`.
+        name: entry name (default :func:`checkpoint_name` of its metadata).
+        manifest: the manifest file (default ``semcom/zoo/manifest.json``); the file goes into
+            ``checkpoints/`` beside it.
+        max_bytes: refuse files larger than this.
+
+    Returns:
+        the manifest entry.
+    """
+    ck = load_checkpoint(checkpoint)
+    meta = dict(ck.meta)
+    for key in ("link", "codec", "cbr", "snr_mode"):
+        if key not in meta:
+            raise SemcomError(f"{checkpoint} lacks the metadata key {key!r}; is it a training checkpoint?")
+    name = name or checkpoint_name(meta)
+    man = Path(manifest) if manifest else manifest_path()
+    rel = Path("checkpoints") / f"{name}.ckpt"
+    dest = man.resolve().parent / rel
+    meta["published_from"] = Path(checkpoint).name
+    save_checkpoint(dest, meta=meta, codec=_half(ck.codec), receiver=_half(ck.receiver), train=None)
+    size = dest.stat().st_size
+    if size > max_bytes:
+        dest.unlink()
+        raise SemcomError(f"{name}: {size / 2**20:.1f} MiB in fp16 is over the {max_bytes / 2**20:.0f} MiB limit")
+    training = meta.get("training", {})
+    entry = {
+        "name": name, "link": meta["link"], "codec": meta["codec"], "cbr": float(meta["cbr"]),
+        "cbr_label": format_cbr(float(meta["cbr"])), "snr_mode": meta["snr_mode"],
+        "snr_db": meta.get("snr_db"), "snr_range": meta.get("snr_range"),
+        "file": rel.as_posix(), "sha256": sha256_of(dest), "bytes": size,
+        "training": {"steps": meta.get("step"), "dataset": training.get("dataset"), "size": training.get("size"),
+                     "n_train": training.get("n_train"), "batch_size": training.get("batch_size"),
+                     "lr": training.get("lr"), "schedule": training.get("schedule"), "seed": training.get("seed"),
+                     "device": training.get("device"), "seconds": training.get("seconds")},
+    }
+    entries = [e for e in read_manifest(man) if e.get("name") != name]
+    write_manifest(entries + [entry], man)
+    return entry
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m semcom.zoo.publish", description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint")
+    parser.add_argument("--name", default=None)
+    parser.add_argument("--manifest", default=None)
+    args = parser.parse_args(argv)
+    try:
+        entry = publish(args.checkpoint, name=args.name, manifest=args.manifest)
+    except SemcomError as exc:
+        print(f"semcom: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{entry['name']}: {entry['file']} ({entry['bytes'] / 1024:.0f} KiB, sha256 {entry['sha256'][:16]}...)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,324 @@
+import csv
+import json
+
+import pytest
+import torch
+
+from semcom.channels.base import ChannelOutput
+from semcom.codecs.evjscc import (DEFAULT_SPLIT, EVJSCC, EVJSCCNoShared, evjscc_schedule, split_symbols)
+from semcom.conventions import channel_uses_budget
+from semcom.errors import SemcomError
+from semcom.link import Link, find_link
+from semcom.registry import CHANNELS, CODECS
+from semcom.sources.base import Batch
+from semcom.train import forward_step, get_schedule, train
+from semcom.train.losses import compute_loss
+from semcom.train.trainer import TrainConfig, TrainingData, set_trainable, train_schedule
+from semcom.zoo.store import save_checkpoint, sha256_of
+
+TINY = {"width": 8, "unet_width": 8}
+SIZES = [(64, 64), (128, 128), (256, 256), (96, 160), (77, 123), (33, 50)]
+
+
+def _batch(h, w, b=2, seed=0, c=6):
+    g = torch.Generator().manual_seed(seed)
+    sharp = torch.rand(b, 3, h, w, generator=g)
+    blurry = 0.5 * (sharp + sharp.roll(3, dims=-1))
+    events = torch.randn(b, c, h, w, generator=g) * 5
+    return Batch(sharp=sharp, blurry=blurry, events=events)
+
+
+def _noiseless(tx):
+    s = tx.symbols
+    return ChannelOutput(s, torch.ones_like(s), s, torch.zeros(s.shape))
+
+
+def _codec(cls=EVJSCC, **kw):
+    torch.manual_seed(0)
+    return cls(**{"cbr": 1 / 48, "checkpoint": "none", **TINY, **kw}).eval()
+
+
+@pytest.mark.parametrize("cbr", [1 / 48, 1 / 96, 0.03])
+@pytest.mark.parametrize("split", [DEFAULT_SPLIT, (0.4, 0.3, 0.3), (0.6, 0.1, 0.3)])
+def test_three_streams_add_up_to_the_budget(cbr, split):
+    codec = _codec(cbr=cbr, split=split)
+    with torch.no_grad():
+        for h, w in SIZES:
+            budget = channel_uses_budget(cbr, h, w)
+            ni, ns, ne = codec.stream_uses(h, w)
+            assert ni + ns + ne == budget == codec.channel_uses(h, w), (h, w)
+            assert min(ni, ns, ne) >= 1
+            for n_x, f in zip((ni, ns, ne), split):  # the split is honoured up to rounding
+                assert abs(n_x - f * budget) < 1 + 1e-9
+            hl, wl = codec.latent_hw(h, w)
+            for n_x, k in zip((ni, ns, ne), codec.symbols_per_position):
+                assert n_x <= k * hl * wl  # each stream fits its latent
+            tx = codec.encode(_batch(h, w), snr_db=torch.zeros(2))
+            assert tx.symbols.shape == (2, budget) and tx.channel_uses == budget
+            assert tx.symbols.dtype == torch.complex64
+            assert tx.state.uses == (ni, ns, ne)
+            # the whole stream [z_i, z_s, z_e] has unit average power per complex symbol
+            assert torch.allclose(tx.symbols.abs().square().mean(1), torch.ones(2), atol=1e-5)
+
+
+def test_split_symbols_rounding():
+    assert split_symbols(4096, DEFAULT_SPLIT) == (2048, 1024, 1024)
+    assert split_symbols(591, DEFAULT_SPLIT) == (295, 148, 148)
+    assert split_symbols(10, (2 / 3, 0.0, 1 / 3)) == (7, 0, 3)
+    assert split_symbols(3, (0.98, 0.01, 0.01)) == (1, 1, 1)  # every active stream gets a symbol
+    g = torch.Generator().manual_seed(0)
+    for _ in range(200):
+        n = int(torch.randint(3, 5000, (1,), generator=g))
+        f = torch.rand(3, generator=g) + 0.01
+        f = tuple(float(x) for x in f / f.sum())
+        parts = split_symbols(n, f)
+        assert sum(parts) == n and all(abs(p - fi * n) < 1 + 1e-9 for p, fi in zip(parts, f))
+    with pytest.raises(ValueError, match="cannot carry"):
+        split_symbols(2, DEFAULT_SPLIT)
+
+
+def test_output_shapes_and_range():
+    codec = _codec()
+    awgn = CHANNELS.build("awgn")
+    for h, w in [(64, 64), (77, 123)]:
+        with torch.no_grad():
+            tx, rx = codec.transmit(_batch(h, w), awgn, snr_db=torch.tensor([0.0, 20.0]),
+                                    generator=torch.Generator().manual_seed(0))
+        assert rx.image.shape == (2, 3, h, w) and rx.image.dtype == torch.float32
+        assert rx.image.min() >= 0 and rx.image.max() <= 1
+        assert rx.events.shape == (2, 6, h, w) and rx.events.dtype == torch.float32
+        assert torch.isfinite(rx.events).all()
+
+
+def test_train_step_exposes_the_decoded_frame_and_events():
+    codec = _codec()
+    codec.train()
+    batch = _batch(64, 64)
+    step = codec.transmit_train(batch, CHANNELS.build("awgn"), snr_db=torch.full((2,), 5.0),
+                                generator=torch.Generator().manual_seed(0))
+    assert set(step.aux) == {"image", "events"}
+    assert step.aux["image"].shape == (2, 3, 64, 64) and step.aux["events"].shape == (2, 6, 64, 64)
+    assert step.reception.events is step.aux["events"]
+    # the decoded blurry frame goes through the U-Net (its residual head starts at zero: identity)
+    assert torch.allclose(step.reception.image, step.aux["image"], atol=1e-6)
+
+
+def test_events_reach_only_the_shared_and_event_streams():
+    codec = _codec()
+    a = _batch(64, 64, seed=1)
+    b = Batch(sharp=a.sharp, blurry=a.blurry, events=a.events.flip(-1) + 3.0)
+    with torch.no_grad():
+        ta, tb = codec.encode(a, snr_db=torch.zeros(2)), codec.encode(b, snr_db=torch.zeros(2))
+    ni, ns, ne = ta.state.uses
+    # the image stream of both differs only by the power normalization of the whole stream
+    ratio = tb.symbols[:, :ni] / ta.symbols[:, :ni]
+    assert torch.allclose(ratio, ratio[:, :1].expand_as(ratio), rtol=1e-4, atol=1e-5)
+    assert torch.allclose(ratio.imag, torch.zeros_like(ratio.imag), atol=1e-5)
+    for sl in (slice(ni, ni + ns), slice(ni + ns, None)):
+        r = tb.symbols[:, sl] / ta.symbols[:, sl]
+        assert not torch.allclose(r, r[:, :1].expand_as(r), rtol=1e-3, atol=1e-3)
+
+
+def test_noshared_ablation_has_no_shared_stream_and_the_same_total():
+    ns_codec, sh_codec = _codec(EVJSCCNoShared), _codec()
+    assert ns_codec.symbols_per_position[1] == 0 and ns_codec.encoder.shared is None
+    assert ns_codec.decoder.shared_in is None and not ns_codec.shared
+    for h, w in SIZES:
+        ni, ns, ne = ns_codec.stream_uses(h, w)
+        assert ns == 0 and ni > 0 and ne > 0
+        assert ni + ne == sh_codec.channel_uses(h, w) == channel_uses_budget(1 / 48, h, w)
+    with torch.no_grad():
+        tx, rx = ns_codec.transmit(_batch(64, 64), CHANNELS.build("awgn"), snr_db=torch.zeros(2),
+                                   generator=torch.Generator().manual_seed(0))
+    assert tx.symbols.shape == (2, 256) and rx.image.shape == (2, 3, 64, 64)
+    with pytest.raises(ValueError, match="shared=False"):
+        EVJSCCNoShared(cbr=1 / 48, checkpoint="none", shared=True)
+    with pytest.raises(ValueError, match="shared fraction must be 0"):
+        EVJSCCNoShared(cbr=1 / 48, checkpoint="none", split=DEFAULT_SPLIT)
+    with pytest.raises(ValueError, match="ev-jscc-noshared"):
+        EVJSCC(cbr=1 / 48, checkpoint="none", split=(0.5, 0.0, 0.5))
+
+
+@pytest.mark.parametrize("fading", ["block", "fast"])
+def test_rayleigh_channel_runs(fading):
+    codec = _codec()
+    ray = CHANNELS.build("rayleigh", fading=fading)
+    with torch.no_grad():
+        tx, rx = codec.transmit(_batch(64, 64), ray, snr_db=torch.zeros(2), generator=torch.Generator().manual_seed(1))
+    assert torch.isfinite(rx.image).all() and torch.isfinite(rx.events).all()
+    assert rx.image.shape == (2, 3, 64, 64)
+
+
+def test_only_the_adaptive_model_reads_the_snr():
+    batch = _batch(64, 64)
+    adaptive, single = _codec(adaptive=True), _codec(snr_db=10.0)
+    assert adaptive.encoder.image.af is not None and single.encoder.image.af is None
+    assert single.snr_mode == "single" and single.snr_db == 10.0 and adaptive.snr_db is None
+    with torch.no_grad():
+        a0, a1 = (adaptive.encode(batch, snr_db=torch.full((2,), s)).symbols for s in (0.0, 20.0))
+        s0, s1 = (single.encode(batch, snr_db=torch.full((2,), s)).symbols for s in (0.0, 20.0))
+        assert not torch.allclose(a0, a1) and torch.equal(s0, s1)
+        tx = adaptive.encode(batch, snr_db=torch.zeros(2))
+        d0, d1 = (adaptive.decode(_noiseless(tx), tx, snr_db=torch.full((2,), s)).events for s in (0.0, 20.0))
+        assert not torch.allclose(d0, d1)
+
+
+def test_input_and_constructor_validation():
+    codec = _codec()
+    b = _batch(64, 64)
+    with pytest.raises(ValueError, match="needs an event representation"):
+        codec.encode(Batch(sharp=b.sharp, blurry=b.blurry), snr_db=torch.zeros(2))
+    with pytest.raises(ValueError, match="built for events of shape"):
+        codec.encode(_batch(64, 64, c=5), snr_db=torch.zeros(2))
+    with pytest.raises(ValueError, match="fewer than the 3 streams"):
+        EVJSCC(cbr=1 / 96, checkpoint="none").encode(_batch(4, 4), snr_db=torch.zeros(2))
+    with pytest.raises(ValueError, match="cbr"):
+        EVJSCC(cbr=0, checkpoint="none")
+    with pytest.raises(ValueError, match="add up to 1"):
+        EVJSCC(cbr=1 / 48, checkpoint="none", split=(0.5, 0.5, 0.5))
+    with pytest.raises(ValueError, match="three"):
+        EVJSCC(cbr=1 / 48, checkpoint="none", split=(0.5, 0.5))
+    with pytest.raises(ValueError, match="positive share"):
+        EVJSCC(cbr=1 / 48, checkpoint="none", split=(1.0, 0.0, 0.0))
+    with pytest.raises(ValueError, match="cannot be combined"):
+        EVJSCC(cbr=1 / 48, checkpoint="none", snr_db=5.0, adaptive=True)
+    with pytest.raises(ValueError, match="width"):
+        EVJSCC(cbr=1 / 48, checkpoint="none", width=7)
+    with pytest.raises(ValueError, match="event_scale"):
+        EVJSCC(cbr=1 / 48, checkpoint="none", event_scale=-1.0)
+    with pytest.raises(TypeError):
+        EVJSCC(1 / 48)  # keyword-only
+
+
+def test_links_build_and_respect_the_budget():
+    for name in ("ev-jscc", "ev-jscc-noshared"):
+        link = Link(find_link(name), cbr=1 / 96, codec_overrides={"checkpoint": "none", **TINY}).eval()
+        assert link.spec.target == "sharp" and link.spec.codec.name == name
+        with torch.no_grad():
+            out = link(_batch(64, 64), snr_db=5.0, generator=torch.Generator().manual_seed(0))
+        assert out.transmission.channel_uses == channel_uses_budget(1 / 96, 64, 64)
+        assert out.output.shape == (2, 3, 64, 64) and out.reception.events.shape == (2, 6, 64, 64)
+    assert {"ev-jscc", "ev-jscc-noshared"} <= set(CODECS.names())
+
+
+def _save(codec, path, *, cbr, codec_name="ev-jscc"):
+    meta = {"link": codec_name, "codec": codec_name, "cbr": cbr, "snr_mode": codec.snr_mode, "snr_db": codec.snr_db,
+            "snr_range": [0, 20], "step": 1, "config": codec.config()}
+    return save_checkpoint(path, meta=meta, codec=codec.state_dict())
+
+
+def test_checkpoints_round_trip_and_a_wrong_cbr_is_refused(tmp_path):
+    codec = _codec(split=(0.4, 0.3, 0.3))
+    path = _save(codec, tmp_path / "ev.ckpt", cbr=1 / 48)
+    json.dumps(codec.config())  # the config is plain JSON
+    # the file's architecture (width, split ...) is used when the caller leaves it unset
+    link = Link(find_link("ev-jscc"), cbr=1 / 48, codec_overrides={"checkpoint": str(path)}).eval()
+    assert link.codec.split == (0.4, 0.3, 0.3) and link.codec.width == 8
+    batch = _batch(64, 64)
+    with torch.no_grad():
+        tx = codec.encode(batch, snr_db=torch.zeros(2))
+        tx2 = link.codec.encode(batch, snr_db=torch.zeros(2))
+        assert torch.equal(tx.symbols, tx2.symbols)
+    with pytest.raises(SemcomError, match="CBR 1/48.*CBR 1/96"):
+        Link(find_link("ev-jscc"), cbr=1 / 96, codec_overrides={"checkpoint": str(path)})
+    with pytest.raises(SemcomError, match="codec 'ev-jscc-noshared'"):
+        Link(find_link("ev-jscc-noshared"), cbr=1 / 48, codec_overrides={"checkpoint": str(path)})
+    with pytest.raises(SemcomError, match="split"):
+        EVJSCC(cbr=1 / 48, checkpoint=str(path), split=DEFAULT_SPLIT)
+
+
+def test_shipped_checkpoint_lookup_through_the_manifest(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEMCOM_ZOO_MANIFEST", str(tmp_path / "manifest.json"))
+    with pytest.raises(SemcomError, match="semcom train --link ev-jscc --cbr 1/48 --snr-range 0:20"):
+        EVJSCC(cbr=1 / 48)
+    codec = _codec()
+    path = _save(codec, tmp_path / "ev-jscc-cbr1-48-adaptive.ckpt", cbr=1 / 48)
+    entry = {"name": "ev-jscc-cbr1-48-adaptive", "codec": "ev-jscc", "cbr": 1 / 48, "snr_mode": "adaptive",
+             "file": path.name, "sha256": sha256_of(path)}
+    (tmp_path / "manifest.json").write_text(json.dumps({"version": 1, "checkpoints": [entry]}))
+    shipped = EVJSCC(cbr=1 / 48).eval()
+    assert shipped.checkpoint_meta["codec"] == "ev-jscc"
+    for k, v in codec.state_dict().items():
+        assert torch.equal(v, shipped.state_dict()[k]), k
+    with pytest.raises(SemcomError, match="no shipped"):
+        EVJSCCNoShared(cbr=1 / 48)  # another codec name: not the ev-jscc file
+    data = path.read_bytes()
+    path.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # one changed byte
+    with pytest.raises(SemcomError, match="SHA-256"):
+        EVJSCC(cbr=1 / 48)
+
+
+def _data(n=6, size=64, seed=0):
+    b = _batch(size, size, b=n, seed=seed)
+    return TrainingData(b.sharp, b.blurry, b.events, {"name": "synthetic"})
+
+
+def test_schedule_prefixes_name_modules_of_both_links():
+    sched = get_schedule("ev-jscc", steps=100, lr=1e-3, lam=0.5)
+    assert [s.name for s in sched] == ["transmission", "deblur", "finetune"]
+    assert sched[0].params == {"lam": 0.5} and sum(s.steps for s in sched) == 100
+    for name in ("ev-jscc", "ev-jscc-noshared"):
+        link = Link(find_link(name), cbr=1 / 48, codec_overrides={"checkpoint": "none", **TINY})
+        assert CODECS.get(name).default_schedule == "ev-jscc"
+        for stage in sched:
+            assert set_trainable(link, stage.trainable)  # raises on a prefix the link lacks
+
+
+def test_each_stage_changes_only_its_modules(tmp_path):
+    torch.manual_seed(0)
+    link = Link(find_link("ev-jscc"), cbr=1 / 48,
+                codec_overrides={"checkpoint": "none", "adaptive": True, **TINY})
+    schedule = evjscc_schedule(steps=9, lr=1e-3, lam=0.01)
+    bounds = [0, 4, 7, 9]
+    assert [s.steps for s in schedule] == [4, 3, 2]
+    snaps = {0: {k: v.clone() for k, v in link.state_dict().items()}}
+
+    def on_step(step, loss):
+        if step in bounds:
+            snaps[step] = {k: v.clone() for k, v in link.state_dict().items()}
+
+    cfg = TrainConfig(link="ev-jscc", cbr=1 / 48, snr_db=None, snr_range=(0.0, 20.0), steps=9, seed=0,
+                      batch_size=2, lr=1e-3, dataset="memory", size=64, crop=None, n_train=6, schedule="ev-jscc",
+                      lam=0.01, grad_clip=1.0, init=None)
+    train_schedule(link, _data(), schedule, cfg, out=tmp_path / "s.ckpt", device=torch.device("cpu"),
+                   checkpoint_every=100, log_every=1, progress=False, on_step=on_step)
+
+    def changed(before, after, prefix):
+        keys = [k for k in before if k.startswith(prefix)]
+        assert keys, prefix
+        return [k for k in keys if not torch.equal(before[k], after[k])]
+
+    tx_modules = ("codec.encoder.image", "codec.encoder.event", "codec.encoder.shared",
+                  "codec.decoder.image", "codec.decoder.event", "codec.decoder.shared_in")
+    s0, s1, s2, s3 = (snaps[b] for b in bounds)
+    for p in tx_modules:
+        assert changed(s0, s1, p), p                   # stage 1 trains every transmission module ...
+    assert not changed(s0, s1, "codec.deblur.")        # ... with the U-Net bit-identical
+    for p in tx_modules:
+        assert not changed(s1, s2, p), p               # stage 2: transmission modules frozen
+    assert changed(s1, s2, "codec.deblur.")
+    for p in (*tx_modules, "codec.deblur."):
+        assert changed(s2, s3, p), p                   # stage 3: everything
+    rows = list(csv.DictReader(open(tmp_path / "s.csv")))
+    assert [r["stage"] for r in rows] == ["transmission"] * 4 + ["deblur"] * 3 + ["finetune"] * 2
+
+
+def test_stage_losses():
+    torch.manual_seed(0)
+    link = Link(find_link("ev-jscc"), cbr=1 / 48, codec_overrides={"checkpoint": "none", **TINY}).train()
+    batch = _batch(64, 64)
+    out = forward_step(link, batch, snr_db=torch.full((2,), 10.0), generator=torch.Generator().manual_seed(0))
+    img_mse = torch.mean((out.aux["image"] - batch.blurry) ** 2)
+    ev_mse = torch.mean((out.aux["events"] - batch.events) ** 2)
+    loss1 = compute_loss("transmission", out, {"lam": 0.5})
+    assert torch.allclose(loss1, img_mse + 0.5 * ev_mse)
+    assert torch.allclose(compute_loss("mse-sharp", out), torch.mean((out.output - batch.sharp) ** 2))
+
+
+def test_semcom_train_runs_the_three_stages_by_default(tmp_path):
+    res = train("ev-jscc", cbr=1 / 48, snr_range=(0.0, 20.0), steps=5, lr=1e-3, batch_size=2, data=_data(),
+                out=tmp_path / "t.ckpt", progress=False, log_every=1, codec_params=TINY)
+    rows = list(csv.DictReader(open(res.log)))
+    assert [r["stage"] for r in rows] == ["transmission"] * 2 + ["deblur"] * 2 + ["finetune"]
+    link = Link(find_link("ev-jscc"), cbr=1 / 48, codec_overrides={"checkpoint": str(res.checkpoint)})
+    assert link.codec.checkpoint_meta["codec"] == "ev-jscc" and link.codec.width == 8

@@ -1,0 +1,147 @@
+import csv
+
+import pytest
+import torch
+
+from semcom.errors import SemcomError
+from semcom.link import Link, find_link
+from semcom.train import Stage, forward_step, get_schedule, load_training_data, train
+from semcom.train.trainer import TrainConfig, train_schedule
+
+SMALL = {"codec_params": {"width": 16}}
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_training_data("skimage", size=64, n=6, seed=0)
+
+
+def _eval_loss(link, data, snr=10.0):
+    from semcom.sources.base import Batch
+
+    batch = Batch(sharp=data.sharp[:4], blurry=data.blurry[:4])
+    with torch.no_grad():
+        out = forward_step(link, batch, snr_db=torch.full((4,), snr), generator=torch.Generator().manual_seed(123))
+    return float(torch.mean((out.output - out.target) ** 2))
+
+
+def _load_link(path, name="deepjscc", cbr=1 / 48):
+    return Link(find_link(name), cbr=cbr, codec_overrides={"checkpoint": str(path)})
+
+
+def test_a_few_steps_lower_the_loss(tmp_path, data):
+    res = train("deepjscc", cbr=1 / 48, snr_db=10.0, steps=60, lr=2e-3, batch_size=4, out=tmp_path / "a.ckpt",
+                data=data, progress=False, log_every=10, **SMALL)
+    torch.manual_seed(0)
+    untrained = Link(find_link("deepjscc"), cbr=1 / 48,
+                     codec_overrides={"checkpoint": "none", "snr_db": 10.0, "width": 16})
+    trained = _load_link(res.checkpoint)
+    assert trained.codec.snr_mode == "single" and trained.codec.snr_db == 10.0
+    assert _eval_loss(trained, data) < 0.7 * _eval_loss(untrained, data)
+    rows = list(csv.DictReader(open(res.log)))
+    assert [int(r["step"]) for r in rows] == [10, 20, 30, 40, 50, 60]
+    assert float(rows[-1]["loss"]) < float(rows[0]["loss"])
+
+
+def test_resume_after_an_interruption_gives_the_same_weights(tmp_path, data):
+    kw = dict(cbr=1 / 48, snr_range=(0.0, 20.0), steps=6, lr=1e-3, batch_size=2, data=data, progress=False,
+              log_every=1, checkpoint_every=100, **SMALL)
+    full = train("deepjscc", out=tmp_path / "full.ckpt", **kw)
+    first = train("deepjscc", out=tmp_path / "part.ckpt", stop_after=3, **kw)
+    assert first.resumed_from == 0
+    from semcom.zoo.store import load_checkpoint
+
+    assert load_checkpoint(tmp_path / "part.ckpt").train["step"] == 3
+    second = train("deepjscc", out=tmp_path / "part.ckpt", **kw)
+    assert second.resumed_from == 3
+    a, b = load_checkpoint(full.checkpoint), load_checkpoint(second.checkpoint)
+    assert a.codec.keys() == b.codec.keys()
+    for k in a.codec:
+        assert torch.equal(a.codec[k], b.codec[k]), k
+    steps = [int(r["step"]) for r in csv.DictReader(open(second.log))]
+    assert steps == [1, 2, 3, 4, 5, 6]
+    # a finished run is not trained again
+    assert train("deepjscc", out=tmp_path / "part.ckpt", **kw).resumed_from == 6
+    # the same --out with another configuration is refused
+    with pytest.raises(SemcomError, match="different training configuration"):
+        train("deepjscc", out=tmp_path / "part.ckpt", **{**kw, "lr": 5e-4})
+
+
+def test_each_stage_changes_only_its_modules(tmp_path, data):
+    torch.manual_seed(0)
+    link = Link(find_link("deepjscc-deblur"), cbr=1 / 48,
+                codec_overrides={"checkpoint": "none", "adaptive": True, "width": 16, "unet_width": 8})
+    schedule = (
+        Stage("transmission", ("codec.encoder", "codec.decoder"), "transmission", 2, 1e-3),
+        Stage("deblur", ("codec.deblur",), "mse", 2, 1e-3),
+        Stage("finetune", ("codec",), "mse", 2, 1e-3),
+    )
+    snaps = {0: {k: v.clone() for k, v in link.state_dict().items()}}
+
+    def on_step(step, loss):
+        if step % 2 == 0:
+            snaps[step] = {k: v.clone() for k, v in link.state_dict().items()}
+
+    cfg = TrainConfig(link="deepjscc-deblur", cbr=1 / 48, snr_db=None, snr_range=(0.0, 20.0), steps=6, seed=0,
+                      batch_size=2, lr=1e-3, dataset="memory", size=64, crop=None, n_train=6, schedule="custom",
+                      lam=0.0, grad_clip=1.0, init=None)
+    train_schedule(link, data, schedule, cfg, out=tmp_path / "s.ckpt", device=torch.device("cpu"),
+                   checkpoint_every=100, log_every=1, progress=False, on_step=on_step)
+
+    def changed(before, after, prefix):
+        keys = [k for k in before if k.startswith(prefix)]
+        assert keys
+        return [k for k in keys if not torch.equal(before[k], after[k])]
+
+    jscc = ("codec.encoder.", "codec.decoder.")
+    for p in jscc:
+        assert changed(snaps[0], snaps[2], p)
+    assert not changed(snaps[0], snaps[2], "codec.deblur.")  # frozen in stage 1: bit-identical
+    for p in jscc:
+        assert not changed(snaps[2], snaps[4], p)  # frozen in stage 2
+    assert changed(snaps[2], snaps[4], "codec.deblur.")
+    for p in (*jscc, "codec.deblur."):
+        assert changed(snaps[4], snaps[6], p)
+
+
+def test_schedules_and_stage_validation(data):
+    sched = get_schedule("jscc-then-deblur", steps=100, lr=1e-3)
+    assert [s.name for s in sched] == ["transmission", "deblur", "finetune"]
+    assert sum(s.steps for s in sched) == 100
+    ev = get_schedule("codec-then-receiver", steps=10, lr=1e-3, lam=0.5)
+    assert ev[0].params == {"lam": 0.5} and ev[1].trainable == ("receiver",)
+    st = Stage("x", ("codec",), "mse", 100, 1e-3)
+    lrs = [st.lr_at(i) for i in range(100)]
+    assert lrs[0] == pytest.approx(1e-3) and lrs[-1] < 0.05e-3 and all(a >= b for a, b in zip(lrs, lrs[1:]))
+    assert Stage("s", ("codec",), "mse", 100, 1.0, lr_shape="step").lr_at(90) == pytest.approx(0.01)
+    with pytest.raises(ValueError, match="lr"):
+        Stage("x", ("codec",), "mse", 10, 0.0)
+    with pytest.raises(ValueError, match="trainable"):
+        Stage("x", (), "mse", 10, 1e-3)
+    with pytest.raises(SemcomError, match="unknown schedule"):
+        get_schedule("nope", steps=1, lr=1e-3)
+
+
+def test_bad_arguments_are_clear_errors(tmp_path, data):
+    with pytest.raises(SemcomError, match="exactly one"):
+        train("deepjscc", cbr=1 / 48, steps=1, out=tmp_path / "x.ckpt", data=data)
+    with pytest.raises(SemcomError, match="codec.encodr"):
+        from semcom.train.trainer import set_trainable
+
+        link = Link(find_link("deepjscc"), cbr=1 / 48, codec_overrides={"checkpoint": "none", "width": 16})
+        set_trainable(link, ("codec.encodr",))
+
+
+def test_command_line(tmp_path):
+    from semcom.train.__main__ import main
+
+    out = tmp_path / "cli.ckpt"
+    args = ["--link", "deepjscc", "--cbr", "1/96", "--snr-range", "0:20", "--steps", "2", "--dataset", "skimage",
+            "--size", "64", "--n-train", "2", "--batch-size", "2", "--out", str(out), "-q"]
+    assert main(args) == 0
+    from semcom.zoo.store import read_meta
+
+    meta = read_meta(out)
+    assert meta["link"] == "deepjscc" and meta["snr_mode"] == "adaptive" and meta["step"] == 2
+    assert meta["snr_range"] == [0.0, 20.0] and abs(meta["cbr"] - 1 / 96) < 1e-12
+    assert main(args[:4] + ["--snr", "3", "--snr-range", "0:20"]) == 2

@@ -1,0 +1,135 @@
+import io
+import json
+
+import pytest
+import torch
+
+from semcom.codecs.deepjscc import DeepJSCC, DeepJSCCDeblur
+from semcom.errors import SemcomError
+from semcom.sources.base import Batch
+from semcom.zoo.publish import publish
+from semcom.zoo.store import MAGIC, load_checkpoint, read_manifest, read_meta, save_checkpoint
+
+
+def _save_codec(path, codec, *, link=None, train=None):
+    meta = {"link": link or codec.registry_name, "codec": codec.registry_name, "cbr": codec.cbr,
+            "snr_mode": codec.snr_mode, "snr_db": codec.snr_db, "snr_range": [0, 20] if codec.adaptive else None,
+            "step": 7, "config": codec.config(), "training": {"dataset": "test", "steps": 7}}
+    return save_checkpoint(path, meta=meta, codec=codec.state_dict(), train=train)
+
+
+@pytest.fixture
+def zoo(tmp_path, monkeypatch):
+    manifest = tmp_path / "zoo" / "manifest.json"
+    monkeypatch.setenv("SEMCOM_ZOO_MANIFEST", str(manifest))
+    return manifest
+
+
+def test_round_trip_and_metadata(tmp_path):
+    torch.manual_seed(0)
+    codec = DeepJSCC(cbr=1 / 48, checkpoint="none", width=16)
+    path = _save_codec(tmp_path / "a.ckpt", codec, train={"step": 7, "optimizer": {}})
+    assert path.read_bytes().startswith(MAGIC)
+    ck = load_checkpoint(path)
+    assert ck.meta["codec"] == "deepjscc" and ck.meta["step"] == 7 and ck.train["step"] == 7
+    assert read_meta(path)["config"] == {"adaptive": True, "snr_db": None, "width": 16}
+    again = DeepJSCC(cbr=1 / 48, checkpoint=str(path))  # width comes from the checkpoint
+    assert again.width == 16
+    for k, v in codec.state_dict().items():
+        assert torch.equal(v, again.state_dict()[k])
+
+
+@pytest.mark.parametrize("where", [0.5, 0.99, 0.02])
+def test_a_changed_byte_is_refused(tmp_path, where):
+    codec = DeepJSCC(cbr=1 / 48, checkpoint="none", width=16)
+    path = _save_codec(tmp_path / "a.ckpt", codec)
+    data = bytearray(path.read_bytes())
+    i = int(len(data) * where)
+    data[i] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(SemcomError, match="corrupted|modified|not a semcom checkpoint"):
+        load_checkpoint(path)
+    with pytest.raises(SemcomError):
+        DeepJSCC(cbr=1 / 48, checkpoint=str(path))
+
+
+class Gadget:  # anything that is not a tensor or a plain container
+    pass
+
+
+def test_loading_never_unpickles_arbitrary_objects(tmp_path):
+    import hashlib
+
+    buf = io.BytesIO()
+    torch.save({"codec": {}, "extra": Gadget()}, buf)
+    body = json.dumps({"codec": "deepjscc", "cbr": 1 / 48}).encode() + b"\n" + buf.getvalue()
+    path = tmp_path / "evil.ckpt"
+    path.write_bytes(MAGIC + hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
+    with pytest.raises(SemcomError, match="cannot be read safely"):
+        load_checkpoint(path)
+
+
+def test_wrong_link_or_cbr_is_refused_naming_both(tmp_path):
+    deblur = DeepJSCCDeblur(cbr=1 / 48, checkpoint="none", width=16, unet_width=8)
+    p1 = _save_codec(tmp_path / "deblur.ckpt", deblur)
+    with pytest.raises(SemcomError) as err:
+        DeepJSCC(cbr=1 / 48, checkpoint=str(p1))
+    msg = str(err.value)
+    assert "'deepjscc-deblur'" in msg and "'deepjscc'" in msg
+
+    plain = DeepJSCC(cbr=1 / 96, checkpoint="none", width=16)
+    p2 = _save_codec(tmp_path / "cbr96.ckpt", plain)
+    with pytest.raises(SemcomError) as err:
+        DeepJSCC(cbr=1 / 48, checkpoint=str(p2))
+    assert "1/96" in str(err.value) and "1/48" in str(err.value)
+
+
+def test_conflicting_architecture_argument_is_refused(tmp_path):
+    p = _save_codec(tmp_path / "w16.ckpt", DeepJSCC(cbr=1 / 48, checkpoint="none", width=16))
+    with pytest.raises(SemcomError, match="width=16"):
+        DeepJSCC(cbr=1 / 48, checkpoint=str(p), width=32)
+    with pytest.raises(SemcomError, match="adaptive"):
+        DeepJSCC(cbr=1 / 48, checkpoint=str(p), snr_db=10.0)
+
+
+def test_missing_shipped_checkpoint_names_the_cbrs_and_the_command(tmp_path, zoo):
+    with pytest.raises(SemcomError, match="CBRs with one: none"):
+        DeepJSCC(cbr=1 / 48)
+    torch.manual_seed(0)
+    codec = DeepJSCC(cbr=1 / 48, checkpoint="none", width=16)
+    publish(_save_codec(tmp_path / "t.ckpt", codec), manifest=zoo)
+    with pytest.raises(SemcomError) as err:
+        DeepJSCC(cbr=1 / 96)
+    msg = str(err.value)
+    assert "1/48" in msg and "semcom train --link deepjscc --cbr 1/96" in msg
+    with pytest.raises(SemcomError, match="single-SNR"):
+        DeepJSCC(cbr=1 / 48, snr_db=10.0)  # only an adaptive one is shipped
+
+
+def test_publish_makes_a_small_fp16_file_that_the_codec_loads_by_default(tmp_path, zoo):
+    torch.manual_seed(0)
+    codec = DeepJSCC(cbr=1 / 48, checkpoint="none").eval()
+    src = _save_codec(tmp_path / "train.ckpt", codec, train={"step": 7, "optimizer": {"state": {}}})
+    entry = publish(src, manifest=zoo)
+    assert entry["name"] == "deepjscc-cbr1-48-adaptive" and entry["snr_mode"] == "adaptive"
+    [listed] = read_manifest(zoo)
+    assert listed["sha256"] == entry["sha256"] and listed["file"] == "checkpoints/deepjscc-cbr1-48-adaptive.ckpt"
+    shipped = load_checkpoint(zoo.parent / listed["file"], sha256=listed["sha256"])
+    assert shipped.train is None
+    assert all(v.dtype == torch.float16 for v in shipped.codec.values() if v.is_floating_point())
+    assert (zoo.parent / listed["file"]).stat().st_size <= 4 * 2**20
+
+    loaded = DeepJSCC(cbr=1 / 48).eval()  # no checkpoint argument: the shipped one
+    assert loaded.checkpoint_meta["step"] == 7
+    x = torch.rand(1, 3, 64, 64)
+    b = Batch(sharp=x, blurry=x)
+    with torch.no_grad():
+        s1 = codec.encode(b, snr_db=torch.zeros(1)).symbols
+        s2 = loaded.encode(b, snr_db=torch.zeros(1)).symbols
+    assert torch.allclose(s1, s2, atol=0.05)  # fp16 rounding only
+
+    # the manifest's SHA-256 is checked too
+    listed["sha256"] = "0" * 64
+    zoo.write_text(json.dumps({"version": 1, "checkpoints": [listed]}))
+    with pytest.raises(SemcomError, match="SHA-256"):
+        DeepJSCC(cbr=1 / 48)
