@@ -309,9 +309,9 @@ def test_stage_losses():
     batch = _batch(64, 64)
     out = forward_step(link, batch, snr_db=torch.full((2,), 10.0), generator=torch.Generator().manual_seed(0))
     img_mse = torch.mean((out.aux["image"] - batch.blurry) ** 2)
-    ev_mse = torch.mean((out.aux["events"] - batch.events) ** 2)
+    ev_nmse = torch.mean((out.aux["events"] - batch.events) ** 2) / torch.mean(batch.events ** 2)
     loss1 = compute_loss("transmission", out, {"lam": 0.5})
-    assert torch.allclose(loss1, img_mse + 0.5 * ev_mse)
+    assert torch.allclose(loss1, img_mse + 0.5 * ev_nmse)
     assert torch.allclose(compute_loss("mse-sharp", out), torch.mean((out.output - batch.sharp) ** 2))
 
 

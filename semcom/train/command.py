@@ -51,7 +51,8 @@ def _parse_range(text: str) -> tuple[float, float]:
 @click.option("--schedule", default=None,
               help="Stage schedule: single, jscc-then-deblur, codec-then-receiver, ev-jscc (see docs/training.md); "
                    "default: the codec's own (ev-jscc for EV-JSCC links), else single.")
-@click.option("--lam", default=1.0, show_default=True, type=float, help="Event loss weight of multi-stage schedules.")
+@click.option("--lam", default=0.02, show_default=True, type=float,
+              help="Weight of the events' normalized MSE in the EV-JSCC stage-1 loss.")
 @click.option("--dataset", default="synth-blur", show_default=True, help="Training source (its train split).")
 @click.option("--size", default=128, show_default=True, type=int, help="Side of the training frames.")
 @click.option("--crop", default=None, type=int, help="Random crop side (default: whole frames).")

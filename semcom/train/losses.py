@@ -68,13 +68,18 @@ def mse_sharp(out: StepOutput) -> torch.Tensor:
 
 @register_loss("transmission")
 def transmission(out: StepOutput, lam: float = 0.0) -> torch.Tensor:
+    """Stage-1 loss of EV-JSCC: ``MSE(B, B^) + lam * NMSE(E, E^)``, NMSE = MSE / mean(E^2)."""
     image = out.aux.get("image", out.reception.image)
     loss = F.mse_loss(image, out.batch.blurry)
     if lam:
         events = out.aux.get("events", out.reception.events)
         if events is None or out.batch.events is None:
             raise SemcomError("the 'transmission' loss with lam > 0 needs decoded events and source events")
-        loss = loss + lam * F.mse_loss(events, out.batch.events)
+        # events are counts (SCER values reach tens), images lie in [0, 1]: compare the events by
+        # their normalized MSE, so that lam weighs two quantities of comparable scale
+        target = out.batch.events
+        nmse = F.mse_loss(events, target) / target.detach().square().mean().clamp_min(1e-8)
+        loss = loss + lam * nmse
     return loss
 
 
