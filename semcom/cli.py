@@ -11,23 +11,8 @@ from typing import Any
 
 import click
 
+from semcom.cliutil import parse_kv
 from semcom.errors import SemcomError
-
-
-def _parse_kv(items: tuple[str, ...], what: str) -> dict[str, Any]:
-    """``("coherence=64", "fading=fast")`` -> ``{"coherence": 64, "fading": "fast"}``."""
-    import tomllib
-
-    out: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise SemcomError(f"{what} must look like KEY=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        try:
-            out[key.strip()] = tomllib.loads(f"v = {value}")["v"]
-        except tomllib.TOMLDecodeError:
-            out[key.strip()] = value
-    return out
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -77,7 +62,7 @@ def run_cmd(link_name: str, snr: str, cbr: str, channel: str | None, channel_par
     if checkpoint is not None and not Path(checkpoint).is_file():
         raise SemcomError(f"checkpoint not found: {checkpoint}")
     cfg = SweepConfig(link=link_name, cbr=cbr_value, snr_db=tuple(snr_points), channel=channel,
-                      channel_params=_parse_kv(channel_param, "--channel-param"), dataset=dataset,
+                      channel_params=parse_kv(channel_param, "--channel-param"), dataset=dataset,
                       dataset_params={"data_root": data_root, "size": size}, limit=limit, repeats=repeats,
                       seed=seed, batch_size=batch_size,
                       metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()),
@@ -161,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         click.echo(f"semcom: error: {msg}", err=True)
         return 2
     except (click.Abort, KeyboardInterrupt):
-        click.echo("semcom: interrupted; finished points are saved, rerun the same command to resume", err=True)
+        click.echo("semcom: interrupted; finished work is saved, rerun the same command to resume", err=True)
         return 130
 
 

@@ -7,23 +7,8 @@ from typing import Any
 
 import click
 
+from semcom.cliutil import parse_kv as _parse_kv
 from semcom.errors import SemcomError
-
-
-def _parse_kv(items: tuple[str, ...], what: str) -> dict[str, Any]:
-    """``("spikes=false", "width=32")`` -> ``{"spikes": False, "width": 32}`` (values read as TOML)."""
-    import tomllib
-
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise SemcomError(f"{what} must look like KEY=VALUE, got {item!r}")
-        try:
-            out[key.strip()] = tomllib.loads(f"v = {value}")["v"]
-        except tomllib.TOMLDecodeError:
-            out[key.strip()] = value
-    return out
 
 
 def _parse_range(text: str) -> tuple[float, float]:
