@@ -96,7 +96,8 @@ def test_train_step_exposes_the_decoded_frame_and_events():
     batch = _batch(64, 64)
     step = codec.transmit_train(batch, CHANNELS.build("awgn"), snr_db=torch.full((2,), 5.0),
                                 generator=torch.Generator().manual_seed(0))
-    assert set(step.aux) == {"image", "events"}
+    assert set(step.aux) == {"image", "events", "events_target"}
+    assert torch.equal(step.aux["events_target"], batch.events)
     assert step.aux["image"].shape == (2, 3, 64, 64) and step.aux["events"].shape == (2, 6, 64, 64)
     assert step.reception.events is step.aux["events"]
     # the decoded blurry frame goes through the U-Net (its residual head starts at zero: identity)
@@ -268,7 +269,7 @@ def test_each_stage_changes_only_its_modules(tmp_path):
     torch.manual_seed(0)
     link = Link(find_link("ev-jscc"), cbr=1 / 48,
                 codec_overrides={"checkpoint": "none", "adaptive": True, **TINY})
-    schedule = evjscc_schedule(steps=9, lr=1e-3, lam=0.01)
+    schedule = evjscc_schedule(steps=9, lr=1e-3, lam=0.01, fractions=(0.4, 0.3, 0.3))
     bounds = [0, 4, 7, 9]
     assert [s.steps for s in schedule] == [4, 3, 2]
     snaps = {0: {k: v.clone() for k, v in link.state_dict().items()}}
@@ -316,9 +317,40 @@ def test_stage_losses():
 
 
 def test_semcom_train_runs_the_three_stages_by_default(tmp_path):
-    res = train("ev-jscc", cbr=1 / 48, snr_range=(0.0, 20.0), steps=5, lr=1e-3, batch_size=2, data=_data(),
+    res = train("ev-jscc", cbr=1 / 48, snr_range=(0.0, 20.0), steps=7, lr=1e-3, batch_size=2, data=_data(),
                 out=tmp_path / "t.ckpt", progress=False, log_every=1, codec_params=TINY)
     rows = list(csv.DictReader(open(res.log)))
-    assert [r["stage"] for r in rows] == ["transmission"] * 2 + ["deblur"] * 2 + ["finetune"]
+    # 35 / 15 / 50 % of 7 steps
+    assert [r["stage"] for r in rows] == ["transmission"] * 2 + ["deblur"] * 1 + ["finetune"] * 4
     link = Link(find_link("ev-jscc"), cbr=1 / 48, codec_overrides={"checkpoint": str(res.checkpoint)})
     assert link.codec.checkpoint_meta["codec"] == "ev-jscc" and link.codec.width == 8
+
+
+def test_edi_prior_inverts_its_own_blur_model_and_learns_its_contrast():
+    from semcom.codecs.evjscc import EDIPrior
+    from semcom.receivers.edi import edi_denominator_from_samples, linear_to_srgb, srgb_to_linear
+    from semcom.sources.representations import scer_levels
+
+    g = torch.Generator().manual_seed(3)
+    scer = torch.randint(-4, 5, (2, 6, 16, 16), generator=g).float()
+    sharp_lin = 0.02 + 0.05 * torch.rand(2, 3, 16, 16, generator=g)
+    denom = edi_denominator_from_samples(scer_levels(scer), torch.linspace(0, 1, 7), contrast=0.2)
+    blurry = linear_to_srgb(sharp_lin * denom.unsqueeze(1))
+    prior = EDIPrior(contrast=0.2)
+    out = prior(blurry, scer)
+    assert torch.allclose(srgb_to_linear(out), sharp_lin, atol=1e-5)
+    assert not torch.allclose(out, blurry, atol=1e-3)
+    out.sum().backward()
+    assert prior.log_contrast.grad is not None and torch.isfinite(prior.log_contrast.grad)
+    # no events: the frame passes unchanged
+    assert torch.allclose(prior(blurry, torch.zeros_like(scer)), blurry, atol=1e-6)
+
+
+def test_prior_defaults_and_validation():
+    assert _codec().prior == "edi" and _codec().encoder.prior is not None
+    assert _codec(prior="none").encoder.prior is None
+    assert _codec(cls=EVJSCCNoShared).prior == "none"
+    with pytest.raises(ValueError, match="shared encoder"):
+        _codec(cls=EVJSCCNoShared, prior="edi")
+    with pytest.raises(ValueError, match="prior must be one of"):
+        _codec(prior="sdm")

@@ -145,3 +145,47 @@ def test_command_line(tmp_path):
     assert meta["link"] == "deepjscc" and meta["snr_mode"] == "adaptive" and meta["step"] == 2
     assert meta["snr_range"] == [0.0, 20.0] and abs(meta["cbr"] - 1 / 96) < 1e-12
     assert main(args[:4] + ["--snr", "3", "--snr-range", "0:20"]) == 2
+
+
+def test_warm_start_copies_the_shared_tensors_and_refuses_a_wrong_cbr(tmp_path, data):
+    from semcom.train.trainer import copy_matching
+
+    res = train("deepjscc", cbr=1 / 48, snr_range=(0.0, 20.0), steps=2, batch_size=2, out=tmp_path / "dj.ckpt",
+                data=data, progress=False, **SMALL)
+    torch.manual_seed(1)
+    link = Link(find_link("deepjscc-deblur"), cbr=1 / 48,
+                codec_overrides={"checkpoint": "none", "adaptive": True, "width": 16})
+    unet_before = {k: v.clone() for k, v in link.codec.deblur.state_dict().items()}
+    copied = copy_matching(link.codec, res.checkpoint, cbr=1 / 48)
+    source = _load_link(res.checkpoint).codec.state_dict()
+    assert copied and all(k.startswith(("encoder.", "decoder.")) for k in copied)
+    for k in copied:
+        assert torch.equal(link.codec.state_dict()[k], source[k]), k
+    for k, v in link.codec.deblur.state_dict().items():  # the U-Net keeps its initialization
+        assert torch.equal(v, unet_before[k]), k
+    with pytest.raises(SemcomError, match="CBR"):
+        copy_matching(link.codec, res.checkpoint, cbr=1 / 96)
+    # through train(): the deblurring link starts from the DeepJSCC weights
+    out = train("deepjscc-deblur", cbr=1 / 48, snr_range=(0.0, 20.0), steps=10, batch_size=2, data=data,
+                out=tmp_path / "djd.ckpt", progress=False, schedule="deblur-then-all", warm_start=res.checkpoint,
+                stop_after=2, **SMALL)
+    trained = _load_link(out.checkpoint, name="deepjscc-deblur").codec.state_dict()
+    # stage 1 of deblur-then-all trains the U-Net only: the JSCC weights are still DeepJSCC's
+    assert all(torch.equal(trained[k], source[k]) for k in copied)
+
+
+def test_spike_streams_follow_crops_and_flips():
+    from semcom.sources.base import Batch  # noqa: F401
+    from semcom.train.trainer import TrainingData, _make_batch
+
+    g = torch.Generator().manual_seed(0)
+    sharp = torch.rand(3, 3, 32, 32, generator=g)
+    # spikes at 1/4 resolution that equal the sharp frame's block means, so alignment is checkable
+    spikes = torch.nn.functional.avg_pool2d(sharp[:, :1], 4).repeat(1, 5, 1, 1)
+    data = TrainingData(sharp, sharp.clone(), None, {"name": "t"}, spikes)
+    for step in range(6):
+        b = _make_batch(data, step=step, seed=0, batch_size=2, crop=16)
+        assert b.spikes.shape == (2, 5, 4, 4)
+        assert torch.allclose(torch.nn.functional.avg_pool2d(b.sharp[:, :1], 4), b.spikes[:, :1], atol=1e-6)
+    with pytest.raises(SemcomError, match="multiple"):
+        _make_batch(data, step=0, seed=0, batch_size=2, crop=18)

@@ -37,7 +37,8 @@ The padding is therefore never charged and never sent.
 Three-stage training (Sec. III-D, Algorithm 1) is the schedule ``ev-jscc`` registered here in
 :data:`semcom.train.schedules.SCHEDULES`: (1) ``codec.encoder`` + ``codec.decoder`` on
 ``MSE(B, B^) + lam MSE(E, E^)`` with the U-Net frozen, (2) ``codec.deblur`` alone on
-``MSE(S, D(B^, E^))``, (3) everything on the stage-2 loss at a fifth of the learning rate.
+``MSE(S, D(B^, E^))``, (3) everything on the stage-2 loss at half the learning rate (stage lengths
+35 / 15 / 50 % of the steps).
 
 Example:
     >>> codec = EVJSCC(cbr=1/48, checkpoint="none")            # untrained
@@ -150,6 +151,34 @@ class _Tail(nn.Module):
         return self.out(x)
 
 
+class EDIPrior(nn.Module):
+    """Model-based fusion of the blurry frame and its SCER: the EDI estimate of the sharp frame.
+
+    The event double integral (Pan et al., CVPR 2019; see :mod:`semcom.receivers.edi`) with one
+    learned contrast threshold ``c`` (initialised at the camera's nominal 0.2): the blurry
+    frame in linear light divided by ``D = (1/T) ∫ exp(c E(f, t)) dt``, integrated from the
+    ``N + 1`` SCER levels by the trapezoid rule.  Differentiable; two parameters' worth of
+    learning, so it works from the first training step.  Pixels without events keep ``B``.
+
+    Shape:
+        image ``(B, 3, H, W)`` in [0, 1] (sRGB), scer ``(B, N, H, W)`` in event counts
+        -> ``(B, 3, H, W)`` in [0, 1].
+    """
+
+    def __init__(self, *, contrast: float = 0.2) -> None:
+        super().__init__()
+        self.log_contrast = nn.Parameter(torch.tensor(math.log(contrast)))
+
+    def forward(self, image: torch.Tensor, scer: torch.Tensor) -> torch.Tensor:
+        from semcom.receivers.edi import edi_denominator_from_samples, linear_to_srgb, srgb_to_linear
+        from semcom.sources.representations import scer_levels
+
+        n = scer.shape[1]
+        times = torch.linspace(0.0, 1.0, n + 1, dtype=image.dtype, device=image.device)
+        denom = edi_denominator_from_samples(scer_levels(scer), times, contrast=self.log_contrast.exp())
+        return linear_to_srgb(srgb_to_linear(image) / denom.unsqueeze(1))
+
+
 class EVJSCCEncoder(nn.Module):
     """The transmitter's three encoders: ``f_i(B)``, ``f_s(B, E)`` and ``f_e(E)``.
 
@@ -159,27 +188,41 @@ class EVJSCCEncoder(nn.Module):
         latents: ``(2 k_i, 2 k_s, 2 k_e)`` real latent channels; ``2 k_s = 0`` leaves out the
             shared head.
         adaptive: AF modules fed with the SNR after every head layer.
+        prior: a model-based fusion of ``B`` and ``E`` (``"edi"``: :class:`EDIPrior`) whose
+            output the shared encoder reads through a third stem; ``None`` for none.
 
     Shape:
         image ``(B, 3, H, W)``, events ``(B, C, H, W)`` with H, W multiples of 16, snr_db ``(B,)``
-        -> three latents ``(B, 2 k_x, H/16, W/16)`` (``None`` for an absent shared head).
+        (and ``prior_image`` ``(B, 3, H, W)`` with a prior) -> three latents
+        ``(B, 2 k_x, H/16, W/16)`` (``None`` for an absent shared head).
     """
 
-    def __init__(self, *, event_channels: int, width: int, latents: tuple[int, int, int], adaptive: bool) -> None:
+    def __init__(self, *, event_channels: int, width: int, latents: tuple[int, int, int], adaptive: bool,
+                 prior: str | None = None) -> None:
         super().__init__()
         li, ls, le = latents
         self.image_stem = _stem(3, width)
         self.event_stem = _stem(event_channels, width)
         self.image = _Head(width, width, li, adaptive=adaptive)
         self.event = _Head(width, width, le, adaptive=adaptive)
-        self.shared = _Head(2 * width, width, ls, adaptive=adaptive) if ls else None
+        with_prior = prior is not None and bool(ls)
+        self.prior = EDIPrior() if with_prior and prior == "edi" else None
+        self.prior_stem = _stem(3, width) if with_prior else None
+        self.shared = _Head((3 if with_prior else 2) * width, width, ls, adaptive=adaptive) if ls else None
 
-    def forward(self, image: torch.Tensor, events: torch.Tensor,
-                snr_db: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    def forward(self, image: torch.Tensor, events: torch.Tensor, snr_db: torch.Tensor,
+                prior_image: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
         cl = torch.channels_last  # faster convolutions on CPU
         fi = self.image_stem(image.contiguous(memory_format=cl))
         fe = self.event_stem(events.contiguous(memory_format=cl))
-        zs = self.shared(torch.cat([fi, fe], dim=1), snr_db) if self.shared is not None else None
+        zs = None
+        if self.shared is not None:
+            feats = [fi, fe]
+            if self.prior_stem is not None:
+                if prior_image is None:
+                    raise ValueError("this encoder's shared stream reads a prior image; none was given")
+                feats.append(self.prior_stem(prior_image.contiguous(memory_format=cl)))
+            zs = self.shared(torch.cat(feats, dim=1), snr_db)
         return self.image(fi, snr_db), zs, self.event(fe, snr_db)
 
 
@@ -271,6 +314,10 @@ class EVJSCC(Codec):
             U-Net, and the decoded events multiplied by it (default 8 events per pixel, about
             the standard deviation of synth-blur's SCER channels).
         unet_width: ``width`` of the deblurring U-Net (default 24).
+        prior: ``"edi"`` (default with the shared encoder): the shared encoder also reads the
+            EDI estimate of the sharp frame computed from ``B`` and ``E`` at the transmitter
+            (:class:`EDIPrior`, one learned contrast); ``"none"``: it reads ``B`` and ``E`` only,
+            as in the paper (see docs/training.md for why the default differs and what it buys).
 
     Shape:
         encode: ``batch.blurry`` ``(B, 3, H, W)`` and ``batch.events`` ``(B, C, H, W)`` ->
@@ -281,6 +328,11 @@ class EVJSCC(Codec):
     """
 
     registry_name = "ev-jscc"
+    #: model-based fusions the shared encoder can read (see :class:`EDIPrior`), and the default
+    priors: tuple[str, ...] = ("none", "edi")
+    default_prior = "edi"
+    #: what the event tensor is divided by before the networks (about the std of SCER counts)
+    default_event_scale = 8.0
     #: the training schedule `semcom train` uses for this codec unless told otherwise
     default_schedule = "ev-jscc"
     _shared_fixed: bool | None = None
@@ -289,7 +341,7 @@ class EVJSCC(Codec):
                  checkpoint: str | Path | None = None, width: int | None = None,
                  split: tuple[float, float, float] | list[float] | None = None, shared: bool | None = None,
                  event_channels: int | None = None, event_scale: float | None = None,
-                 unet_width: int | None = None) -> None:
+                 unet_width: int | None = None, prior: str | None = None) -> None:
         super().__init__()
         if isinstance(cbr, bool) or not isinstance(cbr, (int, float)) or not 0 < cbr <= 1:
             raise ValueError(f"cbr must be a number in (0, 1], got {cbr!r}")
@@ -316,17 +368,22 @@ class EVJSCC(Codec):
         explicit = {"adaptive": None if adaptive is None and snr_db is None else (mode == "adaptive"),
                     "snr_db": None if snr_db is None else float(snr_db), "width": width, "split": split,
                     "shared": shared, "event_channels": event_channels, "event_scale": event_scale,
-                    "unet_width": unet_width}
+                    "unet_width": unet_width, "prior": prior}
         cfg = _resolve_config(self.registry_name, ck, explicit)
         self.adaptive = bool(cfg["adaptive"]) if cfg.get("adaptive") is not None else True
         self.snr_db = cfg.get("snr_db") if not self.adaptive else None
         self.shared = True if cfg.get("shared") is None else bool(cfg["shared"])
         self.width = int(cfg.get("width") or 32)
         self.event_channels = int(cfg.get("event_channels") or 6)
-        self.event_scale = float(cfg.get("event_scale") or 8.0)
+        self.event_scale = float(cfg.get("event_scale") or self.default_event_scale)
         self.unet_width = int(cfg.get("unet_width") or 24)
         if self.width < 4 or self.width % 2:
             raise ValueError(f"width must be an even integer >= 4, got {self.width}")
+        self.prior = cfg.get("prior") or ("none" if not self.shared else self.default_prior)
+        if self.prior not in self.priors:
+            raise ValueError(f"prior must be one of {self.priors} for {self.registry_name!r}, got {self.prior!r}")
+        if self.prior != "none" and not self.shared:
+            raise ValueError(f"prior={self.prior!r} feeds the shared encoder; without it use prior='none'")
         if self.event_channels < 1:
             raise ValueError(f"event_channels must be a positive integer, got {self.event_channels}")
         if not (math.isfinite(self.event_scale) and self.event_scale > 0):
@@ -342,7 +399,7 @@ class EVJSCC(Codec):
             0 if f == 0 else max(1, math.ceil(f * self.cbr * 3 * DOWNSAMPLE * DOWNSAMPLE - 1e-9)) for f in self.split)
         latents = tuple(2 * k for k in self.symbols_per_position)
         self.encoder = EVJSCCEncoder(event_channels=self.event_channels, width=self.width, latents=latents,
-                                     adaptive=self.adaptive)
+                                     adaptive=self.adaptive, prior=None if self.prior == "none" else self.prior)
         self.decoder = EVJSCCDecoder(event_channels=self.event_channels, width=self.width, latents=latents,
                                      adaptive=self.adaptive)
         self.deblur = UNetXAttn(event_channels=self.event_channels, width=self.unet_width)
@@ -360,7 +417,7 @@ class EVJSCC(Codec):
         """The architecture arguments, stored in checkpoints."""
         return {"adaptive": self.adaptive, "snr_db": self.snr_db, "width": self.width, "split": list(self.split),
                 "shared": self.shared, "event_channels": self.event_channels, "event_scale": self.event_scale,
-                "unet_width": self.unet_width}
+                "unet_width": self.unet_width, "prior": self.prior}
 
     @property
     def snr_mode(self) -> str:
@@ -407,6 +464,12 @@ class EVJSCC(Codec):
                              f"matching the frame {tuple(img.shape)}, got {tuple(ev.shape)}")
         return img, ev.to(img.dtype)
 
+    def _prior_image(self, img: torch.Tensor, side: torch.Tensor, batch: Batch) -> torch.Tensor | None:
+        """The model-based fusion the shared encoder reads (``None`` without a prior)."""
+        if self.encoder.prior is None:
+            return None
+        return self.encoder.prior(img, side)
+
     def encode(self, batch: Batch, *, snr_db: torch.Tensor) -> Transmission:
         img, ev = self._inputs(batch)
         b, _, h, w = img.shape
@@ -415,7 +478,10 @@ class EVJSCC(Codec):
         ph, pw = hl * DOWNSAMPLE - h, wl * DOWNSAMPLE - w
         x = F.pad(img, (0, pw, 0, ph), mode="replicate")
         e = F.pad(ev / self.event_scale, (0, pw, 0, ph))
-        zi, zs, ze = self.encoder(x, e, self._snr(snr_db, b, img.device))
+        prior = self._prior_image(img, ev, batch)
+        if prior is not None:
+            prior = F.pad(prior, (0, pw, 0, ph), mode="replicate")
+        zi, zs, ze = self.encoder(x, e, self._snr(snr_db, b, img.device), prior)
         parts = [reals_to_symbols(z, u) for z, u in zip((zi, zs, ze), uses) if u > 0]
         symbols = normalize_power(torch.cat(parts, dim=1))
         return Transmission(symbols, sum(uses), (3, h, w), EVJSCCState(uses, (hl, wl), (h, w)))
@@ -458,7 +524,7 @@ class EVJSCC(Codec):
         rx = channel(tx.symbols, snr_db=snr_db, generator=generator)
         image, events = self.decode_streams(rx, tx, snr_db=snr_db)
         return TrainStep(tx, Reception(self._deblur(image, events), events=events),
-                         {"image": image, "events": events})
+                         {"image": image, "events": events, "events_target": self._inputs(batch)[1]})
 
 
 @CODECS.register("ev-jscc-noshared",
@@ -481,22 +547,27 @@ class EVJSCCNoShared(EVJSCC):
     _shared_fixed = False
 
 
-def evjscc_schedule(*, steps: int, lr: float, lam: float = 1.0) -> tuple:
+def evjscc_schedule(*, steps: int, lr: float, lam: float = 1.0,
+                    fractions: tuple[float, float, float] = (0.35, 0.15, 0.5), finetune_lr: float = 0.5) -> tuple:
     """EV-JSCC's three training stages (Sec. III-D, Algorithm 1) for the codec-owned U-Net.
 
     1. ``transmission``: ``codec.encoder`` and ``codec.decoder`` (all transmission modules) on
-       ``MSE(B, B^) + lam MSE(E, E^)``; the U-Net ``codec.deblur`` is frozen.  40 % of the steps.
-    2. ``deblur``: ``codec.deblur`` alone on ``MSE(S, D(B^, E^))``.  30 %.
-    3. ``finetune``: the whole codec on the stage-2 loss at ``lr / 5``.  30 %.
+       ``MSE(B, B^) + lam MSE(E, E^)``; the U-Net ``codec.deblur`` is frozen.
+    2. ``deblur``: ``codec.deblur`` alone on ``MSE(S, D(B^, E^))``.
+    3. ``finetune``: the whole codec on the stage-2 loss at ``finetune_lr * lr``.
+
+    The paper does not give the stages' lengths; ``fractions`` of ``steps`` default to
+    35 / 15 / 50 %: at our short budgets the end-to-end stage is where the transmitter learns
+    to send what the deblurring decoder needs, so it gets the largest share.
     """
     from semcom.train.schedules import Stage, split_steps
 
-    s1, s2, s3 = split_steps(steps, (0.4, 0.3, 0.3))
+    s1, s2, s3 = split_steps(steps, tuple(fractions))
     return (
         Stage("transmission", ("codec.encoder", "codec.decoder"), "transmission", s1, lr,
               loss_params=(("lam", lam),), warmup=min(100, s1 // 20)),
         Stage("deblur", ("codec.deblur",), "mse-sharp", s2, lr),
-        Stage("finetune", ("codec",), "mse-sharp", s3, lr * 0.2),
+        Stage("finetune", ("codec",), "mse-sharp", s3, lr * finetune_lr),
     )
 
 

@@ -50,6 +50,8 @@ def _parse_range(text: str) -> tuple[float, float]:
               help="Processes that generate the training frames (first run only; then the cache is read).")
 @click.option("--init", default=None, type=click.Path(exists=True, dir_okay=False),
               help="Start from this checkpoint instead of random weights.")
+@click.option("--warm-start", "warm_start", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Copy matching tensors from a checkpoint of another codec first (e.g. deepjscc into deepjscc-deblur).")
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
 @click.option("--threads", default=None, type=int, help="torch CPU threads.")
 @click.option("--checkpoint-every", default=500, show_default=True, type=int)
@@ -59,7 +61,7 @@ def _parse_range(text: str) -> tuple[float, float]:
 def train(link_name: str, cbr: str, snr: str | None, snr_range: str | None, steps: int, out: str | None, seed: int,
           batch_size: int, lr: float, schedule: str | None, lam: float, dataset: str, size: int, crop: int | None,
           n_train: int, dataset_param: tuple[str, ...], codec_param: tuple[str, ...], workers: int,
-          init: str | None, device: str, threads: int | None, checkpoint_every: int,
+          init: str | None, warm_start: str | None, device: str, threads: int | None, checkpoint_every: int,
           log_every: int, overwrite: bool, quiet: bool) -> None:
     """Train a learned link (resumes an interrupted run with the same --out)."""
     import torch
@@ -83,7 +85,8 @@ def train(link_name: str, cbr: str, snr: str | None, snr_range: str | None, step
                           n_train=n_train, schedule=schedule, lam=lam, init=init, device=device,
                           checkpoint_every=checkpoint_every, log_every=log_every, progress=not quiet,
                           overwrite=overwrite, dataset_params=_parse_kv(dataset_param, "--dataset-param"),
-                          codec_params=_parse_kv(codec_param, "--codec-param"), workers=workers)
+                          codec_params=_parse_kv(codec_param, "--codec-param"), workers=workers,
+                          warm_start=warm_start)
     how = f"resumed from step {result.resumed_from}" if result.resumed_from else "fresh run"
     click.echo(f"{result.checkpoint}  ({result.steps} steps, {how}, final loss {result.final_loss:.5g}, "
                f"log {result.log})")

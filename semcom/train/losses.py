@@ -73,11 +73,12 @@ def transmission(out: StepOutput, lam: float = 0.0) -> torch.Tensor:
     loss = F.mse_loss(image, out.batch.blurry)
     if lam:
         events = out.aux.get("events", out.reception.events)
-        if events is None or out.batch.events is None:
+        # the side information the codec sent (a spike codec sends a representation of batch.spikes)
+        target = out.aux.get("events_target", out.batch.events)
+        if events is None or target is None:
             raise SemcomError("the 'transmission' loss with lam > 0 needs decoded events and source events")
         # events are counts (SCER values reach tens), images lie in [0, 1]: compare the events by
         # their normalized MSE, so that lam weighs two quantities of comparable scale
-        target = out.batch.events
         nmse = F.mse_loss(events, target) / target.detach().square().mean().clamp_min(1e-8)
         loss = loss + lam * nmse
     return loss

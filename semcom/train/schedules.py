@@ -108,6 +108,18 @@ def _jscc_then_deblur(*, steps: int, lr: float, lam: float = 0.0) -> Schedule:
     )
 
 
+def _deblur_then_all(*, steps: int, lr: float, lam: float = 0.0) -> Schedule:
+    """For a JSCC warm-started from a trained DeepJSCC (``--warm-start``): the U-Net alone, then all.
+
+    30 % ``codec.deblur`` on ``mse`` (the JSCC stays as trained), 70 % everything at ``lr / 2``.
+    """
+    s1, s2 = split_steps(steps, (0.3, 0.7))
+    return (
+        Stage("deblur", ("codec.deblur",), "mse", s1, lr, warmup=min(100, s1 // 20)),
+        Stage("finetune", ("codec",), "mse", s2, lr * 0.5),
+    )
+
+
 def _codec_then_receiver(*, steps: int, lr: float, lam: float = 1.0) -> Schedule:
     """EV-JSCC's three stages (Sec. III-D) for a link whose deblurring decoder is its ``receiver``.
 
@@ -127,6 +139,7 @@ def _codec_then_receiver(*, steps: int, lr: float, lam: float = 1.0) -> Schedule
 SCHEDULES: dict[str, Callable[..., Schedule]] = {
     "single": _single,
     "jscc-then-deblur": _jscc_then_deblur,
+    "deblur-then-all": _deblur_then_all,
     "codec-then-receiver": _codec_then_receiver,
 }
 

@@ -68,6 +68,7 @@ class TrainConfig:
     grad_clip: float | None
     init: str | None
     dataset_params: tuple[tuple[str, Any], ...] = ()
+    warm_start: str | None = None
     codec_params: tuple[tuple[str, Any], ...] = ()
 
 
@@ -100,6 +101,7 @@ class TrainingData:
     blurry: torch.Tensor
     events: torch.Tensor | None
     describe: dict[str, Any]
+    spikes: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.sharp.shape[0])
@@ -122,7 +124,7 @@ def _build_source(dataset: str, *, size: int, n: int, seed: int, split: str, par
 
 def _samples(args: tuple[str, int, int, int, str, dict[str, Any], list[int]]) -> list[tuple]:
     """Worker: generate samples ``indices`` (the dataset caches them on disk)."""
-    dataset, size, n, seed, split, params, indices = args
+    dataset, size, n, seed, split, params, indices, spikes = args
     torch.set_num_threads(1)
     import semcom  # noqa: F401  (fill the registries in a fresh process)
 
@@ -130,18 +132,20 @@ def _samples(args: tuple[str, int, int, int, str, dict[str, Any], list[int]]) ->
     out = []
     for i in indices:
         s = ds[i]
-        out.append((s.sharp, s.blurry, s.events))
+        out.append((s.sharp, s.blurry, s.events, s.spikes if spikes else None))
     return out
 
 
 def load_training_data(dataset: str, *, size: int, n: int, seed: int, split: str = "train",
-                       params: dict[str, Any] | None = None, workers: int = 0) -> TrainingData:
+                       params: dict[str, Any] | None = None, workers: int = 0,
+                       spikes: bool = False) -> TrainingData:
     """Generate (or read from the dataset's disk cache) ``n`` training samples and stack them.
 
     Args:
         dataset: a registered source; built with ``split``, ``size``, ``n`` (``limit`` for
             ``skimage``), ``seed`` and ``params``.
         workers: generate samples in this many processes (0 or 1: in this one).
+        spikes: keep the spike streams too (for codecs with spike side information).
     """
     params = dict(params or {})
     ds = _build_source(dataset, size=size, n=n, seed=seed, split=split, params=params)
@@ -153,7 +157,7 @@ def load_training_data(dataset: str, *, size: int, n: int, seed: int, split: str
         from concurrent.futures import ProcessPoolExecutor
 
         chunks = [list(range(count))[k::workers] for k in range(workers)]
-        jobs = [(dataset, size, n, seed, split, params, c) for c in chunks if c]
+        jobs = [(dataset, size, n, seed, split, params, c, spikes) for c in chunks if c]
         with ProcessPoolExecutor(len(jobs), mp_context=mp.get_context("spawn")) as pool:
             parts = list(pool.map(_samples, jobs))
         triples: list[tuple | None] = [None] * count
@@ -161,14 +165,19 @@ def load_training_data(dataset: str, *, size: int, n: int, seed: int, split: str
             for i, t in zip(chunk, part):
                 triples[i] = t
     else:
-        triples = [(s.sharp, s.blurry, s.events) for s in (ds[i] for i in range(count))]
+        triples = [(s.sharp, s.blurry, s.events, s.spikes if spikes else None) for s in (ds[i] for i in range(count))]
     sharp = torch.stack([t[0] for t in triples]).float()
     blurry = torch.stack([t[1] for t in triples]).float()
     events = None
     if all(t[2] is not None for t in triples):
         events = torch.stack([t[2] for t in triples]).float()
+    spike_stack = None
+    if spikes:
+        if any(t[3] is None for t in triples):
+            raise SemcomError(f"training data {dataset!r} has no spike streams (a spike codec needs them)")
+        spike_stack = torch.stack([torch.as_tensor(t[3]) for t in triples])
     info = ds.describe() if hasattr(ds, "describe") else {"name": dataset}
-    return TrainingData(sharp, blurry, events, {**info, "n": count})
+    return TrainingData(sharp, blurry, events, {**info, "n": count}, spike_stack)
 
 
 def _step_seed(seed: int, step: int, stream: int) -> int:
@@ -181,18 +190,28 @@ def _make_batch(data: TrainingData, *, step: int, seed: int, batch_size: int, cr
     g = torch.Generator().manual_seed(_step_seed(seed, step, 0))
     idx = torch.randint(len(data), (batch_size,), generator=g)
     tensors = [data.sharp[idx], data.blurry[idx], None if data.events is None else data.events[idx]]
+    spikes = None if data.spikes is None else data.spikes[idx]
     size = data.sharp.shape[-1]
     if crop is not None and crop < size:
-        y = int(torch.randint(size - crop + 1, (1,), generator=g))
-        x = int(torch.randint(size - crop + 1, (1,), generator=g))
+        if spikes is not None:  # crop on the spike camera's grid, so both views stay aligned
+            scale = size // spikes.shape[-1]
+            if crop % scale:
+                raise SemcomError(f"crop {crop} is not a multiple of the spike camera's scale {scale}")
+            y = scale * int(torch.randint((size - crop) // scale + 1, (1,), generator=g))
+            x = scale * int(torch.randint((size - crop) // scale + 1, (1,), generator=g))
+            spikes = spikes[..., y // scale:(y + crop) // scale, x // scale:(x + crop) // scale]
+        else:
+            y = int(torch.randint(size - crop + 1, (1,), generator=g))
+            x = int(torch.randint(size - crop + 1, (1,), generator=g))
         tensors = [None if t is None else t[..., y:y + crop, x:x + crop] for t in tensors]
     flips = torch.rand(2, generator=g)
     # flipping the frame flips the events spatially too (their temporal order is unchanged)
     for dim, f in ((-1, flips[0]), (-2, flips[1])):
         if f < 0.5:
             tensors = [None if t is None else t.flip(dim) for t in tensors]
+            spikes = None if spikes is None else spikes.flip(dim)
     sharp, blurry, events = (None if t is None else t.contiguous() for t in tensors)
-    return Batch(sharp=sharp, blurry=blurry, events=events)
+    return Batch(sharp=sharp, blurry=blurry, events=events, spikes=None if spikes is None else spikes.contiguous())
 
 
 def _snr_for_step(cfg: TrainConfig, *, step: int, batch_size: int) -> torch.Tensor:
@@ -387,6 +406,26 @@ def train_schedule(link: Link, data: TrainingData, schedule: Schedule, cfg: Trai
     return TrainResult(out, out.with_suffix(".csv"), total, resumed_from, last_loss, time.perf_counter() - t_start)
 
 
+def copy_matching(codec: torch.nn.Module, path: str | Path, *, cbr: float) -> list[str]:
+    """Copy the tensors of checkpoint ``path`` whose name and shape match into ``codec``.
+
+    Returns the copied names; a checkpoint for another CBR, or one that shares no tensor with
+    the codec, is an error.
+    """
+    from semcom.zoo.store import same_cbr
+
+    ck = load_checkpoint(path)
+    if not same_cbr(float(ck.meta.get("cbr", -1)), cbr):
+        raise SemcomError(f"--warm-start {path} is for CBR {ck.meta.get('cbr_label', ck.meta.get('cbr'))}, "
+                          f"not {format_cbr(cbr)}")
+    own = codec.state_dict()
+    matched = {k: v for k, v in ck.codec.items() if k in own and tuple(own[k].shape) == tuple(v.shape)}
+    if not matched:
+        raise SemcomError(f"--warm-start {path} shares no tensor with codec {type(codec).__name__}")
+    codec.load_state_dict({k: v.to(own[k].dtype) for k, v in matched.items()}, strict=False)
+    return sorted(matched)
+
+
 def train(link_name: str, *, cbr: float, snr_db: float | None = None,
           snr_range: tuple[float, float] | None = None, steps: int = 20000, out: str | Path | None = None,
           seed: int = 0, batch_size: int = 8, lr: float = 5e-4, dataset: str = "synth-blur", size: int = 128,
@@ -395,7 +434,7 @@ def train(link_name: str, *, cbr: float, snr_db: float | None = None,
           checkpoint_every: int = 500, log_every: int = 10, progress: bool = True, overwrite: bool = False,
           stop_after: int | None = None, data: TrainingData | None = None,
           codec_params: dict[str, Any] | None = None, dataset_params: dict[str, Any] | None = None,
-          workers: int = 0) -> TrainResult:
+          workers: int = 0, warm_start: str | Path | None = None) -> TrainResult:
     """Train the learned modules of a link and write a resumable checkpoint.
 
     Args:
@@ -415,6 +454,9 @@ def train(link_name: str, *, cbr: float, snr_db: float | None = None,
             ``None``: the codec class's ``default_schedule`` (``"ev-jscc"`` for EV-JSCC), else ``"single"``.
         grad_clip: clip the gradient norm (``None``: no clipping).
         init: a checkpoint to start from instead of random initialization (same codec and CBR).
+        warm_start: a checkpoint of *another* codec (same CBR) whose tensors of the same name and
+            shape are copied in before training, e.g. DeepJSCC's encoder and decoder into
+            DeepJSCC-Deblur; the rest keeps its initialization.
         device: ``"cpu"`` or ``"cuda"``.
         checkpoint_every, log_every: steps between checkpoints and metric rows.
         stop_after: stop (as if interrupted) after this step, with a checkpoint written.
@@ -455,7 +497,8 @@ def train(link_name: str, *, cbr: float, snr_db: float | None = None,
                       size=int(size), crop=crop, n_train=int(n_train), schedule=schedule, lam=float(lam),
                       grad_clip=grad_clip, init=None if init is None else str(init),
                       dataset_params=tuple(sorted((dataset_params or {}).items())),
-                      codec_params=tuple(sorted((codec_params or {}).items())))
+                      codec_params=tuple(sorted((codec_params or {}).items())),
+                      warm_start=None if warm_start is None else str(warm_start))
     sched = get_schedule(schedule, steps=steps, lr=lr, lam=lam)
     overrides: dict[str, Any] = {"checkpoint": str(init) if init else "none", **(codec_params or {})}
     if snr_range is not None:
@@ -465,8 +508,11 @@ def train(link_name: str, *, cbr: float, snr_db: float | None = None,
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         link = Link(spec, cbr=float(cbr), codec_overrides=overrides)
+    if warm_start is not None:
+        copy_matching(link.codec, warm_start, cbr=float(cbr))
     if data is None:
-        data = load_training_data(dataset, size=size, n=n_train, seed=seed, params=dataset_params, workers=workers)
+        data = load_training_data(dataset, size=size, n=n_train, seed=seed, params=dataset_params, workers=workers,
+                                  spikes=bool(getattr(link.codec, "needs_spikes", False)))
     return train_schedule(link, data, sched, cfg, out=out, device=torch.device(device),
                           checkpoint_every=int(checkpoint_every), log_every=int(log_every), progress=progress,
                           stop_after=stop_after)
