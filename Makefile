@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/semcom run --link softcast --snr 0:20 --cbr 1/48
+	$(BIN)/semcom run --link ev-jscc --snr 0:20 --cbr 1/48
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile

@@ -55,7 +55,7 @@ class FigureSpec:
     links: tuple[str, ...] = PAPER_LINKS
     channel: str = "awgn"
     channel_params: dict[str, Any] = field(default_factory=dict)
-    snr: str = "0:20"
+    snr: str = "0:20:2"
 
 
 FIGURES: dict[str, FigureSpec] = {f.name: f for f in (

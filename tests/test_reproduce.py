@@ -1,0 +1,46 @@
+import csv
+
+import pytest
+
+import semcom.bench.sweep as sweep
+from semcom.bench.reproduce import FIGURES, reproduce
+from semcom.errors import SemcomError
+
+CURVES = [name for name, f in FIGURES.items() if f.kind == "curves"]
+
+
+def _boom(*args, **kwargs):
+    raise AssertionError("a finished point was computed again")
+
+
+@pytest.mark.parametrize("name", CURVES)
+def test_curve_figure_on_a_tiny_configuration_writes_its_files_and_resumes(tmp_path, monkeypatch, name):
+    notes = []
+    png = reproduce(name, out_dir=tmp_path, snr="0,20", limit=2, progress=False, notice=notes.append)
+    assert png.exists() and png.stat().st_size > 10_000
+    assert not [n for n in notes if "skipped" in n], notes  # every link ran from its shipped checkpoint
+    rows = [r for p in (tmp_path / name).glob("*.csv") if not p.name.endswith("_configs.csv")
+            for r in csv.DictReader(open(p))]
+    assert {r["link"] for r in rows} == set(FIGURES[name].links)
+    assert sorted({float(r["snr_db"]) for r in rows}) == [0.0, 20.0]
+    assert all(int(r["n_images"]) == 2 for r in rows)
+    assert {r["channel"] for r in rows} == {FIGURES[name].channel}
+    # a rerun resumes: nothing is evaluated again, the figure is redrawn
+    monkeypatch.setattr(sweep, "evaluate_point", _boom)
+    png.unlink()
+    assert reproduce(name, out_dir=tmp_path, snr="0,20", limit=2, progress=False, notice=notes.append).exists()
+
+
+def test_grid_figure_on_two_samples(tmp_path):
+    png = reproduce("evjscc-fig6", out_dir=tmp_path, limit=2, notice=lambda m: None)
+    assert png.exists()
+    rows = list(csv.DictReader(open(tmp_path / "evjscc-fig6.csv")))
+    columns = {r["column"] for r in rows}
+    assert columns == {"blurry input", *FIGURES["evjscc-fig6"].links}
+    assert len(rows) == 2 * len(columns)
+    assert all(5 < float(r["psnr"]) < 60 for r in rows)
+
+
+def test_unknown_figure_is_a_clear_error():
+    with pytest.raises(SemcomError, match="evjscc-fig4"):
+        reproduce("evjscc-fig44", out_dir="/nonexistent")
