@@ -4,3 +4,4 @@ from semcom.codecs.digital import sourcecoders  # noqa: F401
 from semcom.codecs.digital import hevc  # noqa: F401
 from semcom.codecs.digital import separate  # noqa: F401
 from semcom.codecs.digital import capacity  # noqa: F401
+from semcom.codecs.digital import events  # noqa: F401
