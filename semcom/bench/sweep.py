@@ -249,7 +249,10 @@ def run_sweep(cfg: SweepConfig, *, out_dir: Path | str = DEFAULT_OUT, overwrite:
         for snr in todo:
             if variants:
                 results = {}
-                for v in variants:
+                tried = variants
+                if not cfg.all_configs and hasattr(link.codec, "candidate_variants"):
+                    tried = link.codec.candidate_variants(float(snr), fading=channel.name not in ("awgn", "none"))
+                for v in tried:
                     link.codec.set_variant(v)
                     results[v] = evaluate_point(link, batches, metrics, snr_db=float(snr),
                                                 repeats=cfg.repeats, seed=cfg.seed)
@@ -257,9 +260,10 @@ def run_sweep(cfg: SweepConfig, *, out_dir: Path | str = DEFAULT_OUT, overwrite:
                         row = _row(spec.name, channel.name, cfg.cbr, float(snr), results[v], metric_names, cfg.repeats)
                         cfg_writer.write({**row, "config": v})
                     bar.update(1)
+                bar.update(len(variants) - len(tried))
                 select = "psnr" if "psnr" in metrics else next(iter(metrics))
                 sign = 1.0 if metrics[select].higher_is_better else -1.0
-                best = max(variants, key=lambda v: sign * float(np.nanmean(results[v].values[select])))
+                best = max(tried, key=lambda v: sign * float(np.nanmean(results[v].values[select])))
                 row = _row(spec.name, channel.name, cfg.cbr, float(snr), results[best], metric_names, cfg.repeats)
                 row["config"] = best
                 row["seconds"] = sum(r.seconds for r in results.values())

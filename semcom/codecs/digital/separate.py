@@ -30,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass
 from fractions import Fraction
@@ -224,6 +225,24 @@ class BpgLdpc(Codec):
     # -- configuration table ---------------------------------------------------------------
     def variants(self) -> list[str]:
         return list(self._table)
+
+    def candidate_variants(self, snr_db: float, *, fading: bool, keep: int = 4) -> list[str]:
+        """The configurations an envelope sweep needs to try at ``snr_db`` (a pruned :meth:`variants`).
+
+        A configuration whose spectral efficiency ``m * rate`` exceeds the capacity
+        ``log2(1 + SNR)`` cannot decode reliably (5G LDPC needs 1.7-3.1 dB above its Shannon
+        threshold here, ``benchmarks/ldpc_bler.py``), so it loses every frame and is never the
+        best.  On a non-fading channel the best is then among the ``keep`` most efficient that
+        remain (more source bits win once the code decodes); on a fading channel, where outage
+        favours lower rates, all that remain are kept.  If none remains, the least efficient is
+        tried.  ``--all-configs`` evaluates the whole table instead.
+        """
+        cap = math.log2(1.0 + 10.0 ** (float(snr_db) / 10.0))
+        eff = {v: MODULATIONS[parse_config(v)[0]][1] * float(parse_config(v)[1]) for v in self._table}
+        feasible = sorted((v for v in self._table if eff[v] <= cap + 1e-9), key=lambda v: -eff[v])
+        if not feasible:
+            return [min(self._table, key=lambda v: eff[v])]
+        return feasible if fading else feasible[:keep]
 
     def set_variant(self, name: str) -> None:
         if name not in self._table:
