@@ -35,8 +35,8 @@ JOBS = [
     ("deepjscc-1-48-snr10", "deepjscc", "1/48", ["--snr", "10"], 8000, ["--lr", "8e-4"], None),
     ("ev-jscc-1-48-adaptive", "ev-jscc", "1/48", ["--snr-range", "0:20"], 6000, ["--lr", "8e-4"], None),
     ("ev-jscc-1-96-adaptive", "ev-jscc", "1/96", ["--snr-range", "0:20"], 6000, ["--lr", "8e-4"], None),
-    ("ev-jscc-1-48-snr10", "ev-jscc", "1/48", ["--snr", "10"], 4000, ["--lr", "8e-4"], None),
-    ("sp-jscc-1-48-adaptive", "sp-jscc", "1/48", ["--snr-range", "0:20"], 4000, ["--lr", "8e-4"], None),
+    ("ev-jscc-1-48-snr10", "ev-jscc", "1/48", ["--snr", "10"], 3000, ["--lr", "8e-4"], None),
+    ("sp-jscc-1-48-adaptive", "sp-jscc", "1/48", ["--snr-range", "0:20"], 3000, ["--lr", "8e-4"], None),
 ]
 
 

@@ -38,6 +38,22 @@ def _half(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: (v.half() if v.is_floating_point() else v) for k, v in sd.items()}
 
 
+def _lineage(training: dict[str, Any]) -> list[dict[str, Any]]:
+    """The runs a checkpoint started from (``--init`` / ``--warm-start``), newest first, while their files exist."""
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    while True:
+        how = "init" if training.get("init") else "warm-start" if training.get("warm_start") else None
+        parent = training.get("init") or training.get("warm_start")
+        if how is None or parent in seen or not Path(parent).exists():
+            return out
+        seen.add(parent)
+        meta = load_checkpoint(parent).meta
+        training = meta.get("training", {}) or {}
+        out.append({"how": how, "codec": meta.get("codec"), "steps": meta.get("step"),
+                    "seconds": training.get("seconds"), "schedule": training.get("schedule"), "lr": training.get("lr")})
+
+
 def publish(checkpoint: str | Path, *, name: str | None = None, manifest: str | Path | None = None,
             max_bytes: int = MAX_BYTES) -> dict[str, Any]:
     """Convert ``checkpoint`` to fp16, store it next to the manifest and record it there.
@@ -68,6 +84,7 @@ def publish(checkpoint: str | Path, *, name: str | None = None, manifest: str | 
         dest.unlink()
         raise SemcomError(f"{name}: {size / 2**20:.1f} MiB in fp16 is over the {max_bytes / 2**20:.0f} MiB limit")
     training = meta.get("training", {})
+    lineage = _lineage(training)
     entry = {
         "name": name, "link": meta["link"], "codec": meta["codec"], "cbr": float(meta["cbr"]),
         "cbr_label": format_cbr(float(meta["cbr"])), "snr_mode": meta["snr_mode"],
@@ -78,6 +95,11 @@ def publish(checkpoint: str | Path, *, name: str | None = None, manifest: str | 
                      "lr": training.get("lr"), "schedule": training.get("schedule"), "seed": training.get("seed"),
                      "device": training.get("device"), "seconds": training.get("seconds")},
     }
+    if lineage:
+        entry["training"]["started_from"] = lineage
+        entry["training"]["total_steps"] = meta.get("step", 0) + sum(x["steps"] or 0 for x in lineage)
+        entry["training"]["total_seconds"] = round(
+            (training.get("seconds") or 0) + sum(x["seconds"] or 0 for x in lineage), 1)
     entries = [e for e in read_manifest(man) if e.get("name") != name]
     write_manifest(entries + [entry], man)
     return entry
