@@ -28,7 +28,22 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--skip-reproduce", action="store_true")
     ap.add_argument("--skip-demo", action="store_true")
+    ap.add_argument("--from-results", default=None, metavar="DIR",
+                    help="instead of running: add up the per-point evaluation seconds recorded in DIR's sweep CSVs")
     args = ap.parse_args()
+    if args.from_results:
+        import csv
+
+        total = 0.0
+        for path in sorted(Path(args.from_results).glob("*/*.csv")):
+            if path.name.endswith("_configs.csv"):
+                continue
+            secs = sum(float(r["seconds"]) for r in csv.DictReader(open(path)) if r.get("seconds"))
+            total += secs
+            print(f"{path.parent.name}/{path.name}: {secs:.0f} s")
+        print(f"evaluation time recorded in {args.from_results}: {total:.0f} s = {total / 60:.1f} min "
+              "(as measured when each point ran, sharing the cores with whatever else ran then)")
+        return 0
     semcom = str(Path(sys.executable).with_name("semcom"))
     print(f"cores: {os.cpu_count()}")
     with tempfile.TemporaryDirectory() as tmp:

@@ -189,3 +189,19 @@ def test_spike_streams_follow_crops_and_flips():
         assert torch.allclose(torch.nn.functional.avg_pool2d(b.sharp[:, :1], 4), b.spikes[:, :1], atol=1e-6)
     with pytest.raises(SemcomError, match="multiple"):
         _make_batch(data, step=0, seed=0, batch_size=2, crop=18)
+
+
+def test_a_learned_back_end_behind_a_codec_without_weights_trains(tmp_path):
+    from semcom.train.trainer import TrainingData
+    from semcom.zoo.store import load_checkpoint
+
+    g = torch.Generator().manual_seed(0)
+    sharp = torch.rand(4, 3, 32, 32, generator=g)
+    data = TrainingData(sharp, 0.5 * (sharp + sharp.roll(2, -1)), torch.randn(4, 6, 32, 32, generator=g),
+                        {"name": "t"})
+    res = train("unet-xattn", cbr=1.0, snr_db=0.0, steps=3, batch_size=2, data=data, out=tmp_path / "u.ckpt",
+                progress=False)
+    ck = load_checkpoint(res.checkpoint)
+    assert ck.receiver and not ck.codec  # softcast has no weights; the U-Net's are saved
+    assert not torch.any(Link(find_link("unet-xattn"), cbr=1.0).receiver.head.weight)  # starts at zero
+    assert torch.any(ck.receiver["head.weight"] != 0)  # ... and the three steps moved it

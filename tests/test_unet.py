@@ -90,3 +90,19 @@ def test_validation():
 def test_parameter_budget():
     n = sum(p.numel() for p in UNetXAttn().parameters())
     assert 200_000 <= n <= 500_000
+
+
+def test_event_scale_divides_the_events_first():
+    import pytest as _pytest
+
+    torch.manual_seed(0)
+    a = UNetXAttn(event_channels=6, width=8, event_scale=2.0)
+    b = UNetXAttn(event_channels=6, width=8)
+    b.load_state_dict(a.state_dict())
+    torch.nn.init.normal_(a.head.weight, std=0.05)  # leave the identity start, so events matter
+    b.head.weight.data.copy_(a.head.weight.data)
+    img, ev = torch.rand(1, 3, 32, 32), torch.randn(1, 6, 32, 32)
+    a.eval(), b.eval()
+    assert torch.allclose(a(img, events=2 * ev), b(img, events=ev), atol=1e-6)
+    with _pytest.raises(ValueError, match="event_scale"):
+        UNetXAttn(event_scale=0)

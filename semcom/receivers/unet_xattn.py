@@ -129,6 +129,8 @@ class UNetXAttn(Receiver):
         heads: attention heads of the cross-attention blocks.
         use_batch_events: with ``events=None``, read ``batch.events`` (side information the
             link treats as available at the receiver) instead of zeros.
+        event_scale: the events are divided by this first (8 suits raw SCER counts; the EV-JSCC
+            codecs pass events already scaled, hence the default 1).
 
     Shape:
         image: ``(B, 3, H, W)``; events: ``(B, Ce, H, W)`` or ``None`` -> ``(B, 3, H, W)``.
@@ -136,7 +138,7 @@ class UNetXAttn(Receiver):
     """
 
     def __init__(self, *, event_channels: int = 6, width: int = 24, heads: int = 2,
-                 use_batch_events: bool = False) -> None:
+                 use_batch_events: bool = False, event_scale: float = 1.0) -> None:
         super().__init__()
         if int(event_channels) != event_channels or event_channels < 1:
             raise ValueError(f"event_channels must be a positive integer, got {event_channels}")
@@ -146,6 +148,9 @@ class UNetXAttn(Receiver):
             raise ValueError(f"width ({width}) must be divisible by heads ({heads})")
         self.event_channels, self.width, self.heads = int(event_channels), int(width), int(heads)
         self.use_batch_events = bool(use_batch_events)
+        if isinstance(event_scale, bool) or not isinstance(event_scale, (int, float)) or not event_scale > 0:
+            raise ValueError(f"event_scale must be a positive number, got {event_scale!r}")
+        self.event_scale = float(event_scale)
         c1, c2, c3 = width, 2 * width, 4 * width
         e1, e2, e3 = width // 2, width, 2 * width
         ce = self.event_channels
@@ -184,6 +189,8 @@ class UNetXAttn(Receiver):
                              f"{h}x{w}, got events of shape {tuple(events.shape)}")
         ph, pw = (-h) % MULTIPLE, (-w) % MULTIPLE
         x, ev = image, events.to(image.dtype)
+        if self.event_scale != 1.0:
+            ev = ev / self.event_scale
         if ph or pw:
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
             ev = F.pad(ev, (0, pw, 0, ph))

@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import csv
+import inspect
 import json
 import math
 import sys
@@ -505,6 +506,11 @@ def train(link_name: str, *, cbr: float, snr_db: float | None = None,
         overrides["adaptive"] = True
     else:
         overrides["snr_db"] = float(snr_db)
+    accepted = inspect.signature(CODECS.get(spec.codec.name).__init__).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
+        # a codec without learned weights (e.g. softcast in front of a learned back-end) takes no
+        # checkpoint or SNR-mode arguments; what the user asked for explicitly still goes through
+        overrides = {k: v for k, v in overrides.items() if k in accepted or k in (codec_params or {})}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         link = Link(spec, cbr=float(cbr), codec_overrides=overrides)
