@@ -105,14 +105,35 @@ def publish(checkpoint: str | Path, *, name: str | None = None, manifest: str | 
     return entry
 
 
+def manifest_table(manifest: str | Path | None = None) -> str:
+    """The shipped checkpoints as a Markdown table (steps and CPU time include the runs they started from)."""
+    lines = ["| checkpoint | SNR | steps | training time | schedule | size |", "| --- | --- | --- | --- | --- | --- |"]
+    for e in sorted(read_manifest(manifest), key=lambda e: (e["codec"], -e["cbr"], e["snr_mode"])):
+        t = e.get("training", {})
+        steps = t.get("total_steps") or t.get("steps")
+        secs = t.get("total_seconds") or t.get("seconds") or 0
+        chain = " + ".join(f"{x['steps']} ({x['how']} {x['codec']})" for x in reversed(t.get("started_from", [])))
+        steps_txt = f"{chain} + {t.get('steps')}" if chain else f"{steps}"
+        snr = "0-20 dB (adaptive)" if e["snr_mode"] == "adaptive" else f"{e['snr_db']:g} dB"
+        lines.append(f"| `{e['name']}` | {snr} | {steps_txt} | {secs / 60:.0f} min | {t.get('schedule')} | "
+                     f"{e['bytes'] / 2**10:.0f} KiB |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m semcom.zoo.publish", description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoint")
+    parser.add_argument("checkpoint", nargs="?")
     parser.add_argument("--name", default=None)
     parser.add_argument("--manifest", default=None)
+    parser.add_argument("--table", action="store_true", help="print the manifest as a Markdown table and exit")
     args = parser.parse_args(argv)
+    if args.table:
+        print(manifest_table(args.manifest))
+        return 0
+    if not args.checkpoint:
+        parser.error("give a checkpoint to publish (or --table)")
     try:
         entry = publish(args.checkpoint, name=args.name, manifest=args.manifest)
     except SemcomError as exc:
