@@ -44,3 +44,14 @@ def test_grid_figure_on_two_samples(tmp_path):
 def test_unknown_figure_is_a_clear_error():
     with pytest.raises(SemcomError, match="evjscc-fig4"):
         reproduce("evjscc-fig44", out_dir="/nonexistent")
+
+
+def test_command_line_runs_figures_of_two_cbrs_in_parallel_processes(tmp_path):
+    from semcom.cli import main
+
+    args = ["reproduce", "evjscc-fig4", "evjscc-fig5", "--snr", "0,20", "--limit", "1", "--links",
+            "deepjscc,bpg-capacity", "--jobs", "2", "--out", str(tmp_path), "-q"]
+    assert main(args) == 0
+    for name in ("evjscc-fig4", "evjscc-fig5"):
+        assert (tmp_path / f"{name}.png").exists()
+        assert len(list((tmp_path / name).glob("*.csv"))) == 2

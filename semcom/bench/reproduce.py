@@ -8,6 +8,7 @@ its PSNR, and the ground truth.
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,9 +186,11 @@ def reproduce(name: str, *, out_dir: Path | str = DEFAULT_OUT, snr: str | None =
 @click.option("--repeats", default=1, show_default=True, type=int)
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--links", "links_", default=None, help="Comma-separated subset of the figure's links.")
+@click.option("--jobs", default=None, type=int,
+              help="Processes for the curve figures (default: one per CPU core, at most one per CBR).")
 @click.option("-q", "--quiet", is_flag=True)
 def reproduce_cmd(figures: tuple[str, ...], list_: bool, all_: bool, out: str, snr: str | None, limit: int | None,
-                  repeats: int, seed: int, links_: str | None, quiet: bool) -> None:
+                  repeats: int, seed: int, links_: str | None, jobs: int | None, quiet: bool) -> None:
     """Reproduce the EV-JSCC paper's figures (resumes finished points)."""
     if list_:
         width = max(len(n) for n in FIGURES)
@@ -200,9 +203,37 @@ def reproduce_cmd(figures: tuple[str, ...], list_: bool, all_: bool, out: str, s
     for n in names:
         get_figure(n)
     subset = tuple(s.strip() for s in links_.split(",")) if links_ else None
+    kwargs = dict(out_dir=Path(out), snr=snr, limit=limit, repeats=repeats, seed=seed, links=subset)
+    groups = _cbr_groups([n for n in names if FIGURES[n].kind == "curves"])
+    jobs = min(len(groups), jobs if jobs is not None else (os.cpu_count() or 1))
+    if jobs > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+            for done in pool.map(_run_group, groups, [kwargs] * len(groups), [threads] * len(groups)):
+                for n, png in done:
+                    click.echo(f"{n}: {png}")
+        names = [n for n in names if FIGURES[n].kind != "curves"]
     for n in names:
-        png = reproduce(n, out_dir=Path(out), snr=snr, limit=limit, repeats=repeats, seed=seed, links=subset,
-                        progress=not quiet)
+        png = reproduce(n, progress=not quiet, **kwargs)
         click.echo(f"{n}: {png}")
+
+
+def _cbr_groups(names: list[str]) -> list[list[str]]:
+    """Curve figures grouped by CBR: a group shares its source-coder caches, so it runs in one process."""
+    groups: dict[float, list[str]] = {}
+    for n in names:
+        groups.setdefault(FIGURES[n].cbr, []).append(n)
+    return list(groups.values())
+
+
+def _run_group(names: list[str], kwargs: dict[str, Any], threads: int) -> list[tuple[str, Path]]:
+    """Worker: reproduce ``names`` in this process (quietly), with ``threads`` torch threads."""
+    import semcom  # noqa: F401  (fill the registries in a fresh process)
+
+    torch.set_num_threads(threads)
+    return [(n, reproduce(n, progress=False, **kwargs)) for n in names]
 
 
