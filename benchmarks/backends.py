@@ -12,7 +12,6 @@ ideal blurry frames and SCER of the training split (no channel).  Writes ``resul
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from semcom.bench.results import write_table
 from semcom.metrics.functional import psnr, ssim
 from semcom.receivers.edi import EDI
 from semcom.receivers.sdm import SDM
@@ -77,10 +77,7 @@ def main() -> int:
         print(f"{name:<70} PSNR {np.mean(p):6.2f} dB  SSIM {np.mean(s):.4f}  ({secs:.1f} s)", flush=True)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with open(out_dir / "backends.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_table(out_dir / "backends.csv", rows)
     return 0
 
 

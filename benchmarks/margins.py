@@ -15,6 +15,8 @@ import csv
 import sys
 from pathlib import Path
 
+from semcom.bench.results import write_table
+
 PAIRS = (("ev-jscc", "deepjscc-deblur"), ("deepjscc-deblur", "deepjscc"), ("ev-jscc", "deepjscc"),
          ("ev-jscc", "bpg-ldpc"))
 
@@ -62,10 +64,7 @@ def main() -> int:
     if not rows:
         print(f"no sweep CSVs under {root}", file=sys.stderr)
         return 1
-    with open(root / "margins.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_table(root / "margins.csv", rows)
     return 0
 
 

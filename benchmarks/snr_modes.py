@@ -19,6 +19,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from semcom.bench.results import write_table  # noqa: E402
 from semcom.bench.sweep import SweepConfig, run_sweep  # noqa: E402
 from semcom.conventions import format_cbr, parse_snr  # noqa: E402
 from semcom.zoo.store import entry_path, read_manifest, same_cbr  # noqa: E402
@@ -74,10 +75,7 @@ def main() -> int:
         print(f"{codec} CBR {format_cbr(cbr)} at {snr0:g} dB: adaptive {a:.2f} dB, single-SNR {s:.2f} dB, "
               f"gap (single - adaptive) {s - a:+.2f} dB   [{png}]")
     if rows:
-        with open(out / "snr_modes.csv", "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
+        write_table(out / "snr_modes.csv", rows)
     else:
         print("no shipped single-SNR checkpoint with an adaptive partner at this CBR", file=sys.stderr)
         return 1

@@ -55,6 +55,16 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
+def write_table(path: Path | str, rows: list[Mapping[str, Any]]) -> Path:
+    """Write ``rows`` (dictionaries with the same keys) as a new CSV file, replacing ``path``."""
+    path = Path(path)
+    path.unlink(missing_ok=True)
+    writer = CsvWriter(path, columns=list(rows[0]))
+    for row in rows:
+        writer.write(row)
+    return path
+
+
 class CsvWriter:
     """Append rows to a CSV file, flushing each one to disk as it is written.
 

@@ -451,10 +451,15 @@ class EVJSCC(Codec):
         snr = torch.as_tensor(snr_db, dtype=torch.float32, device=device)
         return snr.expand(b) if snr.ndim == 0 else snr.reshape(b)
 
-    def _inputs(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        img, ev = batch.blurry, batch.events
+    def _frame(self, batch: Batch) -> torch.Tensor:
+        """The blurry frame the codec sends, checked to be ``(B, 3, H, W)``."""
+        img = batch.blurry
         if img.ndim != 4 or img.shape[1] != 3:
-            raise ValueError(f"ev-jscc sends RGB frames (B, 3, H, W), got {tuple(img.shape)}")
+            raise ValueError(f"{self.registry_name} sends RGB frames (B, 3, H, W), got {tuple(img.shape)}")
+        return img
+
+    def _inputs(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        img, ev = self._frame(batch), batch.events
         if ev is None:
             raise ValueError("ev-jscc needs an event representation (batch.events); use a source with an event "
                              "camera, such as synth-blur")

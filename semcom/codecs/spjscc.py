@@ -88,9 +88,7 @@ class SPJSCC(EVJSCC):
         self._sdm = SDM(window=64)
 
     def _inputs(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        img, spikes = batch.blurry, batch.spikes
-        if img.ndim != 4 or img.shape[1] != 3:
-            raise ValueError(f"sp-jscc sends RGB frames (B, 3, H, W), got {tuple(img.shape)}")
+        img, spikes = self._frame(batch), batch.spikes
         if spikes is None:
             raise ValueError("sp-jscc needs the spike stream (batch.spikes); use a source with a spike camera, "
                              "such as synth-blur")
