@@ -28,3 +28,10 @@ def test_the_pruned_envelope_picks_what_the_full_table_picks(tmp_path):
         assert len(at) == 20
         best = max(float(r["psnr"]) for r in at)
         assert float(row["psnr"]) == pytest.approx(best, abs=1e-9), row["snr_db"]
+
+
+def test_channels_say_whether_they_fade():
+    from semcom.registry import CHANNELS
+
+    assert not CHANNELS.build("awgn").fades and not CHANNELS.build("none").fades
+    assert CHANNELS.build("rayleigh").fades and CHANNELS.build("rayleigh", fading="fast").fades

@@ -251,7 +251,7 @@ def run_sweep(cfg: SweepConfig, *, out_dir: Path | str = DEFAULT_OUT, overwrite:
                 results = {}
                 tried = variants
                 if not cfg.all_configs and hasattr(link.codec, "candidate_variants"):
-                    tried = link.codec.candidate_variants(float(snr), fading=channel.name not in ("awgn", "none"))
+                    tried = link.codec.candidate_variants(float(snr), fading=link.channel.fades)
                 for v in tried:
                     link.codec.set_variant(v)
                     results[v] = evaluate_point(link, batches, metrics, snr_db=float(snr),

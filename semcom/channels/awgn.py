@@ -98,6 +98,8 @@ class AWGN(Channel):
         (torch.Size([2, 8]), 0.10000000149011612)
     """
 
+    fades = False
+
     def forward(self, x: torch.Tensor, *, snr_db: float | torch.Tensor,
                 generator: torch.Generator | None = None) -> ChannelOutput:
         check_symbols(x)

@@ -34,7 +34,14 @@ class Channel(nn.Module):
     already have average power 1 per block, an SNR in dB (a float or a ``[B]`` tensor, one
     per frame) and an optional ``torch.Generator`` for every random draw, and returns a
     :class:`ChannelOutput`.  Channels are differentiable with respect to ``x``.
+
+    ``fades`` tells whether the channel gain varies from draw to draw (an SNR in dB is then only
+    its mean); envelope sweeps of digital codecs prune their MCS table less on such channels.
+    It is ``True`` unless a channel says otherwise, the cautious choice for a new channel.
     """
+
+    #: whether the channel gain varies between draws (see the class docstring)
+    fades: bool = True
 
     def forward(self, x: torch.Tensor, *, snr_db: float | torch.Tensor,
                 generator: torch.Generator | None = None) -> ChannelOutput:  # pragma: no cover

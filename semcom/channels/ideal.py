@@ -34,6 +34,8 @@ class IdealChannel(Channel):
         (True, 0.0)
     """
 
+    fades = False
+
     def forward(self, x: torch.Tensor, *, snr_db: float | torch.Tensor,
                 generator: torch.Generator | None = None) -> ChannelOutput:
         check_symbols(x)

@@ -63,9 +63,11 @@ from semcom.codecs.deepjscc import DOWNSAMPLE, TrainStep, _resolve_config
 from semcom.codecs.layers import AFModule, DownBlock, UpBlock, reals_to_symbols, symbols_to_reals
 from semcom.conventions import channel_uses_budget, format_cbr, normalize_power
 from semcom.errors import SemcomError
+from semcom.receivers.edi import edi_denominator_from_samples, linear_to_srgb, srgb_to_linear
 from semcom.receivers.unet_xattn import UNetXAttn
 from semcom.registry import CODECS
 from semcom.sources.base import Batch
+from semcom.sources.representations import scer_levels
 
 __all__ = ["EVJSCC", "EVJSCCNoShared", "EVJSCCEncoder", "EVJSCCDecoder", "EVJSCCState", "split_symbols",
            "evjscc_schedule", "DEFAULT_SPLIT", "DEFAULT_SPLIT_NOSHARED"]
@@ -170,9 +172,6 @@ class EDIPrior(nn.Module):
         self.log_contrast = nn.Parameter(torch.tensor(math.log(contrast)))
 
     def forward(self, image: torch.Tensor, scer: torch.Tensor) -> torch.Tensor:
-        from semcom.receivers.edi import edi_denominator_from_samples, linear_to_srgb, srgb_to_linear
-        from semcom.sources.representations import scer_levels
-
         n = scer.shape[1]
         times = torch.linspace(0.0, 1.0, n + 1, dtype=image.dtype, device=image.device)
         denom = edi_denominator_from_samples(scer_levels(scer), times, contrast=self.log_contrast.exp())
@@ -476,7 +475,10 @@ class EVJSCC(Codec):
         return self.encoder.prior(img, side)
 
     def encode(self, batch: Batch, *, snr_db: torch.Tensor) -> Transmission:
-        img, ev = self._inputs(batch)
+        return self._encode(*self._inputs(batch), batch, snr_db=snr_db)
+
+    def _encode(self, img: torch.Tensor, ev: torch.Tensor, batch: Batch, *, snr_db: torch.Tensor) -> Transmission:
+        """:meth:`encode` from the frame and side information :meth:`_inputs` already extracted."""
         b, _, h, w = img.shape
         uses = self.stream_uses(h, w)
         hl, wl = self.latent_hw(h, w)
@@ -525,11 +527,12 @@ class EVJSCC(Codec):
         the decoded blurry frame ``B^`` and ``aux["events"]`` the decoded events ``E^`` (what
         the stage-1 ``transmission`` loss compares with ``batch.blurry`` and ``batch.events``).
         """
-        tx = self.encode(batch, snr_db=snr_db)
+        img, side = self._inputs(batch)
+        tx = self._encode(img, side, batch, snr_db=snr_db)
         rx = channel(tx.symbols, snr_db=snr_db, generator=generator)
         image, events = self.decode_streams(rx, tx, snr_db=snr_db)
         return TrainStep(tx, Reception(self._deblur(image, events), events=events),
-                         {"image": image, "events": events, "events_target": self._inputs(batch)[1]})
+                         {"image": image, "events": events, "events_target": side})
 
 
 @CODECS.register("ev-jscc-noshared",

@@ -40,7 +40,7 @@ from semcom.registry import CODECS, SOURCES
 from semcom.sources.base import Batch
 from semcom.train.losses import StepOutput, compute_loss
 from semcom.train.schedules import Schedule, Stage, get_schedule, schedule_as_dicts
-from semcom.zoo.store import load_checkpoint, save_checkpoint
+from semcom.zoo.store import load_checkpoint, same_cbr, save_checkpoint
 
 __all__ = ["TrainConfig", "TrainResult", "TrainingData", "train", "train_schedule", "forward_step",
            "load_training_data", "set_trainable", "default_out"]
@@ -413,8 +413,6 @@ def copy_matching(codec: torch.nn.Module, path: str | Path, *, cbr: float) -> li
     Returns the copied names; a checkpoint for another CBR, or one that shares no tensor with
     the codec, is an error.
     """
-    from semcom.zoo.store import same_cbr
-
     ck = load_checkpoint(path)
     if not same_cbr(float(ck.meta.get("cbr", -1)), cbr):
         raise SemcomError(f"--warm-start {path} is for CBR {ck.meta.get('cbr_label', ck.meta.get('cbr'))}, "
