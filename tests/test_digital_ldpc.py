@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from semcom.codecs.digital.ldpc import BlockCoder, BlockPlan
-from semcom.codecs.digital.qam import Modem
+from semcom.codecs.digital.qam import LLR_CLIP, Modem
 
 
 def awgn(x, noise_var, gen):
@@ -30,6 +30,20 @@ def test_constellation_unit_energy_and_app_llrs(mod, m):
                        for j in range(m)], 1).reshape(-1)
     got = modem.demap(y[None], torch.full((1, 50), n0))[0]
     assert torch.allclose(got, ref, atol=1e-3, rtol=1e-3)
+
+
+@pytest.mark.parametrize("mod", ["qpsk", "16qam", "64qam", "256qam"])
+def test_square_qam_is_demapped_per_dimension_like_sionnas_full_app_rule(mod):
+    modem = Modem(modulation=mod)
+    assert modem._dims is not None                       # the product structure was found
+    gen = torch.Generator().manual_seed(3)
+    bits = torch.randint(0, 2, (2, 600 * modem.num_bits_per_symbol), generator=gen).float()
+    x = modem.map(bits)
+    for n0 in (1.0, 0.05, 1e-4):
+        y = awgn(x, n0, gen)
+        nv = torch.full(y.shape, n0)
+        ref = modem.demapper(y, nv).clamp(-LLR_CLIP, LLR_CLIP)   # Sionna: sum over all 2^m points
+        assert torch.allclose(modem.demap(y, nv), ref, rtol=1e-4, atol=1e-3)
 
 
 def test_uncoded_qpsk_ber_matches_theory():
@@ -81,6 +95,25 @@ def test_bler_falls_with_snr_and_crc_flags_errors():
         blers.append(1 - ok.float().mean().item())
     assert blers[0] >= blers[1] >= blers[2]
     assert blers[0] > 0.9 and blers[2] == 0.0
+
+
+@pytest.mark.parametrize("snr_db", [1.0, 3.0])
+def test_crc_early_termination_decides_like_the_full_iteration_count(snr_db):
+    # near the threshold some blocks pass, some fail: same outcome and bits with and without early stop
+    plan = BlockPlan.for_budget(channel_uses=2048, num_bits_per_symbol=2, code_rate=Fraction(1, 2))
+    early, full = BlockCoder(plan=plan), BlockCoder(plan=plan, early_stop=False)
+    modem = Modem(modulation="qpsk")
+    gen = torch.Generator().manual_seed(4)
+    u = torch.randint(0, 2, (12, plan.payload_bits), generator=gen).float()
+    nv = 10 ** (-snr_db / 10)
+    llr = modem.demap(awgn(modem.map(early.encode(u)), nv, gen), nv)
+    (b1, ok1), (b2, ok2) = early.decode(llr), full.decode(llr)
+    assert torch.equal(ok1, ok2)
+    assert torch.equal(b1, b2)
+    if snr_db > 2.5:
+        assert ok1.all()
+    else:
+        assert 0 < ok1.float().mean() < 1                  # a mixed batch: both paths exercised
 
 
 def test_block_coder_validates():

@@ -18,7 +18,7 @@ def test_candidates_are_the_configurations_below_capacity():
 
 @pytest.mark.slow
 def test_the_pruned_envelope_picks_what_the_full_table_picks(tmp_path):
-    common = dict(link="bpg-ldpc", cbr=1 / 48, snr_db=(0.0, 6.0, 14.0), limit=1, metrics=("psnr",))
+    common = dict(link="bpg-ldpc", cbr=1 / 48, snr_db=(0.0, 6.0, 14.0), limit=1, metrics=("psnr", "ssim"))
     full = run_sweep(SweepConfig(**common, all_configs=True), out_dir=tmp_path / "full", progress=False,
                      notice=lambda m: None)
     pruned = run_sweep(SweepConfig(**common), out_dir=tmp_path / "pruned", progress=False, notice=lambda m: None)
@@ -26,8 +26,11 @@ def test_the_pruned_envelope_picks_what_the_full_table_picks(tmp_path):
     for row in csv.DictReader(open(pruned)):
         at = [r for r in every if float(r["snr_db"]) == float(row["snr_db"])]
         assert len(at) == 20
-        best = max(float(r["psnr"]) for r in at)
-        assert float(row["psnr"]) == pytest.approx(best, abs=1e-9), row["snr_db"]
+        best = max(at, key=lambda r: float(r["psnr"]))
+        assert float(row["psnr"]) == pytest.approx(float(best["psnr"]), abs=1e-9), row["snr_db"]
+        # SSIM is computed afterwards, for the chosen configuration only: the same value
+        chosen = next(r for r in at if r["config"] == row["config"])
+        assert float(row["ssim"]) == pytest.approx(float(chosen["ssim"]), abs=1e-9), row["snr_db"]
 
 
 def test_channels_say_whether_they_fade():

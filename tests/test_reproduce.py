@@ -55,3 +55,12 @@ def test_command_line_runs_figures_of_two_cbrs_in_parallel_processes(tmp_path):
     for name in ("evjscc-fig4", "evjscc-fig5"):
         assert (tmp_path / f"{name}.png").exists()
         assert len(list((tmp_path / name).glob("*.csv"))) == 2
+
+
+def test_a_repeated_notice_is_printed_once_per_process(capsys):
+    from semcom.bench.reproduce import once_to_stderr
+
+    once_to_stderr("metric X unavailable (test)")
+    once_to_stderr("metric X unavailable (test)")
+    once_to_stderr("another notice (test)")
+    assert capsys.readouterr().err.splitlines() == ["metric X unavailable (test)", "another notice (test)"]

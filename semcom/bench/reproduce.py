@@ -162,11 +162,22 @@ def run_grid(fig: FigureSpec, *, out_dir: Path, snr: str | None = None, rows: in
     return png
 
 
+_SAID: set[str] = set()
+
+
+def once_to_stderr(msg: str) -> None:
+    """Print a notice to stderr unless this process has printed it already (the DISTS notice
+    would otherwise repeat for every sweep of every figure)."""
+    if msg not in _SAID:
+        _SAID.add(msg)
+        print(msg, file=sys.stderr)
+
+
 def reproduce(name: str, *, out_dir: Path | str = DEFAULT_OUT, snr: str | None = None, limit: int | None = None,
               repeats: int = 1, seed: int = 0, links: tuple[str, ...] | None = None, progress: bool = True,
               notice: Callable[[str], None] | None = None) -> Path:
     """Reproduce one figure; returns its PNG path."""
-    notice = notice or (lambda msg: print(msg, file=sys.stderr))
+    notice = notice or once_to_stderr
     fig = get_figure(name)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import sys
@@ -95,12 +96,17 @@ def output_stem(link: str, channel: str, cbr: float) -> str:
 
 @dataclass(frozen=True)
 class PointResult:
-    """Metrics of one SNR point for one codec variant."""
+    """Metrics of one SNR point for one codec variant.
+
+    ``outputs`` (only with ``keep_outputs``) holds the received frames of every (repeat,
+    batch), so that further metrics can be added later by :func:`add_metrics`.
+    """
 
     values: dict[str, np.ndarray]   # metric -> [n_images, repeats]
     extras: dict[str, float]
     cbr_used: float
     seconds: float
+    outputs: list[list[torch.Tensor]] | None = None   # [repeat][batch] -> [B, 3, H, W]
 
 
 def _prepare_out(out_dir: Path) -> Path:
@@ -144,16 +150,19 @@ def load_dataset(cfg: SweepConfig, default: Component) -> Any:
 
 
 def evaluate_point(link: Link, batches: list[Batch], metrics: dict[str, Any], *, snr_db: float,
-                   repeats: int, seed: int) -> PointResult:
+                   repeats: int, seed: int, keep_outputs: bool = False) -> PointResult:
     """Run every batch ``repeats`` times at one SNR and collect per-image metric values."""
     t0 = time.perf_counter()
     n_images = sum(b.size for b in batches)
     values = {m: np.full((n_images, repeats), np.nan) for m in metrics}
     extras: dict[str, list[float]] = {}
     cbr_used = math.nan
+    outputs: list[list[torch.Tensor]] | None = [] if keep_outputs else None
     with torch.no_grad():
         for r in range(repeats):
             start = 0
+            if outputs is not None:
+                outputs.append([])
             for j, batch in enumerate(batches):
                 gen = torch.Generator().manual_seed(point_seed(seed, snr_db, r, j))
                 out = link(batch, snr_db=snr_db, generator=gen)
@@ -162,10 +171,32 @@ def evaluate_point(link: Link, batches: list[Batch], metrics: dict[str, Any], *,
                     values[m][start:start + batch.size, r] = module(out.output, target).double().cpu().numpy()
                 for k, v in out.reception.extras.items():
                     extras.setdefault(k, []).extend(torch.as_tensor(v, dtype=torch.float64).reshape(-1).tolist())
+                if outputs is not None:
+                    outputs[r].append(out.output)
                 cbr_used = out.transmission.cbr
                 start += batch.size
     return PointResult(values, {k: float(np.mean(v)) for k, v in extras.items()}, cbr_used,
-                       time.perf_counter() - t0)
+                       time.perf_counter() - t0, outputs)
+
+
+def add_metrics(res: PointResult, link: Link, batches: list[Batch], metrics: dict[str, Any]) -> PointResult:
+    """``res`` with the metrics it lacks computed from its kept outputs (and the outputs dropped)."""
+    if res.outputs is None:
+        raise ValueError("add_metrics needs a result evaluated with keep_outputs=True")
+    t0 = time.perf_counter()
+    values = dict(res.values)
+    n_images = sum(b.size for b in batches)
+    with torch.no_grad():
+        for m, module in metrics.items():
+            if m in values:
+                continue
+            values[m] = np.full((n_images, len(res.outputs)), np.nan)
+            for r, outs in enumerate(res.outputs):
+                start = 0
+                for batch, output in zip(batches, outs):
+                    values[m][start:start + batch.size, r] = module(output, link.target(batch)).double().cpu().numpy()
+                    start += batch.size
+    return PointResult(values, res.extras, res.cbr_used, res.seconds + time.perf_counter() - t0, None)
 
 
 def _row(cfg_link: str, channel: str, cbr: float, snr_db: float, res: PointResult,
@@ -252,18 +283,31 @@ def run_sweep(cfg: SweepConfig, *, out_dir: Path | str = DEFAULT_OUT, overwrite:
                 tried = variants
                 if not cfg.all_configs and hasattr(link.codec, "candidate_variants"):
                     tried = link.codec.candidate_variants(float(snr), fading=link.channel.fades)
-                for v in tried:
-                    link.codec.set_variant(v)
-                    results[v] = evaluate_point(link, batches, metrics, snr_db=float(snr),
-                                                repeats=cfg.repeats, seed=cfg.seed)
-                    if cfg_writer is not None:
-                        row = _row(spec.name, channel.name, cfg.cbr, float(snr), results[v], metric_names, cfg.repeats)
-                        cfg_writer.write({**row, "config": v})
-                    bar.update(1)
-                bar.update(len(variants) - len(tried))
+                # the envelope is chosen on one metric; without --all-configs the others are
+                # computed for the chosen configuration only (DISTS and SSIM are the costly ones)
                 select = "psnr" if "psnr" in metrics else next(iter(metrics))
                 sign = 1.0 if metrics[select].higher_is_better else -1.0
-                best = max(tried, key=lambda v: sign * float(np.nanmean(results[v].values[select])))
+                score = lambda res: sign * float(np.nanmean(res.values[select]))  # noqa: E731
+                first = metrics if cfg_writer is not None else {select: metrics[select]}
+                best = None
+                for v in tried:
+                    link.codec.set_variant(v)
+                    res = evaluate_point(link, batches, first, snr_db=float(snr), repeats=cfg.repeats,
+                                         seed=cfg.seed, keep_outputs=cfg_writer is None)
+                    if cfg_writer is not None:
+                        row = _row(spec.name, channel.name, cfg.cbr, float(snr), res, metric_names, cfg.repeats)
+                        cfg_writer.write({**row, "config": v})
+                    if best is None or score(res) > score(results[best]):
+                        if best is not None:
+                            results[best] = dataclasses.replace(results[best], outputs=None)
+                        best = v
+                    else:
+                        res = dataclasses.replace(res, outputs=None)
+                    results[v] = res
+                    bar.update(1)
+                bar.update(len(variants) - len(tried))
+                if cfg_writer is None:
+                    results[best] = add_metrics(results[best], link, batches, metrics)
                 row = _row(spec.name, channel.name, cfg.cbr, float(snr), results[best], metric_names, cfg.repeats)
                 row["config"] = best
                 row["seconds"] = sum(r.seconds for r in results.values())

@@ -5,10 +5,10 @@ the blurry frame is source-coded by BPG at the largest quality whose payload fit
 the channel code can carry, protected by 5G NR LDPC code blocks with a CRC each, and sent on
 a Gray-labelled QAM constellation.  The receiver demaps with the exact APP rule given the
 per-symbol noise variance the channel reports (after zero-forcing equalization with perfect
-CSI on Rayleigh), runs 20 BP iterations per block, and checks every CRC.  If any block
-fails, or the payload does not decode, the frame is lost and the receiver outputs a fixed
-fallback picture (it cannot know the transmitted one): by default mid-grey, or a per-dataset
-mean colour given as ``fallback``.  Such frames are counted in ``decode_failed``.
+CSI on Rayleigh), runs up to 20 BP iterations per block (stopping a block once its CRC
+passes), and checks every CRC.  If any block fails, or the payload does not decode, the frame
+is lost and the receiver outputs a fixed fallback picture (it cannot know the transmitted
+one): by default mid-grey, or a per-dataset mean colour given as ``fallback``.  Such frames are counted in ``decode_failed``.
 
 Budget (per frame): ``U = floor(cbr * 3 * H * W)`` channel uses carry ``U * m`` coded bits
 (``m`` bits per symbol); they are cut into ``ceil(U * m / 6144)`` equal LDPC blocks of ``n``
@@ -167,7 +167,8 @@ class BpgLdpc(Codec):
         source: frame to send: ``"blurry"`` (the paper's baseline) or ``"sharp"``.
         header_bytes: fixed per-frame header, charged and transmitted (at least 10).
         crc: per-block CRC (``"CRC24B"``).
-        num_iter: LDPC belief-propagation iterations.
+        num_iter: LDPC belief-propagation iterations (at most, with ``early_stop``).
+        early_stop: stop decoding a block once its CRC passes (``False``: always ``num_iter``).
         max_block_bits: longest LDPC codeword, coded bits.
         fallback: RGB in [0, 1] shown for a lost frame (a per-dataset constant).
 
@@ -183,7 +184,7 @@ class BpgLdpc(Codec):
                  code_rates: Sequence[str] = DEFAULT_CODE_RATES,
                  coder: str = "bpg", coder_options: dict[str, Any] | None = None,
                  source: str = "blurry", header_bytes: int = 22, crc: str = "CRC24B",
-                 num_iter: int = 20, max_block_bits: int = MAX_BLOCK_BITS,
+                 num_iter: int = 20, early_stop: bool = True, max_block_bits: int = MAX_BLOCK_BITS,
                  fallback: Sequence[float] = (0.5, 0.5, 0.5)) -> None:
         super().__init__()
         if not 0 < cbr <= 1:
@@ -211,6 +212,7 @@ class BpgLdpc(Codec):
         self.header_bytes = int(header_bytes)
         self.crc = crc
         self.num_iter = int(num_iter)
+        self.early_stop = bool(early_stop)
         self.max_block_bits = int(max_block_bits)
         self.fallback = validate_fallback(fallback)
         self.coder = build_source_coder(coder, coder_options)
@@ -271,7 +273,8 @@ class BpgLdpc(Codec):
         key = (plan, str(device))
         bc = self._coders.get(key)
         if bc is None:
-            bc = self._coders[key] = BlockCoder(plan=plan, crc=self.crc, num_iter=self.num_iter, device=device)
+            bc = self._coders[key] = BlockCoder(plan=plan, crc=self.crc, num_iter=self.num_iter, device=device,
+                                                   early_stop=self.early_stop)
         return bc
 
     def _modem(self, device: torch.device) -> Modem:
