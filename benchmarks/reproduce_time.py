@@ -4,7 +4,10 @@ Runs each command from scratch into a temporary folder (no resumed points) and p
 time, start-up included.  Targets (issues 6 and 7): the demo under 60 s and the reproduction under
 15 minutes on 2 cores.
 
-    python benchmarks/reproduce_time.py [--skip-reproduce] [--skip-demo]
+    python benchmarks/reproduce_time.py [--skip-reproduce] [--skip-demo] [--out DIR]
+
+``--out DIR`` keeps the reproduction's outputs in DIR (which must hold no earlier sweep, so that
+nothing is resumed), e.g. to regenerate ``results/reproduce`` and time it in one go.
 """
 
 from __future__ import annotations
@@ -30,7 +33,13 @@ def main() -> int:
     ap.add_argument("--skip-demo", action="store_true")
     ap.add_argument("--from-results", default=None, metavar="DIR",
                     help="instead of running: add up the per-point evaluation seconds recorded in DIR's sweep CSVs")
+    ap.add_argument("--out", default=None, metavar="DIR",
+                    help="write the reproduction here (must hold no earlier sweep) instead of a temporary folder")
     args = ap.parse_args()
+    if args.out and any(Path(args.out).glob("*/*.csv")):
+        print(f"error: {args.out} already holds sweep results (they would be resumed, not timed); "
+              "remove them or choose another --out", file=sys.stderr)
+        return 2
     if args.from_results:
         import csv
 
@@ -52,7 +61,7 @@ def main() -> int:
                         f"{tmp}/demo", "-q"])
             print(f"demo (semcom run --link ev-jscc --snr 0:20 --cbr 1/48): {s:.1f} s wall (target < 60 s)")
         if not args.skip_reproduce:
-            s = _timed([semcom, "reproduce", "--all", "--out", f"{tmp}/reproduce", "-q"])
+            s = _timed([semcom, "reproduce", "--all", "--out", args.out or f"{tmp}/reproduce", "-q"])
             print(f"semcom reproduce --all: {s:.1f} s wall = {s / 60:.1f} min (target < 15 min)")
     return 0
 
