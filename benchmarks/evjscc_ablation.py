@@ -6,7 +6,8 @@ do not transfer to 256x256 frames: the 4x4 latent is all border) and evaluated a
 first ``--limit`` frames of the default evaluation set (256x256); PSNR/SSIM against the sharp
 frame.  Short runs rank the variants; they do not give converged numbers.  Variants: the
 (image, shared, event) split, the shared encoder's EDI prior on or off, no shared encoder
-(``ev-jscc-noshared``), and no events at all (``deepjscc-deblur``, trained end to end).
+(``ev-jscc-noshared``), no events at all (``deepjscc-deblur``, trained end to end), and the
+feature width of EV-JSCC's encoders and decoders (32, the default, 48, 64).
 
     python benchmarks/evjscc_ablation.py --out results/ablation [--steps 1500] [--snr 10] [--cbr 1/48]
 
@@ -29,6 +30,10 @@ VARIANTS = [
     ("noshared-0.667-0-0.333", "ev-jscc-noshared", []),
     ("split-0.625-0.125-0.25", "ev-jscc", ["split=[0.625,0.125,0.25]"]),
     ("deepjscc-deblur", "deepjscc-deblur", []),
+    # model size: EV-JSCC's default width 32 gives 0.59 M parameters (image tail 50 k), DeepJSCC-Deblur
+    # (width 64) 0.68 M (decoder 179 k); the same EV-JSCC at widths 48 and 64
+    ("split-0.5-0.25-0.25-width48", "ev-jscc", ["split=[0.5,0.25,0.25]", "width=48"]),
+    ("split-0.5-0.25-0.25-width64", "ev-jscc", ["split=[0.5,0.25,0.25]", "width=64"]),
 ]
 
 
