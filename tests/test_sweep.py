@@ -83,3 +83,21 @@ def test_mean_ci95_against_hand_computation():
     assert mean == pytest.approx(per_image.mean())
     assert half == pytest.approx(stats.t.ppf(0.975, 3) * per_image.std(ddof=1) / 2)
     assert np.isnan(mean_ci95(np.ones((1, 3)))[1])
+
+
+def test_a_changed_checkpoint_file_is_not_resumed_into_old_rows(tmp_path):
+    import shutil
+
+    from semcom.zoo.store import entry_path, find_entry, load_checkpoint, save_checkpoint
+
+    ck = tmp_path / "model.ckpt"
+    shutil.copy(entry_path(find_entry(codec="deepjscc", cbr=1 / 48, snr_mode="adaptive", snr_db=None)), ck)
+    cfg = lambda snr: SweepConfig(link="deepjscc", cbr=1 / 48, snr_db=snr, limit=1, metrics=("psnr",),  # noqa: E731
+                                  checkpoint=str(ck))
+    run_sweep(cfg((0.0,)), out_dir=tmp_path / "out", progress=False)
+    run_sweep(cfg((0.0, 5.0)), out_dir=tmp_path / "out", progress=False)      # same file: resumes
+    old = load_checkpoint(ck)
+    codec = {k: (v + 0.01 if v.is_floating_point() else v) for k, v in old.codec.items()}
+    save_checkpoint(ck, meta=old.meta, codec=codec, receiver=old.receiver)    # retrained in place
+    with pytest.raises(SemcomError, match="other model weights"):
+        run_sweep(cfg((0.0, 5.0, 10.0)), out_dir=tmp_path / "out", progress=False)

@@ -90,6 +90,16 @@ def point_seed(seed: int, snr_db: float, repeat: int, batch_index: int) -> int:
     return int.from_bytes(hashlib.sha256(text).digest()[:8], "little") >> 1
 
 
+def weights_digest(module: torch.nn.Module) -> str:
+    """Fingerprint of a module's parameters and buffers (names, shapes, dtypes and values)."""
+    h = hashlib.blake2b(digest_size=12)
+    for name, t in sorted(module.state_dict().items()):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}|{tuple(t.shape)}|{t.dtype}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
 def output_stem(link: str, channel: str, cbr: float) -> str:
     return f"{Path(link).stem}_{channel}_cbr{format_cbr(cbr).replace('/', '-')}"
 
@@ -242,6 +252,9 @@ def run_sweep(cfg: SweepConfig, *, out_dir: Path | str = DEFAULT_OUT, overwrite:
                 "limit": cfg.limit, "repeats": cfg.repeats, "seed": cfg.seed, "metrics": list(cfg.metrics),
                 "checkpoint": cfg.checkpoint}
     key = config_key(identity)
+    # the checkpoint's name (or None for the shipped one) is in the identity; its contents are not,
+    # so the weights' fingerprint is kept beside it: a resumed run must not mix two models' rows
+    weights = weights_digest(link)
     if overwrite:
         for p in (csv_path, json_path, configs_path):
             p.unlink(missing_ok=True)
@@ -249,15 +262,19 @@ def run_sweep(cfg: SweepConfig, *, out_dir: Path | str = DEFAULT_OUT, overwrite:
     if csv_path.exists():
         import json as _json
         try:
-            old_key = _json.loads(json_path.read_text()).get("config_key")
-        except (OSError, ValueError):
-            old_key = None
+            old = _json.loads(json_path.read_text())
+            old_key, old_weights = old.get("config_key"), old.get("weights")
+        except (OSError, ValueError, AttributeError):
+            old_key = old_weights = None
         if old_key != key:
             raise SemcomError(f"{csv_path} holds results of a different configuration; "
                               "pass --overwrite to replace it or choose another --out")
+        if old_weights is not None and old_weights != weights:
+            raise SemcomError(f"{csv_path} holds results of other model weights (the checkpoint changed since); "
+                              "pass --overwrite to replace them or choose another --out")
         done = {round(float(r["snr_db"]), 6) for r in read_rows(csv_path)}
 
-    sidecar = {"config_key": key, "config": {**asdict(cfg), "snr_db": list(cfg.snr_db)}, "resolved": identity,
+    sidecar = {"config_key": key, "weights": weights, "config": {**asdict(cfg), "snr_db": list(cfg.snr_db)}, "resolved": identity,
                "git_commit": git_commit(), "versions": package_versions(), "csv": csv_path.name,
                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "torch_threads": torch.get_num_threads()}
     write_json(json_path, sidecar)
