@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         for rate_text in args.rates.split(","):
             rate = parse_code_rate(rate_text)
             plan = BlockPlan.for_budget(channel_uses=uses, num_bits_per_symbol=m, code_rate=rate)
-            coder = BlockCoder(plan=plan, num_iter=args.num_iter)
+            coder = BlockCoder(plan=plan, num_iter=args.num_iter, early_stop=False)   # fixed iterations, as documented
             eta = m * float(rate)
             start = math.floor(shannon_snr_db(eta) / args.step) * args.step
             t = time.perf_counter()

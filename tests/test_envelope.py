@@ -38,3 +38,24 @@ def test_channels_say_whether_they_fade():
 
     assert not CHANNELS.build("awgn").fades and not CHANNELS.build("none").fades
     assert CHANNELS.build("rayleigh").fades and CHANNELS.build("rayleigh", fading="fast").fades
+
+
+def test_scoring_every_configuration_in_full_gives_the_same_rows(tmp_path, monkeypatch):
+    # above the memory cap on kept outputs the sweep scores every configuration with every metric
+    import semcom.bench.sweep as sweep
+
+    cfg = SweepConfig(link="bpg-ldpc", cbr=1 / 48, snr_db=(8.0,), limit=2, metrics=("psnr", "ssim"))
+    lazy = list(csv.DictReader(open(run_sweep(cfg, out_dir=tmp_path / "lazy", progress=False,
+                                              notice=lambda m: None))))
+    monkeypatch.setattr(sweep, "MAX_KEPT_BYTES", 0)
+
+    def no_lazy_scoring(*args, **kwargs):
+        raise AssertionError("outputs were kept above the cap")
+
+    monkeypatch.setattr(sweep, "add_metrics", no_lazy_scoring)
+    full = list(csv.DictReader(open(run_sweep(cfg, out_dir=tmp_path / "full", progress=False,
+                                              notice=lambda m: None))))
+    for a, b in zip(lazy, full):
+        assert a["config"] == b["config"]
+        assert float(a["psnr"]) == pytest.approx(float(b["psnr"]), abs=1e-9)
+        assert float(a["ssim"]) == pytest.approx(float(b["ssim"]), abs=1e-9)

@@ -159,6 +159,14 @@ def load_dataset(cfg: SweepConfig, default: Component) -> Any:
     return ds
 
 
+#: largest total size of one variant's kept outputs; above it every variant is scored in full
+MAX_KEPT_BYTES = 1 << 30
+
+
+def _kept_bytes(batches: list[Batch], repeats: int) -> int:
+    return 4 * repeats * sum(int(b.sharp.numel()) for b in batches)
+
+
 def evaluate_point(link: Link, batches: list[Batch], metrics: dict[str, Any], *, snr_db: float,
                    repeats: int, seed: int, keep_outputs: bool = False) -> PointResult:
     """Run every batch ``repeats`` times at one SNR and collect per-image metric values."""
@@ -182,7 +190,7 @@ def evaluate_point(link: Link, batches: list[Batch], metrics: dict[str, Any], *,
                 for k, v in out.reception.extras.items():
                     extras.setdefault(k, []).extend(torch.as_tensor(v, dtype=torch.float64).reshape(-1).tolist())
                 if outputs is not None:
-                    outputs[r].append(out.output)
+                    outputs[r].append(out.output.detach().cpu())
                 cbr_used = out.transmission.cbr
                 start += batch.size
     return PointResult(values, {k: float(np.mean(v)) for k, v in extras.items()}, cbr_used,
@@ -204,7 +212,8 @@ def add_metrics(res: PointResult, link: Link, batches: list[Batch], metrics: dic
             for r, outs in enumerate(res.outputs):
                 start = 0
                 for batch, output in zip(batches, outs):
-                    values[m][start:start + batch.size, r] = module(output, link.target(batch)).double().cpu().numpy()
+                    target = link.target(batch)
+                    values[m][start:start + batch.size, r] = module(output.to(target.device), target).double().cpu().numpy()
                     start += batch.size
     return PointResult(values, res.extras, res.cbr_used, res.seconds + time.perf_counter() - t0, None)
 
@@ -270,7 +279,8 @@ def run_sweep(cfg: SweepConfig, *, out_dir: Path | str = DEFAULT_OUT, overwrite:
             raise SemcomError(f"{csv_path} holds results of a different configuration; "
                               "pass --overwrite to replace it or choose another --out")
         if old_weights is not None and old_weights != weights:
-            raise SemcomError(f"{csv_path} holds results of other model weights (the checkpoint changed since); "
+            raise SemcomError(f"{csv_path} holds results of other model weights (the checkpoint changed since, "
+                              "or the model has no trained weights and starts at random); "
                               "pass --overwrite to replace them or choose another --out")
         done = {round(float(r["snr_db"]), 6) for r in read_rows(csv_path)}
 
@@ -305,17 +315,18 @@ def run_sweep(cfg: SweepConfig, *, out_dir: Path | str = DEFAULT_OUT, overwrite:
                 select = "psnr" if "psnr" in metrics else next(iter(metrics))
                 sign = 1.0 if metrics[select].higher_is_better else -1.0
                 score = lambda res: sign * float(np.nanmean(res.values[select]))  # noqa: E731
-                first = metrics if cfg_writer is not None else {select: metrics[select]}
+                lazy = cfg_writer is None and _kept_bytes(batches, cfg.repeats) <= MAX_KEPT_BYTES
+                first = {select: metrics[select]} if lazy else metrics
                 best = None
                 for v in tried:
                     link.codec.set_variant(v)
                     res = evaluate_point(link, batches, first, snr_db=float(snr), repeats=cfg.repeats,
-                                         seed=cfg.seed, keep_outputs=cfg_writer is None)
+                                         seed=cfg.seed, keep_outputs=lazy)
                     if cfg_writer is not None:
                         row = _row(spec.name, channel.name, cfg.cbr, float(snr), res, metric_names, cfg.repeats)
                         cfg_writer.write({**row, "config": v})
                     if best is None or score(res) > score(results[best]):
-                        if best is not None:
+                        if best is not None and results[best].outputs is not None:
                             results[best] = dataclasses.replace(results[best], outputs=None)
                         best = v
                     else:
@@ -323,7 +334,7 @@ def run_sweep(cfg: SweepConfig, *, out_dir: Path | str = DEFAULT_OUT, overwrite:
                     results[v] = res
                     bar.update(1)
                 bar.update(len(variants) - len(tried))
-                if cfg_writer is None:
+                if lazy:
                     results[best] = add_metrics(results[best], link, batches, metrics)
                 row = _row(spec.name, channel.name, cfg.cbr, float(snr), results[best], metric_names, cfg.repeats)
                 row["config"] = best

@@ -121,10 +121,10 @@ class Modem(nn.Module):
 def _product_structure(points: np.ndarray, m: int) -> list | None:
     """Split a constellation into per-dimension PAMs if it is a product constellation.
 
-    ``points[n]`` carries label ``n`` (MSB first).  Returns ``[(dim, levels, labels), ...]``
-    for the real (dim 0) and imaginary (dim 1) parts, where ``labels[l, j]`` is the j-th bit
-    (of those the dimension depends on) of level ``l``; ``None`` if some bit moves both parts
-    or the points are not the product of the two level sets.
+    ``points[n]`` carries label ``n`` (MSB first).  Returns ``[(dim, levels, labels, positions),
+    ...]`` for the real (dim 0) and imaginary (dim 1) parts, where ``positions`` are the label
+    bits the dimension depends on and ``labels[l, j]`` is bit ``positions[j]`` of level ``l``;
+    ``None`` if some bit moves both parts or the points are not the product of the two level sets.
     """
     if m < 2 or len(points) != 2 ** m:
         return None
