@@ -12,7 +12,6 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import math
 import sys
@@ -213,7 +212,8 @@ def add_metrics(res: PointResult, link: Link, batches: list[Batch], metrics: dic
                 start = 0
                 for batch, output in zip(batches, outs):
                     target = link.target(batch)
-                    values[m][start:start + batch.size, r] = module(output.to(target.device), target).double().cpu().numpy()
+                    value = module(output.to(target.device), target)
+                    values[m][start:start + batch.size, r] = value.double().cpu().numpy()
                     start += batch.size
     return PointResult(values, res.extras, res.cbr_used, res.seconds + time.perf_counter() - t0, None)
 
@@ -284,7 +284,8 @@ def run_sweep(cfg: SweepConfig, *, out_dir: Path | str = DEFAULT_OUT, overwrite:
                               "pass --overwrite to replace them or choose another --out")
         done = {round(float(r["snr_db"]), 6) for r in read_rows(csv_path)}
 
-    sidecar = {"config_key": key, "weights": weights, "config": {**asdict(cfg), "snr_db": list(cfg.snr_db)}, "resolved": identity,
+    sidecar = {"config_key": key, "weights": weights, "config": {**asdict(cfg), "snr_db": list(cfg.snr_db)},
+               "resolved": identity,
                "git_commit": git_commit(), "versions": package_versions(), "csv": csv_path.name,
                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "torch_threads": torch.get_num_threads()}
     write_json(json_path, sidecar)
@@ -306,7 +307,6 @@ def run_sweep(cfg: SweepConfig, *, out_dir: Path | str = DEFAULT_OUT, overwrite:
     try:
         for snr in todo:
             if variants:
-                results = {}
                 tried = variants
                 if not cfg.all_configs and hasattr(link.codec, "candidate_variants"):
                     tried = link.codec.candidate_variants(float(snr), fading=link.channel.fades)
@@ -317,28 +317,26 @@ def run_sweep(cfg: SweepConfig, *, out_dir: Path | str = DEFAULT_OUT, overwrite:
                 score = lambda res: sign * float(np.nanmean(res.values[select]))  # noqa: E731
                 lazy = cfg_writer is None and _kept_bytes(batches, cfg.repeats) <= MAX_KEPT_BYTES
                 first = {select: metrics[select]} if lazy else metrics
-                best = None
+                best, best_res, seconds = None, None, 0.0
                 for v in tried:
                     link.codec.set_variant(v)
                     res = evaluate_point(link, batches, first, snr_db=float(snr), repeats=cfg.repeats,
                                          seed=cfg.seed, keep_outputs=lazy)
+                    seconds += res.seconds
                     if cfg_writer is not None:
                         row = _row(spec.name, channel.name, cfg.cbr, float(snr), res, metric_names, cfg.repeats)
                         cfg_writer.write({**row, "config": v})
-                    if best is None or score(res) > score(results[best]):
-                        if best is not None and results[best].outputs is not None:
-                            results[best] = dataclasses.replace(results[best], outputs=None)
-                        best = v
-                    else:
-                        res = dataclasses.replace(res, outputs=None)
-                    results[v] = res
+                    if best_res is None or score(res) > score(best_res):   # the first best wins ties
+                        best, best_res = v, res                             # (older outputs are dropped)
                     bar.update(1)
                 bar.update(len(variants) - len(tried))
                 if lazy:
-                    results[best] = add_metrics(results[best], link, batches, metrics)
-                row = _row(spec.name, channel.name, cfg.cbr, float(snr), results[best], metric_names, cfg.repeats)
+                    scored = add_metrics(best_res, link, batches, metrics)
+                    seconds += scored.seconds - best_res.seconds
+                    best_res = scored
+                row = _row(spec.name, channel.name, cfg.cbr, float(snr), best_res, metric_names, cfg.repeats)
                 row["config"] = best
-                row["seconds"] = sum(r.seconds for r in results.values())
+                row["seconds"] = seconds
             else:
                 res = evaluate_point(link, batches, metrics, snr_db=float(snr), repeats=cfg.repeats, seed=cfg.seed)
                 row = _row(spec.name, channel.name, cfg.cbr, float(snr), res, metric_names, cfg.repeats)

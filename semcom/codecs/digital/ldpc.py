@@ -22,7 +22,8 @@ leave the batch.  A block that never passes gets all ``num_iter`` iterations, as
 failures are unchanged; a block whose CRC passes early may differ from the fixed-iteration
 output only where BP would have drifted off a valid codeword later.  Each CRC24 check passes
 wrong bits with probability about 2^-24 = 6e-8, and a block is checked up to 6 times instead
-of once, so a false pass stays below 4e-7 per block.  ``early_stop=False`` always runs ``num_iter`` iterations.
+of once, so a false pass stays below 4e-7 per block.  ``early_stop=False`` always runs
+``num_iter`` iterations.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ per-symbol noise variance the channel reports (after zero-forcing equalization w
 CSI on Rayleigh), runs up to 20 BP iterations per block (stopping a block once its CRC
 passes), and checks every CRC.  If any block fails, or the payload does not decode, the frame
 is lost and the receiver outputs a fixed fallback picture (it cannot know the transmitted
-one): by default mid-grey, or a per-dataset mean colour given as ``fallback``.  Such frames are counted in ``decode_failed``.
+one): by default mid-grey, or a per-dataset mean colour given as ``fallback``.  Such frames
+are counted in ``decode_failed``.
 
 Budget (per frame): ``U = floor(cbr * 3 * H * W)`` channel uses carry ``U * m`` coded bits
 (``m`` bits per symbol); they are cut into ``ceil(U * m / 6144)`` equal LDPC blocks of ``n``
@@ -273,8 +274,8 @@ class BpgLdpc(Codec):
         key = (plan, str(device))
         bc = self._coders.get(key)
         if bc is None:
-            bc = self._coders[key] = BlockCoder(plan=plan, crc=self.crc, num_iter=self.num_iter, device=device,
-                                                   early_stop=self.early_stop)
+            bc = self._coders[key] = BlockCoder(plan=plan, crc=self.crc, num_iter=self.num_iter,
+                                                early_stop=self.early_stop, device=device)
         return bc
 
     def _modem(self, device: torch.device) -> Modem:
