@@ -38,6 +38,7 @@ from semcom.conventions import channel_uses_budget, format_cbr
 from semcom.errors import SemcomError
 from semcom.registry import CHANNELS, CODECS, RECEIVERS
 from semcom.sources.base import Batch
+from semcom.zoo.build import build_codec, is_learned
 
 TARGETS = ("sharp", "blurry")
 
@@ -162,6 +163,11 @@ class LinkOutput:
 
 def _build(registry, comp: Component, **extra: Any) -> Any:
     try:
+        if registry is CODECS:
+            if is_learned(comp.name):  # the zoo finds, verifies and loads its weights
+                return build_codec(comp.name, **comp.params, **extra)
+            if extra.get("checkpoint") is not None:
+                raise SemcomError(f"codec {comp.name!r} has no learned weights; a checkpoint does not apply to it")
         return registry.build(comp.name, **comp.params, **extra)
     except SemcomError:
         raise

@@ -26,7 +26,7 @@ def _noiseless(tx):
 
 @pytest.mark.parametrize("cbr", [1 / 48, 1 / 96, 0.03])
 def test_symbol_count_equals_the_budget(cbr):
-    codec = DeepJSCC(cbr=cbr, checkpoint="none", width=16).eval()
+    codec = DeepJSCC(cbr=cbr, width=16).eval()
     with torch.no_grad():
         for h, w in SIZES:
             tx = codec.encode(_batch(h, w), snr_db=torch.zeros(2))
@@ -40,7 +40,7 @@ def test_symbol_count_equals_the_budget(cbr):
 
 def test_padding_that_exceeds_the_budget_is_not_sent():
     # 77x123 pads to 80x128: the latent holds 16*5*8 = 640 symbols, the budget is 591
-    codec = DeepJSCC(cbr=1 / 48, checkpoint="none", width=16)
+    codec = DeepJSCC(cbr=1 / 48, width=16)
     assert codec.latent_shape(77, 123) == (32, 5, 8)
     assert codec.channel_uses(77, 123) == 591 < 16 * 5 * 8
     z = torch.randn(1, 32, 5, 8)
@@ -51,14 +51,14 @@ def test_padding_that_exceeds_the_budget_is_not_sent():
 
 
 def test_too_small_a_frame_is_a_clear_error():
-    codec = DeepJSCC(cbr=1 / 96, checkpoint="none", width=16)
+    codec = DeepJSCC(cbr=1 / 96, width=16)
     with pytest.raises(ValueError, match="no channel use"):
         codec.encode(_batch(4, 4), snr_db=torch.zeros(2))
 
 
 @pytest.mark.parametrize("cls", [DeepJSCC, DeepJSCCDeblur])
 def test_output_shape_and_range(cls):
-    codec = cls(cbr=1 / 48, checkpoint="none").eval()
+    codec = cls(cbr=1 / 48).eval()
     awgn = CHANNELS.build("awgn")
     for h, w in [(64, 64), (77, 123)]:
         batch = _batch(h, w)
@@ -71,7 +71,7 @@ def test_output_shape_and_range(cls):
 
 
 def test_rayleigh_fast_fading_keeps_outputs_finite():
-    codec = DeepJSCC(cbr=1 / 48, checkpoint="none", width=16).eval()
+    codec = DeepJSCC(cbr=1 / 48, width=16).eval()
     ray = CHANNELS.build("rayleigh", fading="fast")
     with torch.no_grad():
         _, rx = codec.transmit(_batch(64, 64), ray, snr_db=torch.zeros(2), generator=torch.Generator().manual_seed(1))
@@ -81,8 +81,8 @@ def test_rayleigh_fast_fading_keeps_outputs_finite():
 def test_only_the_adaptive_model_reads_the_snr():
     batch = _batch(64, 64)
     torch.manual_seed(0)
-    adaptive = DeepJSCC(cbr=1 / 48, checkpoint="none", width=16, adaptive=True).eval()
-    single = DeepJSCC(cbr=1 / 48, checkpoint="none", width=16, snr_db=10.0).eval()
+    adaptive = DeepJSCC(cbr=1 / 48, width=16, adaptive=True).eval()
+    single = DeepJSCC(cbr=1 / 48, width=16, snr_db=10.0).eval()
     assert adaptive.encoder.af is not None and single.encoder.af is None
     assert single.snr_mode == "single" and single.snr_db == 10.0 and adaptive.snr_db is None
     with torch.no_grad():
@@ -96,7 +96,7 @@ def test_only_the_adaptive_model_reads_the_snr():
 
 
 def test_the_blurry_frame_is_what_is_sent():
-    codec = DeepJSCC(cbr=1 / 48, checkpoint="none", width=16).eval()
+    codec = DeepJSCC(cbr=1 / 48, width=16).eval()
     b = _batch(64, 64)
     same_blurry = Batch(sharp=torch.zeros_like(b.sharp), blurry=b.blurry)
     with torch.no_grad():
@@ -106,15 +106,15 @@ def test_the_blurry_frame_is_what_is_sent():
 
 def test_constructor_validation():
     with pytest.raises(ValueError, match="cbr"):
-        DeepJSCC(cbr=0, checkpoint="none")
+        DeepJSCC(cbr=0)
     with pytest.raises(ValueError, match="cannot be combined"):
-        DeepJSCC(cbr=1 / 48, snr_db=10.0, adaptive=True, checkpoint="none")
+        DeepJSCC(cbr=1 / 48, snr_db=10.0, adaptive=True)
     with pytest.raises(ValueError, match="width"):
-        DeepJSCC(cbr=1 / 48, checkpoint="none", width=7)
+        DeepJSCC(cbr=1 / 48, width=7)
     with pytest.raises(ValueError, match="source"):
-        DeepJSCC(cbr=1 / 48, checkpoint="none", source="events")
+        DeepJSCC(cbr=1 / 48, source="events")
     with pytest.raises(TypeError, match="unexpected"):
-        DeepJSCC(cbr=1 / 48, checkpoint="none", chunk=4)
+        DeepJSCC(cbr=1 / 48, chunk=4)
 
 
 def test_links_build_and_respect_the_budget():

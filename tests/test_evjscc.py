@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from semcom.channels.base import ChannelOutput
-from semcom.codecs.evjscc import (DEFAULT_SPLIT, EVJSCC, EVJSCCNoShared, evjscc_schedule, split_symbols)
+from semcom.codecs.evjscc import (DEFAULT_SPLIT, EVJSCC, EVJSCCNoShared, split_symbols)
 from semcom.conventions import channel_uses_budget
 from semcom.errors import SemcomError
 from semcom.link import Link, find_link
@@ -13,7 +13,9 @@ from semcom.registry import CHANNELS, CODECS
 from semcom.sources.base import Batch
 from semcom.train import forward_step, get_schedule, train
 from semcom.train.losses import compute_loss
+from semcom.train.schedules import SCHEDULES
 from semcom.train.trainer import TrainConfig, TrainingData, set_trainable, train_schedule
+from semcom.zoo import build_codec
 from semcom.zoo.store import save_checkpoint, sha256_of
 
 TINY = {"width": 8, "unet_width": 8}
@@ -35,7 +37,7 @@ def _noiseless(tx):
 
 def _codec(cls=EVJSCC, **kw):
     torch.manual_seed(0)
-    return cls(**{"cbr": 1 / 48, "checkpoint": "none", **TINY, **kw}).eval()
+    return cls(**{"cbr": 1 / 48, **TINY, **kw}).eval()
 
 
 @pytest.mark.parametrize("cbr", [1 / 48, 1 / 96, 0.03])
@@ -133,11 +135,11 @@ def test_noshared_ablation_has_no_shared_stream_and_the_same_total():
                                    generator=torch.Generator().manual_seed(0))
     assert tx.symbols.shape == (2, 256) and rx.image.shape == (2, 3, 64, 64)
     with pytest.raises(ValueError, match="shared=False"):
-        EVJSCCNoShared(cbr=1 / 48, checkpoint="none", shared=True)
+        EVJSCCNoShared(cbr=1 / 48, shared=True)
     with pytest.raises(ValueError, match="shared fraction must be 0"):
-        EVJSCCNoShared(cbr=1 / 48, checkpoint="none", split=DEFAULT_SPLIT)
+        EVJSCCNoShared(cbr=1 / 48, split=DEFAULT_SPLIT)
     with pytest.raises(ValueError, match="ev-jscc-noshared"):
-        EVJSCC(cbr=1 / 48, checkpoint="none", split=(0.5, 0.0, 0.5))
+        EVJSCC(cbr=1 / 48, split=(0.5, 0.0, 0.5))
 
 
 @pytest.mark.parametrize("fading", ["block", "fast"])
@@ -172,21 +174,21 @@ def test_input_and_constructor_validation():
     with pytest.raises(ValueError, match="built for events of shape"):
         codec.encode(_batch(64, 64, c=5), snr_db=torch.zeros(2))
     with pytest.raises(ValueError, match="fewer than the 3 streams"):
-        EVJSCC(cbr=1 / 96, checkpoint="none").encode(_batch(4, 4), snr_db=torch.zeros(2))
+        EVJSCC(cbr=1 / 96).encode(_batch(4, 4), snr_db=torch.zeros(2))
     with pytest.raises(ValueError, match="cbr"):
-        EVJSCC(cbr=0, checkpoint="none")
+        EVJSCC(cbr=0)
     with pytest.raises(ValueError, match="add up to 1"):
-        EVJSCC(cbr=1 / 48, checkpoint="none", split=(0.5, 0.5, 0.5))
+        EVJSCC(cbr=1 / 48, split=(0.5, 0.5, 0.5))
     with pytest.raises(ValueError, match="three"):
-        EVJSCC(cbr=1 / 48, checkpoint="none", split=(0.5, 0.5))
+        EVJSCC(cbr=1 / 48, split=(0.5, 0.5))
     with pytest.raises(ValueError, match="positive share"):
-        EVJSCC(cbr=1 / 48, checkpoint="none", split=(1.0, 0.0, 0.0))
+        EVJSCC(cbr=1 / 48, split=(1.0, 0.0, 0.0))
     with pytest.raises(ValueError, match="cannot be combined"):
-        EVJSCC(cbr=1 / 48, checkpoint="none", snr_db=5.0, adaptive=True)
+        EVJSCC(cbr=1 / 48, snr_db=5.0, adaptive=True)
     with pytest.raises(ValueError, match="width"):
-        EVJSCC(cbr=1 / 48, checkpoint="none", width=7)
+        EVJSCC(cbr=1 / 48, width=7)
     with pytest.raises(ValueError, match="event_scale"):
-        EVJSCC(cbr=1 / 48, checkpoint="none", event_scale=-1.0)
+        EVJSCC(cbr=1 / 48, event_scale=-1.0)
     with pytest.raises(TypeError):
         EVJSCC(1 / 48)  # keyword-only
 
@@ -225,33 +227,33 @@ def test_checkpoints_round_trip_and_a_wrong_cbr_is_refused(tmp_path):
     with pytest.raises(SemcomError, match="codec 'ev-jscc-noshared'"):
         Link(find_link("ev-jscc-noshared"), cbr=1 / 48, codec_overrides={"checkpoint": str(path)})
     with pytest.raises(SemcomError, match="split"):
-        EVJSCC(cbr=1 / 48, checkpoint=str(path), split=DEFAULT_SPLIT)
+        build_codec("ev-jscc", cbr=1 / 48, checkpoint=str(path), split=DEFAULT_SPLIT)
 
 
 def test_shipped_checkpoint_lookup_through_the_manifest(tmp_path, monkeypatch):
     monkeypatch.setenv("SEMCOM_ZOO_MANIFEST", str(tmp_path / "manifest.json"))
     with pytest.raises(SemcomError, match="semcom train --link ev-jscc --cbr 1/48 --snr-range 0:20"):
-        EVJSCC(cbr=1 / 48)
+        build_codec("ev-jscc", cbr=1 / 48)
     codec = _codec()
     path = _save(codec, tmp_path / "ev-jscc-cbr1-48-adaptive.ckpt", cbr=1 / 48)
     entry = {"name": "ev-jscc-cbr1-48-adaptive", "codec": "ev-jscc", "cbr": 1 / 48, "snr_mode": "adaptive",
              "file": path.name, "sha256": sha256_of(path)}
     (tmp_path / "manifest.json").write_text(json.dumps({"version": 1, "checkpoints": [entry]}))
-    shipped = EVJSCC(cbr=1 / 48).eval()
+    shipped = build_codec("ev-jscc", cbr=1 / 48).eval()
     assert shipped.checkpoint_meta["codec"] == "ev-jscc"
     for k, v in codec.state_dict().items():
         assert torch.equal(v, shipped.state_dict()[k]), k
     with pytest.raises(SemcomError, match="no shipped"):
-        EVJSCCNoShared(cbr=1 / 48)  # another codec name: not the ev-jscc file
+        build_codec("ev-jscc-noshared", cbr=1 / 48)  # another codec name: not the ev-jscc file
     data = path.read_bytes()
     path.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # one changed byte
     with pytest.raises(SemcomError, match="SHA-256"):
-        EVJSCC(cbr=1 / 48)
+        build_codec("ev-jscc", cbr=1 / 48)
 
 
 def _data(n=6, size=64, seed=0):
     b = _batch(size, size, b=n, seed=seed)
-    return TrainingData(b.sharp, b.blurry, b.events, {"name": "synthetic"})
+    return TrainingData.from_float(b.sharp, b.blurry, b.events, describe={"name": "synthetic"})
 
 
 def test_schedule_prefixes_name_modules_of_both_links():
@@ -269,7 +271,7 @@ def test_each_stage_changes_only_its_modules(tmp_path):
     torch.manual_seed(0)
     link = Link(find_link("ev-jscc"), cbr=1 / 48,
                 codec_overrides={"checkpoint": "none", "adaptive": True, **TINY})
-    schedule = evjscc_schedule(steps=9, lr=1e-3, lam=0.01, fractions=(0.4, 0.3, 0.3))
+    schedule = SCHEDULES["ev-jscc"](steps=9, lr=1e-3, lam=0.01, fractions=(0.4, 0.3, 0.3))
     bounds = [0, 4, 7, 9]
     assert [s.steps for s in schedule] == [4, 3, 2]
     snaps = {0: {k: v.clone() for k, v in link.state_dict().items()}}

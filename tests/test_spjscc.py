@@ -23,7 +23,7 @@ def _batch(h=64, w=64, b=2, ticks=40, seed=0):
 
 def _codec(**kw):
     torch.manual_seed(0)
-    return SPJSCC(**{"cbr": 1 / 48, "checkpoint": "none", **TINY, **kw}).eval()
+    return SPJSCC(**{"cbr": 1 / 48, **TINY, **kw}).eval()
 
 
 def test_spike_windows_are_rates_per_window():
@@ -85,7 +85,7 @@ def test_missing_spikes_is_a_clear_error():
 
 def test_three_stage_training_runs_and_the_link_loads_its_checkpoint(tmp_path):
     b = _batch(b=4)
-    data = TrainingData(b.sharp, b.blurry, None, {"name": "synthetic"}, b.spikes)
+    data = TrainingData.from_float(b.sharp, b.blurry, None, describe={"name": "synthetic"}, spikes=b.spikes)
     res = train("sp-jscc", cbr=1 / 48, snr_range=(0.0, 20.0), steps=4, batch_size=2, data=data,
                 out=tmp_path / "sp.ckpt", progress=False, log_every=1, codec_params=TINY)
     link = Link(find_link("sp-jscc"), cbr=1 / 48, codec_overrides={"checkpoint": str(res.checkpoint)})

@@ -19,7 +19,7 @@ def data():
 def _eval_loss(link, data, snr=10.0):
     from semcom.sources.base import Batch
 
-    batch = Batch(sharp=data.sharp[:4], blurry=data.blurry[:4])
+    batch = data.batch(slice(0, 4))
     with torch.no_grad():
         out = forward_step(link, batch, snr_db=torch.full((4,), snr), generator=torch.Generator().manual_seed(123))
     return float(torch.mean((out.output - out.target) ** 2))
@@ -174,31 +174,14 @@ def test_warm_start_copies_the_shared_tensors_and_refuses_a_wrong_cbr(tmp_path, 
     assert all(torch.equal(trained[k], source[k]) for k in copied)
 
 
-def test_spike_streams_follow_crops_and_flips():
-    from semcom.sources.base import Batch  # noqa: F401
-    from semcom.train.trainer import TrainingData, _make_batch
-
-    g = torch.Generator().manual_seed(0)
-    sharp = torch.rand(3, 3, 32, 32, generator=g)
-    # spikes at 1/4 resolution that equal the sharp frame's block means, so alignment is checkable
-    spikes = torch.nn.functional.avg_pool2d(sharp[:, :1], 4).repeat(1, 5, 1, 1)
-    data = TrainingData(sharp, sharp.clone(), None, {"name": "t"}, spikes)
-    for step in range(6):
-        b = _make_batch(data, step=step, seed=0, batch_size=2, crop=16)
-        assert b.spikes.shape == (2, 5, 4, 4)
-        assert torch.allclose(torch.nn.functional.avg_pool2d(b.sharp[:, :1], 4), b.spikes[:, :1], atol=1e-6)
-    with pytest.raises(SemcomError, match="multiple"):
-        _make_batch(data, step=0, seed=0, batch_size=2, crop=18)
-
-
 def test_a_learned_back_end_behind_a_codec_without_weights_trains(tmp_path):
     from semcom.train.trainer import TrainingData
     from semcom.zoo.store import load_checkpoint
 
     g = torch.Generator().manual_seed(0)
     sharp = torch.rand(4, 3, 32, 32, generator=g)
-    data = TrainingData(sharp, 0.5 * (sharp + sharp.roll(2, -1)), torch.randn(4, 6, 32, 32, generator=g),
-                        {"name": "t"})
+    data = TrainingData.from_float(sharp, 0.5 * (sharp + sharp.roll(2, -1)),
+                                   torch.randn(4, 6, 32, 32, generator=g), describe={"name": "t"})
     res = train("unet-xattn", cbr=1.0, snr_db=0.0, steps=3, batch_size=2, data=data, out=tmp_path / "u.ckpt",
                 progress=False)
     ck = load_checkpoint(res.checkpoint)

@@ -7,6 +7,7 @@ import torch
 from semcom.codecs.deepjscc import DeepJSCC, DeepJSCCDeblur
 from semcom.errors import SemcomError
 from semcom.sources.base import Batch
+from semcom.zoo import build_codec
 from semcom.zoo.publish import publish
 from semcom.zoo.store import MAGIC, load_checkpoint, read_manifest, read_meta, save_checkpoint
 
@@ -27,13 +28,13 @@ def zoo(tmp_path, monkeypatch):
 
 def test_round_trip_and_metadata(tmp_path):
     torch.manual_seed(0)
-    codec = DeepJSCC(cbr=1 / 48, checkpoint="none", width=16)
+    codec = DeepJSCC(cbr=1 / 48, width=16)
     path = _save_codec(tmp_path / "a.ckpt", codec, train={"step": 7, "optimizer": {}})
     assert path.read_bytes().startswith(MAGIC)
     ck = load_checkpoint(path)
     assert ck.meta["codec"] == "deepjscc" and ck.meta["step"] == 7 and ck.train["step"] == 7
     assert read_meta(path)["config"] == {"adaptive": True, "snr_db": None, "width": 16}
-    again = DeepJSCC(cbr=1 / 48, checkpoint=str(path))  # width comes from the checkpoint
+    again = build_codec("deepjscc", cbr=1 / 48, checkpoint=str(path))  # width comes from the checkpoint
     assert again.width == 16
     for k, v in codec.state_dict().items():
         assert torch.equal(v, again.state_dict()[k])
@@ -41,7 +42,7 @@ def test_round_trip_and_metadata(tmp_path):
 
 @pytest.mark.parametrize("where", [0.5, 0.99, 0.02])
 def test_a_changed_byte_is_refused(tmp_path, where):
-    codec = DeepJSCC(cbr=1 / 48, checkpoint="none", width=16)
+    codec = DeepJSCC(cbr=1 / 48, width=16)
     path = _save_codec(tmp_path / "a.ckpt", codec)
     data = bytearray(path.read_bytes())
     i = int(len(data) * where)
@@ -50,7 +51,7 @@ def test_a_changed_byte_is_refused(tmp_path, where):
     with pytest.raises(SemcomError, match="corrupted|modified|not a semcom checkpoint"):
         load_checkpoint(path)
     with pytest.raises(SemcomError):
-        DeepJSCC(cbr=1 / 48, checkpoint=str(path))
+        build_codec("deepjscc", cbr=1 / 48, checkpoint=str(path))
 
 
 class Gadget:  # anything that is not a tensor or a plain container
@@ -70,45 +71,45 @@ def test_loading_never_unpickles_arbitrary_objects(tmp_path):
 
 
 def test_wrong_link_or_cbr_is_refused_naming_both(tmp_path):
-    deblur = DeepJSCCDeblur(cbr=1 / 48, checkpoint="none", width=16, unet_width=8)
+    deblur = DeepJSCCDeblur(cbr=1 / 48, width=16, unet_width=8)
     p1 = _save_codec(tmp_path / "deblur.ckpt", deblur)
     with pytest.raises(SemcomError) as err:
-        DeepJSCC(cbr=1 / 48, checkpoint=str(p1))
+        build_codec("deepjscc", cbr=1 / 48, checkpoint=str(p1))
     msg = str(err.value)
     assert "'deepjscc-deblur'" in msg and "'deepjscc'" in msg
 
-    plain = DeepJSCC(cbr=1 / 96, checkpoint="none", width=16)
+    plain = DeepJSCC(cbr=1 / 96, width=16)
     p2 = _save_codec(tmp_path / "cbr96.ckpt", plain)
     with pytest.raises(SemcomError) as err:
-        DeepJSCC(cbr=1 / 48, checkpoint=str(p2))
+        build_codec("deepjscc", cbr=1 / 48, checkpoint=str(p2))
     assert "1/96" in str(err.value) and "1/48" in str(err.value)
 
 
 def test_conflicting_architecture_argument_is_refused(tmp_path):
-    p = _save_codec(tmp_path / "w16.ckpt", DeepJSCC(cbr=1 / 48, checkpoint="none", width=16))
+    p = _save_codec(tmp_path / "w16.ckpt", DeepJSCC(cbr=1 / 48, width=16))
     with pytest.raises(SemcomError, match="width=16"):
-        DeepJSCC(cbr=1 / 48, checkpoint=str(p), width=32)
+        build_codec("deepjscc", cbr=1 / 48, checkpoint=str(p), width=32)
     with pytest.raises(SemcomError, match="adaptive"):
-        DeepJSCC(cbr=1 / 48, checkpoint=str(p), snr_db=10.0)
+        build_codec("deepjscc", cbr=1 / 48, checkpoint=str(p), snr_db=10.0)
 
 
 def test_missing_shipped_checkpoint_names_the_cbrs_and_the_command(tmp_path, zoo):
     with pytest.raises(SemcomError, match="CBRs with one: none"):
-        DeepJSCC(cbr=1 / 48)
+        build_codec("deepjscc", cbr=1 / 48)
     torch.manual_seed(0)
-    codec = DeepJSCC(cbr=1 / 48, checkpoint="none", width=16)
+    codec = DeepJSCC(cbr=1 / 48, width=16)
     publish(_save_codec(tmp_path / "t.ckpt", codec), manifest=zoo)
     with pytest.raises(SemcomError) as err:
-        DeepJSCC(cbr=1 / 96)
+        build_codec("deepjscc", cbr=1 / 96)
     msg = str(err.value)
     assert "1/48" in msg and "semcom train --link deepjscc --cbr 1/96" in msg
     with pytest.raises(SemcomError, match="single-SNR"):
-        DeepJSCC(cbr=1 / 48, snr_db=10.0)  # only an adaptive one is shipped
+        build_codec("deepjscc", cbr=1 / 48, snr_db=10.0)  # only an adaptive one is shipped
 
 
 def test_publish_makes_a_small_fp16_file_that_the_codec_loads_by_default(tmp_path, zoo):
     torch.manual_seed(0)
-    codec = DeepJSCC(cbr=1 / 48, checkpoint="none").eval()
+    codec = DeepJSCC(cbr=1 / 48).eval()
     src = _save_codec(tmp_path / "train.ckpt", codec, train={"step": 7, "optimizer": {"state": {}}})
     entry = publish(src, manifest=zoo)
     assert entry["name"] == "deepjscc-cbr1-48-adaptive" and entry["snr_mode"] == "adaptive"
@@ -119,7 +120,7 @@ def test_publish_makes_a_small_fp16_file_that_the_codec_loads_by_default(tmp_pat
     assert all(v.dtype == torch.float16 for v in shipped.codec.values() if v.is_floating_point())
     assert (zoo.parent / listed["file"]).stat().st_size <= 4 * 2**20
 
-    loaded = DeepJSCC(cbr=1 / 48).eval()  # no checkpoint argument: the shipped one
+    loaded = build_codec("deepjscc", cbr=1 / 48).eval()  # no checkpoint argument: the shipped one
     assert loaded.checkpoint_meta["step"] == 7
     x = torch.rand(1, 3, 64, 64)
     b = Batch(sharp=x, blurry=x)
@@ -132,4 +133,4 @@ def test_publish_makes_a_small_fp16_file_that_the_codec_loads_by_default(tmp_pat
     listed["sha256"] = "0" * 64
     zoo.write_text(json.dumps({"version": 1, "checkpoints": [listed]}))
     with pytest.raises(SemcomError, match="SHA-256"):
-        DeepJSCC(cbr=1 / 48)
+        build_codec("deepjscc", cbr=1 / 48)

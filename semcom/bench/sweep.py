@@ -257,7 +257,7 @@ def run_sweep(cfg: SweepConfig, *, out_dir: Path | str = DEFAULT_OUT, overwrite:
     csv_path, json_path = out_dir / f"{stem}.csv", out_dir / f"{stem}.json"
     configs_path = out_dir / f"{stem}_configs.csv"
     identity = {"link": spec.as_dict(), "cbr": cfg.cbr, "channel": {"name": channel.name, **channel.params},
-                "dataset": dataset.describe() if hasattr(dataset, "describe") else str(cfg.dataset),
+                "dataset": dataset.describe() or str(cfg.dataset),
                 "limit": cfg.limit, "repeats": cfg.repeats, "seed": cfg.seed, "metrics": list(cfg.metrics),
                 "checkpoint": cfg.checkpoint}
     key = config_key(identity)
@@ -308,7 +308,7 @@ def run_sweep(cfg: SweepConfig, *, out_dir: Path | str = DEFAULT_OUT, overwrite:
         for snr in todo:
             if variants:
                 tried = variants
-                if not cfg.all_configs and hasattr(link.codec, "candidate_variants"):
+                if not cfg.all_configs:
                     tried = link.codec.candidate_variants(float(snr), fading=link.channel.fades)
                 # the envelope is chosen on one metric; without --all-configs the others are
                 # computed for the chosen configuration only (DISTS and SSIM are the costly ones)

@@ -21,7 +21,7 @@ when padding makes the latent hold more, the trailing symbols (last channel plan
 are not sent and the decoder reads zeros in their place.
 
 Example:
-    >>> codec = DeepJSCC(cbr=1/48, checkpoint="none")          # untrained
+    >>> codec = DeepJSCC(cbr=1/48)          # untrained; semcom.zoo.build_codec loads weights
     >>> codec.channel_uses(256, 256)
     4096
 """
@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -38,10 +37,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from semcom.channels.base import Channel, ChannelOutput
-from semcom.codecs.base import Codec, Reception, Transmission
+from semcom.codecs.base import LearnedCodec, Reception, TrainStep, Transmission
 from semcom.codecs.layers import AFModule, DownBlock, UpBlock, reals_to_symbols, symbols_to_reals
 from semcom.conventions import channel_uses_budget, format_cbr, normalize_power
-from semcom.errors import SemcomError
 from semcom.registry import CODECS
 from semcom.receivers.unet_xattn import UNetXAttn
 from semcom.sources.base import Batch
@@ -128,39 +126,9 @@ class JSCCState:
     frame_hw: tuple[int, int]
 
 
-@dataclass(frozen=True)
-class TrainStep:
-    """One differentiable pass for the trainer: transmission, reception and intermediate outputs.
-
-    Args:
-        transmission, reception: as from :meth:`Codec.transmit`.
-        aux: intermediate tensors a loss may use; ``"image"`` is the JSCC reconstruction of the
-            transmitted (blurry) frame before any deblurring.
-    """
-
-    transmission: Transmission
-    reception: Reception
-    aux: dict[str, torch.Tensor]
-
-
-def _resolve_config(name: str, ck, explicit: dict[str, Any]) -> dict[str, Any]:
-    """Architecture arguments: a checkpoint's config wins where the caller left a default."""
-    if ck is None:
-        return explicit
-    cfg = dict(ck.meta.get("config", {}))
-    for key, value in explicit.items():
-        if value is None or key not in cfg:
-            cfg.setdefault(key, value)
-            continue
-        if value != cfg[key]:
-            raise SemcomError(f"checkpoint {ck.path} was trained with {key}={cfg[key]!r} for codec {name!r}, "
-                              f"but {key}={value!r} was asked for")
-    return cfg
-
-
 @CODECS.register("deepjscc", help="DeepJSCC (Bourtsoulatze et al. 2019) of the blurry frame, ADJSCC SNR adaptation")
-class DeepJSCC(Codec):
-    """DeepJSCC codec of the blurry frame.
+class DeepJSCC(LearnedCodec):
+    """DeepJSCC codec of the blurry frame (built untrained; :func:`semcom.zoo.build_codec` loads weights).
 
     Args:
         cbr: channel bandwidth ratio; exactly ``floor(cbr * 3 * H * W)`` symbols are sent.
@@ -168,9 +136,6 @@ class DeepJSCC(Codec):
             ``adaptive=False``); ``None`` for the SNR-adaptive model.
         adaptive: feed the SNR to encoder and decoder through AF modules (default: ``True``
             unless ``snr_db`` is given).
-        checkpoint: ``None`` loads the shipped checkpoint for this CBR and SNR mode from the
-            zoo manifest; ``"none"`` builds an untrained model; otherwise a checkpoint path
-            (its architecture settings are used where the other arguments are left unset).
         width: feature channels of the encoder and decoder (default 64).
         source: which frame is sent, ``"blurry"`` (default) or ``"sharp"``.
 
@@ -182,8 +147,7 @@ class DeepJSCC(Codec):
     registry_name = "deepjscc"
 
     def __init__(self, *, cbr: float, snr_db: float | None = None, adaptive: bool | None = None,
-                 checkpoint: str | Path | None = None, width: int | None = None, source: str = "blurry",
-                 **extra: Any) -> None:
+                 width: int | None = None, source: str = "blurry", **extra: Any) -> None:
         super().__init__()
         if isinstance(cbr, bool) or not isinstance(cbr, (int, float)) or not 0 < cbr <= 1:
             raise ValueError(f"cbr must be a number in (0, 1], got {cbr!r}")
@@ -193,19 +157,14 @@ class DeepJSCC(Codec):
             raise ValueError("snr_db selects the single-SNR protocol; it cannot be combined with adaptive=True")
         if source not in ("blurry", "sharp"):
             raise ValueError(f"source must be 'blurry' or 'sharp', got {source!r}")
-        from semcom.zoo.store import checkpoint_for
-
         self.cbr = float(cbr)
         self.source = source
-        mode = "single" if (snr_db is not None or adaptive is False) else "adaptive"
-        if mode == "single" and snr_db is None and checkpoint is None:
+        mode = self.snr_mode_for(snr_db=snr_db, adaptive=adaptive)
+        if mode == "single" and snr_db is None:
             raise ValueError("adaptive=False needs snr_db (the SNR the model is trained and tested at)")
-        ck = checkpoint_for(codec=self.registry_name, cbr=self.cbr, checkpoint=checkpoint, snr_mode=mode,
-                            snr_db=None if snr_db is None else float(snr_db))
-        explicit = {"adaptive": None if adaptive is None and snr_db is None else (mode == "adaptive"),
-                    "snr_db": None if snr_db is None else float(snr_db), "width": width, **extra}
-        cfg = _resolve_config(self.registry_name, ck, explicit)
-        self.adaptive = bool(cfg["adaptive"]) if cfg.get("adaptive") is not None else True
+        cfg = {"adaptive": mode == "adaptive", "snr_db": None if snr_db is None else float(snr_db),
+               "width": width, **extra}
+        self.adaptive = bool(cfg["adaptive"])
         self.snr_db = cfg.get("snr_db") if not self.adaptive else None
         self.width = int(cfg.get("width") or 64)
         if self.width < 4 or self.width % 2:
@@ -215,9 +174,6 @@ class DeepJSCC(Codec):
         self.encoder = JSCCEncoder(latent_channels=latent, width=self.width, adaptive=self.adaptive)
         self.decoder = JSCCDecoder(latent_channels=latent, width=self.width, adaptive=self.adaptive)
         self._build_extra(cfg)
-        self.checkpoint_meta: dict[str, Any] | None = None
-        if ck is not None:
-            self._load(ck)
 
     # -- configuration and checkpoints ---------------------------------------------------------
     def _build_extra(self, cfg: dict[str, Any]) -> None:
@@ -233,14 +189,6 @@ class DeepJSCC(Codec):
     @property
     def snr_mode(self) -> str:
         return "adaptive" if self.adaptive else "single"
-
-    def _load(self, ck) -> None:
-        try:
-            self.load_state_dict(ck.codec, strict=True)
-        except RuntimeError as exc:
-            raise SemcomError(f"checkpoint {ck.path} does not fit codec {self.registry_name!r} "
-                              f"at CBR {format_cbr(self.cbr)}: {str(exc).splitlines()[0]}") from None
-        self.checkpoint_meta = dict(ck.meta)
 
     # -- accounting -------------------------------------------------------------------------------
     def latent_shape(self, h: int, w: int) -> tuple[int, int, int]:
@@ -316,9 +264,9 @@ class DeepJSCCDeblur(DeepJSCC):
     registry_name = "deepjscc-deblur"
 
     def __init__(self, *, cbr: float, snr_db: float | None = None, adaptive: bool | None = None,
-                 checkpoint: str | Path | None = None, width: int | None = None, source: str = "blurry",
+                 width: int | None = None, source: str = "blurry",
                  event_channels: int | None = None, unet_width: int | None = None) -> None:
-        super().__init__(cbr=cbr, snr_db=snr_db, adaptive=adaptive, checkpoint=checkpoint, width=width,
+        super().__init__(cbr=cbr, snr_db=snr_db, adaptive=adaptive, width=width,
                          source=source, event_channels=event_channels, unet_width=unet_width)
 
     def _build_extra(self, cfg: dict[str, Any]) -> None:

@@ -34,14 +34,14 @@ complex symbols per position of the 1/16-resolution grid (frames are padded to m
 padding, or from rounding ``k_x`` up) are not sent and the decoder reads zeros in their place.
 The padding is therefore never charged and never sent.
 
-Three-stage training (Sec. III-D, Algorithm 1) is the schedule ``ev-jscc`` registered here in
+Three-stage training (Sec. III-D, Algorithm 1) is the schedule ``ev-jscc`` declared in
 :data:`semcom.train.schedules.SCHEDULES`: (1) ``codec.encoder`` + ``codec.decoder`` on
 ``MSE(B, B^) + lam MSE(E, E^)`` with the U-Net frozen, (2) ``codec.deblur`` alone on
 ``MSE(S, D(B^, E^))``, (3) everything on the stage-2 loss at half the learning rate (stage lengths
 35 / 15 / 50 % of the steps).
 
 Example:
-    >>> codec = EVJSCC(cbr=1/48, checkpoint="none")            # untrained
+    >>> codec = EVJSCC(cbr=1/48)            # untrained; semcom.zoo.build_codec loads weights
     >>> codec.stream_uses(256, 256)
     (2048, 1024, 1024)
 """
@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -58,11 +57,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from semcom.channels.base import Channel, ChannelOutput
-from semcom.codecs.base import Codec, Reception, Transmission
-from semcom.codecs.deepjscc import DOWNSAMPLE, TrainStep, _resolve_config
+from semcom.codecs.base import LearnedCodec, Reception, TrainStep, Transmission
+from semcom.codecs.deepjscc import DOWNSAMPLE
 from semcom.codecs.layers import AFModule, DownBlock, UpBlock, reals_to_symbols, symbols_to_reals
 from semcom.conventions import channel_uses_budget, format_cbr, normalize_power
-from semcom.errors import SemcomError
 from semcom.receivers.edi import edi_denominator_from_samples, linear_to_srgb, srgb_to_linear
 from semcom.receivers.unet_xattn import UNetXAttn
 from semcom.registry import CODECS
@@ -70,7 +68,7 @@ from semcom.sources.base import Batch
 from semcom.sources.representations import scer_levels
 
 __all__ = ["EVJSCC", "EVJSCCNoShared", "EVJSCCEncoder", "EVJSCCDecoder", "EVJSCCState", "split_symbols",
-           "evjscc_schedule", "DEFAULT_SPLIT", "DEFAULT_SPLIT_NOSHARED"]
+           "DEFAULT_SPLIT", "DEFAULT_SPLIT_NOSHARED"]
 
 #: default fractions of the channel uses for the (image, shared, event) streams
 DEFAULT_SPLIT = (0.5, 0.25, 0.25)
@@ -291,7 +289,7 @@ def _as_split(split: Any) -> tuple[float, float, float]:
 
 
 @CODECS.register("ev-jscc", help="EV-JSCC: image, shared and event streams + U-Net deblurring with cross attention")
-class EVJSCC(Codec):
+class EVJSCC(LearnedCodec):
     """EV-JSCC codec: blurry frame and events in, clear frame (and decoded events) out.
 
     Args:
@@ -301,9 +299,6 @@ class EVJSCC(Codec):
             ``adaptive=False``); ``None`` for the SNR-adaptive model.
         adaptive: feed the SNR to encoders and decoders through AF modules (default ``True``
             unless ``snr_db`` is given).
-        checkpoint: ``None`` loads the shipped checkpoint for this codec, CBR and SNR mode from
-            the zoo manifest; ``"none"`` builds an untrained model; otherwise a checkpoint path
-            (its architecture settings are used where the other arguments are left unset).
         width: feature channels of the encoders and decoders (default 32).
         split: fractions ``(image, shared, event)`` of the channel uses (default
             ``(0.5, 0.25, 0.25)``; without the shared encoder ``(2/3, 0, 1/3)``).
@@ -337,7 +332,7 @@ class EVJSCC(Codec):
     _shared_fixed: bool | None = None
 
     def __init__(self, *, cbr: float, snr_db: float | None = None, adaptive: bool | None = None,
-                 checkpoint: str | Path | None = None, width: int | None = None,
+                 width: int | None = None,
                  split: tuple[float, float, float] | list[float] | None = None, shared: bool | None = None,
                  event_channels: int | None = None, event_scale: float | None = None,
                  unet_width: int | None = None, prior: str | None = None) -> None:
@@ -356,20 +351,14 @@ class EVJSCC(Codec):
             shared = self._shared_fixed
         if split is not None:
             split = list(_as_split(split))
-        from semcom.zoo.store import checkpoint_for
-
         self.cbr = float(cbr)
-        mode = "single" if (snr_db is not None or adaptive is False) else "adaptive"
-        if mode == "single" and snr_db is None and checkpoint is None:
+        mode = self.snr_mode_for(snr_db=snr_db, adaptive=adaptive)
+        if mode == "single" and snr_db is None:
             raise ValueError("adaptive=False needs snr_db (the SNR the model is trained and tested at)")
-        ck = checkpoint_for(codec=self.registry_name, cbr=self.cbr, checkpoint=checkpoint, snr_mode=mode,
-                            snr_db=None if snr_db is None else float(snr_db))
-        explicit = {"adaptive": None if adaptive is None and snr_db is None else (mode == "adaptive"),
-                    "snr_db": None if snr_db is None else float(snr_db), "width": width, "split": split,
-                    "shared": shared, "event_channels": event_channels, "event_scale": event_scale,
-                    "unet_width": unet_width, "prior": prior}
-        cfg = _resolve_config(self.registry_name, ck, explicit)
-        self.adaptive = bool(cfg["adaptive"]) if cfg.get("adaptive") is not None else True
+        cfg = {"adaptive": mode == "adaptive", "snr_db": None if snr_db is None else float(snr_db), "width": width,
+               "split": split, "shared": shared, "event_channels": event_channels, "event_scale": event_scale,
+               "unet_width": unet_width, "prior": prior}
+        self.adaptive = bool(cfg["adaptive"])
         self.snr_db = cfg.get("snr_db") if not self.adaptive else None
         self.shared = True if cfg.get("shared") is None else bool(cfg["shared"])
         self.width = int(cfg.get("width") or 32)
@@ -402,14 +391,6 @@ class EVJSCC(Codec):
         self.decoder = EVJSCCDecoder(event_channels=self.event_channels, width=self.width, latents=latents,
                                      adaptive=self.adaptive)
         self.deblur = UNetXAttn(event_channels=self.event_channels, width=self.unet_width)
-        self.checkpoint_meta: dict[str, Any] | None = None
-        if ck is not None:
-            try:
-                self.load_state_dict(ck.codec, strict=True)
-            except RuntimeError as exc:
-                raise SemcomError(f"checkpoint {ck.path} does not fit codec {self.registry_name!r} "
-                                  f"at CBR {format_cbr(self.cbr)}: {str(exc).splitlines()[0]}") from None
-            self.checkpoint_meta = dict(ck.meta)
 
     # -- configuration ----------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:
@@ -553,36 +534,3 @@ class EVJSCCNoShared(EVJSCC):
 
     registry_name = "ev-jscc-noshared"
     _shared_fixed = False
-
-
-def evjscc_schedule(*, steps: int, lr: float, lam: float = 1.0,
-                    fractions: tuple[float, float, float] = (0.35, 0.15, 0.5), finetune_lr: float = 0.5) -> tuple:
-    """EV-JSCC's three training stages (Sec. III-D, Algorithm 1) for the codec-owned U-Net.
-
-    1. ``transmission``: ``codec.encoder`` and ``codec.decoder`` (all transmission modules) on
-       ``MSE(B, B^) + lam MSE(E, E^)``; the U-Net ``codec.deblur`` is frozen.
-    2. ``deblur``: ``codec.deblur`` alone on ``MSE(S, D(B^, E^))``.
-    3. ``finetune``: the whole codec on the stage-2 loss at ``finetune_lr * lr``.
-
-    The paper does not give the stages' lengths; ``fractions`` of ``steps`` default to
-    35 / 15 / 50 %: at our short budgets the end-to-end stage is where the transmitter learns
-    to send what the deblurring decoder needs, so it gets the largest share.
-    """
-    from semcom.train.schedules import Stage, split_steps
-
-    s1, s2, s3 = split_steps(steps, tuple(fractions))
-    return (
-        Stage("transmission", ("codec.encoder", "codec.decoder"), "transmission", s1, lr,
-              loss_params=(("lam", lam),), warmup=min(100, s1 // 20)),
-        Stage("deblur", ("codec.deblur",), "mse-sharp", s2, lr),
-        Stage("finetune", ("codec",), "mse-sharp", s3, lr * finetune_lr),
-    )
-
-
-def _register_schedule() -> None:
-    from semcom.train.schedules import SCHEDULES
-
-    SCHEDULES.setdefault("ev-jscc", evjscc_schedule)
-
-
-_register_schedule()

@@ -48,10 +48,13 @@ class GDN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = x.shape[1]
-        beta = self.beta_root.square() + self.beta_min
-        gamma = self.gamma_root.square().reshape(c, c, 1, 1)
-        norm = torch.sqrt(F.conv2d(x.square(), gamma, beta))
-        return x * norm if self.inverse else x / norm
+        # always in float32, also under bf16 autocast: the squares and the division lose too much otherwise
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            x = x.float()
+            beta = self.beta_root.float().square() + self.beta_min
+            gamma = self.gamma_root.float().square().reshape(c, c, 1, 1)
+            norm = torch.sqrt(F.conv2d(x.square(), gamma, beta))
+            return x * norm if self.inverse else x / norm
 
 
 class AFModule(nn.Module):

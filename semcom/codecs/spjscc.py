@@ -16,7 +16,7 @@ deblurring U-Net with cross attention, and trained with the same three stages.
   computed at the transmitter from the raw spikes; the spike counterpart of EV-JSCC's EDI prior.
 
 Example:
-    >>> codec = SPJSCC(cbr=1/48, checkpoint="none")            # doctest: +SKIP
+    >>> codec = SPJSCC(cbr=1/48)            # doctest: +SKIP
     >>> codec.stream_uses(256, 256)                              # doctest: +SKIP
     (2048, 1024, 1024)
 """

@@ -23,16 +23,18 @@ def _parse_range(text: str) -> tuple[float, float]:
 
 
 @click.command("train")
-@click.option("--link", "link_name", required=True, help="Link to train (deepjscc, deepjscc-deblur, ...).")
-@click.option("--cbr", required=True, help="Channel bandwidth ratio: 1/48 or 0.0208.")
+@click.option("--link", "link_name", default=None, help="Link to train (deepjscc, deepjscc-deblur, ...).")
+@click.option("--cbr", default=None, help="Channel bandwidth ratio: 1/48 or 0.0208.")
 @click.option("--snr", "snr", default=None, help="Train at this one SNR in dB (paper protocol).")
 @click.option("--snr-range", "snr_range", default=None, help="SNR-adaptive training: uniform per sample in A:B dB.")
 @click.option("--steps", default=20000, show_default=True, type=int, help="Optimizer steps in total.")
 @click.option("--out", default=None, type=click.Path(),
               help="Checkpoint path (default checkpoints/<link>-cbr<R>-<mode>.ckpt); log in <out>.csv.")
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--batch-size", default=8, show_default=True, type=int)
-@click.option("--lr", default=5e-4, show_default=True, type=float, help="Peak learning rate (Adam, cosine decay).")
+@click.option("--batch", "--batch-size", "batch_size", default=8, show_default=True, type=int,
+              help="Global batch (all shards and processes); the learning rate scales by sqrt(batch / 8).")
+@click.option("--lr", default=5e-4, show_default=True, type=float,
+              help="Peak learning rate at batch 8 (Adam; one cosine over the run).")
 @click.option("--schedule", default=None,
               help="Stage schedule: single, jscc-then-deblur, codec-then-receiver, ev-jscc (see docs/training.md); "
                    "default: the codec's own (ev-jscc for EV-JSCC links), else single.")
@@ -52,7 +54,22 @@ def _parse_range(text: str) -> tuple[float, float]:
               help="Start from this checkpoint instead of random weights.")
 @click.option("--warm-start", "warm_start", default=None, type=click.Path(exists=True, dir_okay=False),
               help="Copy matching tensors from a checkpoint of another codec first (e.g. deepjscc into deepjscc-deblur).")
-@click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N (torchrun: the local GPU).")
+@click.option("--val", "n_val", default=0, show_default=True, type=int,
+              help="Hold out the last N of --n-train samples; validation PSNR is logged on them.")
+@click.option("--val-every", default=None, type=int, help="Steps between validations (default: every log row).")
+@click.option("--ema", default=0.0, show_default=True, type=float,
+              help="Decay of the weights' moving average (e.g. 0.999; 0: off); checkpoints hold the average.")
+@click.option("--augment", default="flip,rot90,time", show_default=True,
+              help="Comma-separated subset of flip, rot90, time ('' for none).")
+@click.option("--shards", default=None, type=int,
+              help="Sub-batches of the global batch, each with its own draws (default: one per process).")
+@click.option("--amp/--no-amp", default=True, show_default=True, help="bf16 autocast on CUDA.")
+@click.option("--compile", "compile_", is_flag=True, help="torch.compile the networks.")
+@click.option("--lr-curve", type=click.Choice(["run", "stage"]), default="run", show_default=True,
+              help="One cosine over the run, or one per stage.")
+@click.option("--plot", "plot_log", default=None, type=click.Path(dir_okay=False),
+              help="Only draw the learning curve of this training log (CSV) into --out (default: LOG.png).")
 @click.option("--threads", default=None, type=int, help="torch CPU threads.")
 @click.option("--checkpoint-every", default=500, show_default=True, type=int)
 @click.option("--log-every", default=10, show_default=True, type=int)
@@ -62,8 +79,20 @@ def train(link_name: str, cbr: str, snr: str | None, snr_range: str | None, step
           batch_size: int, lr: float, schedule: str | None, lam: float, dataset: str, size: int, crop: int | None,
           n_train: int, dataset_param: tuple[str, ...], codec_param: tuple[str, ...], workers: int,
           init: str | None, warm_start: str | None, device: str, threads: int | None, checkpoint_every: int,
-          log_every: int, overwrite: bool, quiet: bool) -> None:
+          log_every: int, overwrite: bool, quiet: bool, n_val: int, val_every: int | None, ema: float, augment: str,
+          shards: int | None, amp: bool, compile_: bool, lr_curve: str, plot_log: str | None) -> None:
     """Train a learned link (resumes an interrupted run with the same --out)."""
+    if plot_log is not None:
+        from pathlib import Path
+
+        from semcom.train.curves import plot_training_log
+
+        if not Path(plot_log).is_file():
+            raise SemcomError(f"training log not found: {plot_log}")
+        click.echo(plot_training_log(plot_log, out or Path(plot_log).with_suffix(".png")))
+        return
+    if link_name is None or cbr is None:
+        raise SemcomError("semcom train needs --link and --cbr (or --plot LOG.csv to draw a learning curve)")
     import torch
 
     from semcom.conventions import parse_cbr
@@ -86,7 +115,14 @@ def train(link_name: str, cbr: str, snr: str | None, snr_range: str | None, step
                           checkpoint_every=checkpoint_every, log_every=log_every, progress=not quiet,
                           overwrite=overwrite, dataset_params=_parse_kv(dataset_param, "--dataset-param"),
                           codec_params=_parse_kv(codec_param, "--codec-param"), workers=workers,
-                          warm_start=warm_start)
+                          warm_start=warm_start, n_val=n_val, val_every=val_every, ema=ema,
+                          augment=tuple(a.strip() for a in augment.split(",") if a.strip()), shards=shards, amp=amp,
+                          compile=compile_, lr_curve=lr_curve)
+    from semcom.train import distributed
+
+    if distributed.rank() != 0:
+        return
     how = f"resumed from step {result.resumed_from}" if result.resumed_from else "fresh run"
-    click.echo(f"{result.checkpoint}  ({result.steps} steps, {how}, final loss {result.final_loss:.5g}, "
+    val = "" if result.val_psnr != result.val_psnr else f", validation PSNR {result.val_psnr:.2f} dB"
+    click.echo(f"{result.checkpoint}  ({result.steps} steps, {how}, final loss {result.final_loss:.5g}{val}, "
                f"log {result.log})")

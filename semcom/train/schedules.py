@@ -123,8 +123,7 @@ def _deblur_then_all(*, steps: int, lr: float, lam: float = 0.0) -> Schedule:
 def _codec_then_receiver(*, steps: int, lr: float, lam: float = 1.0) -> Schedule:
     """EV-JSCC's three stages (Sec. III-D) for a link whose deblurring decoder is its ``receiver``.
 
-    (The ``ev-jscc`` codec owns its U-Net; its own schedule ``ev-jscc`` is registered by
-    :mod:`semcom.codecs.evjscc`.)
+    (The ``ev-jscc`` codec owns its U-Net; its own schedule is ``ev-jscc``.)
     """
     s1, s2, s3 = split_steps(steps, (0.4, 0.3, 0.3))
     return (
@@ -135,12 +134,35 @@ def _codec_then_receiver(*, steps: int, lr: float, lam: float = 1.0) -> Schedule
     )
 
 
+def _ev_jscc(*, steps: int, lr: float, lam: float = 1.0,
+             fractions: tuple[float, float, float] = (0.35, 0.15, 0.5), finetune_lr: float = 0.5) -> Schedule:
+    """EV-JSCC's three training stages (Sec. III-D, Algorithm 1) for the codec-owned U-Net.
+
+    1. ``transmission``: ``codec.encoder`` and ``codec.decoder`` (all transmission modules) on
+       ``MSE(B, B^) + lam MSE(E, E^)``; the U-Net ``codec.deblur`` is frozen.
+    2. ``deblur``: ``codec.deblur`` alone on ``MSE(S, D(B^, E^))``.
+    3. ``finetune``: the whole codec on the stage-2 loss at ``finetune_lr * lr``.
+
+    The paper does not give the stages' lengths; ``fractions`` of ``steps`` default to
+    35 / 15 / 50 %: at short budgets the end-to-end stage is where the transmitter learns to
+    send what the deblurring decoder needs, so it gets the largest share.
+    """
+    s1, s2, s3 = split_steps(steps, tuple(fractions))
+    return (
+        Stage("transmission", ("codec.encoder", "codec.decoder"), "transmission", s1, lr,
+              loss_params=(("lam", lam),), warmup=min(100, s1 // 20)),
+        Stage("deblur", ("codec.deblur",), "mse-sharp", s2, lr),
+        Stage("finetune", ("codec",), "mse-sharp", s3, lr * finetune_lr),
+    )
+
+
 #: schedule name -> builder ``(steps=..., lr=..., lam=...) -> Schedule``
 SCHEDULES: dict[str, Callable[..., Schedule]] = {
     "single": _single,
     "jscc-then-deblur": _jscc_then_deblur,
     "deblur-then-all": _deblur_then_all,
     "codec-then-receiver": _codec_then_receiver,
+    "ev-jscc": _ev_jscc,
 }
 
 

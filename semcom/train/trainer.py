@@ -1,17 +1,29 @@
 """Train a link's learned modules (codec, receiver) through a differentiable channel.
 
 :func:`train` builds the :class:`~semcom.link.Link` with an untrained codec, keeps the training
-frames in memory (generated once by the dataset, which caches them on disk), and runs a
-:data:`~semcom.train.schedules.Schedule` of stages with Adam and a learning-rate schedule.
+samples on the training device in compact dtypes (:class:`~semcom.train.data.TrainingData`),
+and runs a :data:`~semcom.train.schedules.Schedule` of stages with Adam under one cosine
+learning-rate curve for the whole run.
 
-Determinism and resuming: every random draw of step ``t`` (batch indices, flips, crop offsets,
-per-sample SNRs, channel noise) comes from generators seeded with ``(seed, t)``, and model
-initialization from ``seed``; so an interrupted run resumed from its last checkpoint (which
-holds weights, Adam state and the step) ends with the same weights as an uninterrupted run.
+What a step does, all on the training device: draw the batch (samples, crops, flips, rotations,
+time reversal), the per-sample SNRs and the channel noise from generators seeded by
+``(seed, step, shard)``; forward (bf16 autocast on CUDA with ``amp``; power normalization,
+channel and GDN stay in float32); backward; clip; Adam; update the exponential moving average
+(EMA) of the weights.  The host reads numbers back only every ``log_every`` steps.
 
-Outputs: the checkpoint ``out`` (a :mod:`semcom.zoo.store` file; rewritten every
-``checkpoint_every`` steps and at the end) and ``out`` with suffix ``.csv``: the metrics log
-(step, stage, loss, PSNR of the output against the target, learning rate, seconds).
+Batches and shards: the global batch of ``batch_size`` samples is made of ``shards`` equal
+sub-batches, shard ``k`` drawn from ``(seed, step, k)``.  One process runs its shards one after
+the other and averages their gradients; under ``torchrun`` (DDP) rank ``r`` runs shards
+``r, r + W, ...``, so a run's weights do not depend on how many processes share its shards.
+
+Determinism and resuming: model initialization comes from ``seed`` and every per-step draw
+from ``(seed, step, shard)``; an interrupted run resumed from its last checkpoint (weights,
+EMA, Adam state, step) ends with the same weights as an uninterrupted run.
+
+Outputs (rank 0): the checkpoint ``out`` (a :mod:`semcom.zoo.store` file; its weights are the
+EMA weights when ``ema > 0``; rewritten every ``checkpoint_every`` steps and at the end), the
+metrics log ``out`` with suffix ``.csv`` (step, stage, loss, training PSNR, validation PSNR,
+learning rate, samples seen, seconds) and the learning curve ``out`` with suffix ``.png``.
 
 Example:
     >>> train("deepjscc", cbr=1/48, snr_range=(0, 20), steps=200, out="ckpt/dj.ckpt")  # doctest: +SKIP
@@ -19,33 +31,38 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import csv
-import inspect
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
+from semcom.codecs.base import LearnedCodec
 from semcom.conventions import format_cbr
 from semcom.errors import SemcomError
-from semcom.link import Link, LinkOutput, find_link
+from semcom.link import Link, find_link
 from semcom.registry import CODECS, SOURCES
 from semcom.sources.base import Batch
+from semcom.train import distributed as dist_util
+from semcom.train.data import AUGMENTATIONS, TrainingData, draw_batch, step_seed
 from semcom.train.losses import StepOutput, compute_loss
 from semcom.train.schedules import Schedule, Stage, get_schedule, schedule_as_dicts
 from semcom.zoo.store import load_checkpoint, same_cbr, save_checkpoint
 
 __all__ = ["TrainConfig", "TrainResult", "TrainingData", "train", "train_schedule", "forward_step",
-           "load_training_data", "set_trainable", "default_out"]
+           "load_training_data", "set_trainable", "default_out", "copy_matching", "REFERENCE_BATCH"]
 
-LOG_FIELDS = ("step", "stage", "loss", "psnr", "lr", "snr_mean", "seconds")
+LOG_FIELDS = ("step", "stage", "loss", "psnr", "val_psnr", "lr", "snr_mean", "samples", "seconds")
+#: the batch size ``lr`` refers to; another batch scales the peak learning rate by sqrt(batch / 8)
+REFERENCE_BATCH = 8
 
 
 @dataclass(frozen=True)
@@ -71,6 +88,17 @@ class TrainConfig:
     dataset_params: tuple[tuple[str, Any], ...] = ()
     warm_start: str | None = None
     codec_params: tuple[tuple[str, Any], ...] = ()
+    n_val: int = 0
+    ema: float = 0.0
+    augment: tuple[str, ...] = AUGMENTATIONS
+    shards: int = 1
+    amp: bool = False
+    lr_curve: str = "run"
+
+    @property
+    def peak_lr(self) -> float:
+        """``lr`` scaled to the batch: ``lr * sqrt(batch_size / 8)`` (Adam's square-root rule)."""
+        return self.lr * math.sqrt(self.batch_size / REFERENCE_BATCH)
 
 
 @dataclass(frozen=True)
@@ -84,6 +112,7 @@ class TrainResult:
         resumed_from: the step the run resumed from (0 for a fresh run).
         final_loss: mean loss over the last logged window (``nan`` if no step ran).
         seconds: wall time of this call.
+        val_psnr: the last validation PSNR in dB (``nan`` without a validation split).
     """
 
     checkpoint: Path
@@ -92,20 +121,7 @@ class TrainResult:
     resumed_from: int
     final_loss: float
     seconds: float
-
-
-@dataclass(frozen=True)
-class TrainingData:
-    """Training frames held in memory: ``sharp``, ``blurry`` ``(N, 3, S, S)``, ``events`` ``(N, C, S, S)``."""
-
-    sharp: torch.Tensor
-    blurry: torch.Tensor
-    events: torch.Tensor | None
-    describe: dict[str, Any]
-    spikes: torch.Tensor | None = None
-
-    def __len__(self) -> int:
-        return int(self.sharp.shape[0])
+    val_psnr: float = float("nan")
 
 
 def _build_source(dataset: str, *, size: int, n: int, seed: int, split: str, params: dict[str, Any]):
@@ -123,30 +139,31 @@ def _build_source(dataset: str, *, size: int, n: int, seed: int, split: str, par
         raise SemcomError(f"cannot build training data {dataset!r}: {exc}") from None
 
 
-def _samples(args: tuple[str, int, int, int, str, dict[str, Any], list[int]]) -> list[tuple]:
+def _samples(args: tuple) -> list[tuple]:
     """Worker: generate samples ``indices`` (the dataset caches them on disk)."""
     dataset, size, n, seed, split, params, indices, spikes = args
     torch.set_num_threads(1)
     import semcom  # noqa: F401  (fill the registries in a fresh process)
 
     ds = _build_source(dataset, size=size, n=n, seed=seed, split=split, params=params)
-    out = []
-    for i in indices:
-        s = ds[i]
-        out.append((s.sharp, s.blurry, s.events, s.spikes if spikes else None))
-    return out
+    return [_sample_tuple(ds[i], spikes) for i in indices]
+
+
+def _sample_tuple(s, spikes: bool) -> tuple:
+    return s.sharp, s.blurry, s.events, s.spikes if spikes else None
 
 
 def load_training_data(dataset: str, *, size: int, n: int, seed: int, split: str = "train",
                        params: dict[str, Any] | None = None, workers: int = 0,
-                       spikes: bool = False) -> TrainingData:
-    """Generate (or read from the dataset's disk cache) ``n`` training samples and stack them.
+                       spikes: bool = False, device: torch.device | str = "cpu") -> TrainingData:
+    """Generate (or read from the dataset's disk cache) ``n`` training samples, compacted on ``device``.
 
     Args:
         dataset: a registered source; built with ``split``, ``size``, ``n`` (``limit`` for
             ``skimage``), ``seed`` and ``params``.
         workers: generate samples in this many processes (0 or 1: in this one).
         spikes: keep the spike streams too (for codecs with spike side information).
+        device: where the compact tensors live (the training device).
     """
     params = dict(params or {})
     ds = _build_source(dataset, size=size, n=n, seed=seed, split=split, params=params)
@@ -161,84 +178,47 @@ def load_training_data(dataset: str, *, size: int, n: int, seed: int, split: str
         jobs = [(dataset, size, n, seed, split, params, c, spikes) for c in chunks if c]
         with ProcessPoolExecutor(len(jobs), mp_context=mp.get_context("spawn")) as pool:
             parts = list(pool.map(_samples, jobs))
-        triples: list[tuple | None] = [None] * count
-        for chunk, part in zip((j[-1] for j in jobs), parts):
-            for i, t in zip(chunk, part):
-                triples[i] = t
+        rows: list[tuple | None] = [None] * count
+        for job, part in zip(jobs, parts):
+            for i, t in zip(job[6], part):
+                rows[i] = t
     else:
-        triples = [(s.sharp, s.blurry, s.events, s.spikes if spikes else None) for s in (ds[i] for i in range(count))]
-    sharp = torch.stack([t[0] for t in triples]).float()
-    blurry = torch.stack([t[1] for t in triples]).float()
-    events = None
-    if all(t[2] is not None for t in triples):
-        events = torch.stack([t[2] for t in triples]).float()
+        rows = [_sample_tuple(ds[i], spikes) for i in range(count)]
+    sharp = torch.stack([t[0] for t in rows])
+    blurry = torch.stack([t[1] for t in rows])
+    events = torch.stack([t[2] for t in rows]) if all(t[2] is not None for t in rows) else None
     spike_stack = None
     if spikes:
-        if any(t[3] is None for t in triples):
+        if any(t[3] is None for t in rows):
             raise SemcomError(f"training data {dataset!r} has no spike streams (a spike codec needs them)")
-        spike_stack = torch.stack([torch.as_tensor(t[3]) for t in triples])
-    info = ds.describe() if hasattr(ds, "describe") else {"name": dataset}
-    return TrainingData(sharp, blurry, events, {**info, "n": count}, spike_stack)
-
-
-def _step_seed(seed: int, step: int, stream: int) -> int:
-    return int(np.random.SeedSequence([int(seed), int(step), int(stream)]).generate_state(1, dtype=np.uint64)[0]
-               & 0x7FFF_FFFF_FFFF_FFFF)
-
-
-def _make_batch(data: TrainingData, *, step: int, seed: int, batch_size: int, crop: int | None) -> Batch:
-    """The batch of step ``step``: random samples, random crop, random flips (all from (seed, step))."""
-    g = torch.Generator().manual_seed(_step_seed(seed, step, 0))
-    idx = torch.randint(len(data), (batch_size,), generator=g)
-    tensors = [data.sharp[idx], data.blurry[idx], None if data.events is None else data.events[idx]]
-    spikes = None if data.spikes is None else data.spikes[idx]
-    size = data.sharp.shape[-1]
-    if crop is not None and crop < size:
-        if spikes is not None:  # crop on the spike camera's grid, so both views stay aligned
-            scale = size // spikes.shape[-1]
-            if crop % scale:
-                raise SemcomError(f"crop {crop} is not a multiple of the spike camera's scale {scale}")
-            y = scale * int(torch.randint((size - crop) // scale + 1, (1,), generator=g))
-            x = scale * int(torch.randint((size - crop) // scale + 1, (1,), generator=g))
-            spikes = spikes[..., y // scale:(y + crop) // scale, x // scale:(x + crop) // scale]
-        else:
-            y = int(torch.randint(size - crop + 1, (1,), generator=g))
-            x = int(torch.randint(size - crop + 1, (1,), generator=g))
-        tensors = [None if t is None else t[..., y:y + crop, x:x + crop] for t in tensors]
-    flips = torch.rand(2, generator=g)
-    # flipping the frame flips the events spatially too (their temporal order is unchanged)
-    for dim, f in ((-1, flips[0]), (-2, flips[1])):
-        if f < 0.5:
-            tensors = [None if t is None else t.flip(dim) for t in tensors]
-            spikes = None if spikes is None else spikes.flip(dim)
-    sharp, blurry, events = (None if t is None else t.contiguous() for t in tensors)
-    return Batch(sharp=sharp, blurry=blurry, events=events, spikes=None if spikes is None else spikes.contiguous())
-
-
-def _snr_for_step(cfg: TrainConfig, *, step: int, batch_size: int) -> torch.Tensor:
-    if cfg.snr_range is None:
-        return torch.full((batch_size,), float(cfg.snr_db))
-    g = torch.Generator().manual_seed(_step_seed(cfg.seed, step, 1))
-    lo, hi = cfg.snr_range
-    return lo + (hi - lo) * torch.rand(batch_size, generator=g)
+        spike_stack = torch.stack([torch.as_tensor(t[3]) for t in rows])
+    info = {**ds.describe(), "n": count}
+    return TrainingData.from_float(sharp, blurry, events, describe=info, spikes=spike_stack,
+                                   representation=info.get("representation"), device=device)
 
 
 def forward_step(link: Link, batch: Batch, *, snr_db: torch.Tensor,
                  generator: torch.Generator | None = None) -> StepOutput:
-    """One differentiable pass through the link (no clamping of the output), for the losses.
+    """One differentiable pass through the link (no clamping of the output), for the losses."""
+    res = link.codec.transmit_train(batch, link.channel, snr_db=snr_db, generator=generator)
+    output = link.receiver(res.reception.image, events=res.reception.events, batch=batch)
+    return StepOutput(batch, output, link.target(batch), res.transmission, res.reception, dict(res.aux))
 
-    Codecs that expose intermediate reconstructions implement ``transmit_train`` returning an
-    object with ``transmission``, ``reception`` and ``aux``; others fall back to ``transmit``.
-    """
-    codec = link.codec
-    if hasattr(codec, "transmit_train"):
-        res = codec.transmit_train(batch, link.channel, snr_db=snr_db, generator=generator)
-        tx, rx, aux = res.transmission, res.reception, dict(res.aux)
-    else:
-        tx, rx = codec.transmit(batch, link.channel, snr_db=snr_db, generator=generator)
-        aux = {}
-    output = link.receiver(rx.image, events=rx.events, batch=batch)
-    return StepOutput(batch, output, link.target(batch), tx, rx, aux)
+
+class _TrainPass(torch.nn.Module):
+    """The link's training pass and loss as one module (what DDP wraps); returns tensors only."""
+
+    def __init__(self, link: Link) -> None:
+        super().__init__()
+        self.link = link
+
+    def forward(self, batch: Batch, snr_db: torch.Tensor, generator: torch.Generator, stage: Stage,
+                amp: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        dev = snr_db.device.type
+        with torch.autocast(device_type=dev, dtype=torch.bfloat16, enabled=amp):
+            out = forward_step(self.link, batch, snr_db=snr_db, generator=generator)
+            loss = compute_loss(stage.loss, out, stage.params)
+        return loss.float(), out.output.detach(), out.target
 
 
 def set_trainable(link: torch.nn.Module, prefixes: tuple[str, ...]) -> list[torch.nn.Parameter]:
@@ -280,7 +260,8 @@ class _Log:
         rows: list[dict[str, str]] = []
         if resume_step > 0 and path.exists():
             with open(path, newline="") as f:
-                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
+                rows = [{k: r.get(k, "") for k in LOG_FIELDS} for r in csv.DictReader(f)
+                        if int(r["step"]) <= resume_step]
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=LOG_FIELDS)
@@ -302,48 +283,180 @@ def _stage_at(schedule: Schedule, step: int) -> tuple[int, int]:
     return len(schedule), 0
 
 
+def run_lr(cfg: TrainConfig, stage: Stage, *, step: int, stage_step: int, total: int) -> float:
+    """Learning rate of ``step``: the stage's peak (relative to ``cfg.lr``) scaled to the batch,
+    its warm-up, and one cosine from the first to the last step of the run (to 1 % of the peak).
+
+    With ``cfg.lr_curve == "stage"`` each stage follows its own shape instead (:meth:`Stage.lr_at`).
+    """
+    scale = math.sqrt(cfg.batch_size / REFERENCE_BATCH)
+    if cfg.lr_curve == "stage":
+        return stage.lr_at(stage_step) * scale
+    warm = (stage_step + 1) / stage.warmup if stage.warmup and stage_step < stage.warmup else 1.0
+    t = min(1.0, step / max(1, total - 1))
+    floor = stage.lr_floor
+    return stage.lr * scale * warm * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+class _EMA:
+    """Exponential moving average of a module's floating-point state (parameters and buffers).
+
+    The decay ramps up as ``min(decay, (1 + n) / (10 + n))`` after ``n`` updates, so early
+    averages are not dominated by the initialization.
+    """
+
+    def __init__(self, module: torch.nn.Module, decay: float) -> None:
+        self.decay = float(decay)
+        self.names = [k for k, v in module.state_dict().items() if v.is_floating_point()]
+        self.live = [module.state_dict()[k] for k in self.names]
+        self.avg = [t.detach().clone() for t in self.live]
+
+    def update(self, n: int) -> None:
+        d = min(self.decay, (1.0 + n) / (10.0 + n))
+        with torch.no_grad():
+            torch._foreach_lerp_(self.avg, [t.detach() for t in self.live], 1.0 - d)
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return dict(zip(self.names, self.avg))
+
+    def load(self, state: dict[str, torch.Tensor]) -> None:
+        with torch.no_grad():
+            for a, k in zip(self.avg, self.names):
+                a.copy_(state[k])
+
+    @contextlib.contextmanager
+    def swapped_in(self):
+        """Inside: the module holds the averaged weights; after: its own again."""
+        saved = [t.detach().clone() for t in self.live]
+        with torch.no_grad():
+            torch._foreach_copy_(self.live, self.avg)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                torch._foreach_copy_(self.live, saved)
+
+
+def _split_state(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    codec = {k[len("codec."):]: v for k, v in state.items() if k.startswith("codec.")}
+    receiver = {k[len("receiver."):]: v for k, v in state.items() if k.startswith("receiver.")}
+    return codec, receiver
+
+
+def validation_snrs(cfg: TrainConfig) -> list[float]:
+    """SNRs of the validation pass: the training SNR, or the ends and middle of the range."""
+    if cfg.snr_range is None:
+        return [float(cfg.snr_db)]
+    lo, hi = cfg.snr_range
+    return sorted({lo, 0.5 * (lo + hi), hi})
+
+
+@torch.no_grad()
+def validate(link: Link, val: TrainingData, cfg: TrainConfig) -> float:
+    """Mean per-frame PSNR (dB) of the link's output against its training target on ``val``,
+    over :func:`validation_snrs`, with channel noise from a fixed seed (comparable across steps)."""
+    was = link.training
+    link.eval()
+    total, count = torch.zeros((), device=val.device, dtype=torch.float64), 0
+    bs = max(1, cfg.batch_size)
+    for k, snr in enumerate(validation_snrs(cfg)):
+        g = torch.Generator(device=val.device).manual_seed(step_seed(cfg.seed, k, 3))
+        for start in range(0, len(val), bs):
+            batch = val.batch(slice(start, start + bs))
+            out = link(batch, snr_db=torch.full((batch.size,), snr, device=val.device), generator=g).output
+            mse = (out.float() - link.target(batch)).square().flatten(1).mean(1).clamp_min(1e-12)
+            total += (-10.0 * torch.log10(mse)).sum().double()
+            count += batch.size
+    link.train(was)
+    return float(total) / max(1, count)
+
+
 def train_schedule(link: Link, data: TrainingData, schedule: Schedule, cfg: TrainConfig, *, out: Path,
                    device: torch.device, checkpoint_every: int, log_every: int, progress: bool,
                    stop_after: int | None = None, meta_extra: dict[str, Any] | None = None,
-                   on_step: Callable[[int, float], None] | None = None) -> TrainResult:
+                   on_step: Callable[[int, float], None] | None = None, val: TrainingData | None = None,
+                   val_every: int | None = None, compile: bool = False) -> TrainResult:
     """Run (or resume) ``schedule`` on ``link``; see :func:`train` for the arguments."""
     t_start = time.perf_counter()
+    rank, world = dist_util.rank(), dist_util.world_size()
+    if cfg.batch_size % cfg.shards:
+        raise SemcomError(f"batch size {cfg.batch_size} is not a multiple of the {cfg.shards} shards")
+    if cfg.shards % world:
+        raise SemcomError(f"{cfg.shards} shards cannot be shared equally by {world} processes")
+    my_shards = [k for k in range(cfg.shards) if k % world == rank]
+    shard_batch = cfg.batch_size // cfg.shards
     total = sum(s.steps for s in schedule)
     key = json.dumps({**asdict(cfg), "schedule_stages": schedule_as_dicts(schedule)}, sort_keys=True)
-    step, opt_state, opt_stage, resumed_from = 0, None, -1, 0
+    step, opt_state, opt_stage, resumed_from, ema_state = 0, None, -1, 0, None
     if out.exists():
         ck = load_checkpoint(out)
         if ck.train is None or ck.train.get("config_key") != key:
             raise SemcomError(f"{out} exists and was made by a different training configuration; "
                               "pass --overwrite to start again, or choose another --out")
-        link.codec.load_state_dict(ck.codec)
-        link.receiver.load_state_dict(ck.receiver)
+        raw = ck.train.get("raw")
+        link.codec.load_state_dict(raw["codec"] if raw else ck.codec)
+        link.receiver.load_state_dict(raw["receiver"] if raw else ck.receiver)
+        if raw:
+            ema_state = {**{f"codec.{k}": v for k, v in ck.codec.items()},
+                         **{f"receiver.{k}": v for k, v in ck.receiver.items()}}
         step = resumed_from = int(ck.train["step"])
         opt_state = ck.train.get("optimizer")
         opt_stage = int(ck.train.get("stage", -1))
     link.to(device)
-    log = _Log(out.with_suffix(".csv"), resume_step=step)
-    codec_cfg = link.codec.config() if hasattr(link.codec, "config") else {}
+    if device.type == "cuda":
+        link.to(memory_format=torch.channels_last)
+    if compile:
+        for module in (*link.codec.children(), *link.receiver.children()):
+            module.compile()
+    ema = _EMA(link, cfg.ema) if cfg.ema > 0 else None
+    if ema is not None and ema_state is not None:
+        ema.load({k: v.to(device) for k, v in ema_state.items()})
+    lead = rank == 0
+    log = _Log(out.with_suffix(".csv"), resume_step=step) if lead else None
+    codec_cfg = link.codec.config() if isinstance(link.codec, LearnedCodec) else {}
+    seconds_before = 0.0
+    if resumed_from:
+        seconds_before = float(load_checkpoint(out).meta.get("training", {}).get("seconds", 0.0))
 
     def save(at: int, optimizer: torch.optim.Optimizer | None, seconds: float) -> None:
+        if not lead:
+            return
         meta = {"link": link.name, "codec": link.spec.codec.name, "cbr": link.cbr, "cbr_label": format_cbr(link.cbr),
                 "snr_mode": "adaptive" if cfg.snr_range is not None else "single",
                 "snr_db": cfg.snr_db, "snr_range": list(cfg.snr_range) if cfg.snr_range else None,
                 "step": at, "config": codec_cfg,
                 "training": {**asdict(cfg), "schedule_stages": schedule_as_dicts(schedule), "data": data.describe,
-                             "seconds": round(seconds, 1), "device": str(device), **(meta_extra or {})}}
+                             "seconds": round(seconds, 1), "device": str(device), "world_size": world,
+                             "samples": at * cfg.batch_size, "val_psnr": last_val,
+                             "weights": "ema" if ema is not None else "last", **(meta_extra or {})}}
+        live_codec, live_receiver = link.codec.state_dict(), link.receiver.state_dict()
         train_state = {"step": at, "config_key": key, "stage": current_stage,
                        "optimizer": optimizer.state_dict() if optimizer is not None else {}}
-        save_checkpoint(out, meta=meta, codec=link.codec.state_dict(), receiver=link.receiver.state_dict(),
-                        train=train_state)
+        codec_sd, receiver_sd = live_codec, live_receiver
+        if ema is not None:
+            avg_codec, avg_receiver = _split_state(ema.state())
+            codec_sd = {**live_codec, **avg_codec}
+            receiver_sd = {**live_receiver, **avg_receiver}
+            train_state["raw"] = {"codec": live_codec, "receiver": live_receiver}
+        save_checkpoint(out, meta=meta, codec=codec_sd, receiver=receiver_sd, train=train_state)
+
+    def run_validation() -> float:
+        if val is None or not lead:
+            return float("nan")
+        with ema.swapped_in() if ema is not None else contextlib.nullcontext():
+            return validate(link, val, cfg)
 
     bar = tqdm(total=total, initial=step, desc=f"train {link.name} cbr {format_cbr(link.cbr)}", unit="step",
-               disable=not progress, file=sys.stderr, dynamic_ncols=True)
-    window: list[float] = []
-    last_loss = float("nan")
+               disable=not (progress and lead), file=sys.stderr, dynamic_ncols=True)
+    loss_sum = torch.zeros((), device=device)
+    window = 0
+    last_loss, last_val = float("nan"), float("nan")
     optimizer: torch.optim.Optimizer | None = None
+    model: torch.nn.Module = _TrainPass(link)
     current_stage = -1
+    params: list[torch.nn.Parameter] = []
     t_run = time.perf_counter()
+    amp = bool(cfg.amp and device.type == "cuda")
     try:
         while step < total:
             si, sstep = _stage_at(schedule, step)
@@ -352,59 +465,84 @@ def train_schedule(link: Link, data: TrainingData, schedule: Schedule, cfg: Trai
                 params = set_trainable(link, stage.trainable)
                 if not params:
                     raise SemcomError(f"stage {stage.name!r} has no trainable parameters in link {link.name!r}")
-                optimizer = torch.optim.Adam(params, lr=stage.lr)
+                optimizer = torch.optim.Adam(params, lr=stage.lr, **({"fused": True} if device.type == "cuda" else {}))
                 if opt_state and opt_stage == si:  # resuming inside the stage the state belongs to
                     optimizer.load_state_dict(opt_state)
                 opt_state = None
                 current_stage = si
+                model = dist_util.wrap(_TrainPass(link), device)  # the trainable set changed: wrap anew
             assert optimizer is not None
-            lr = stage.lr_at(sstep)
+            lr = run_lr(cfg, stage, step=step, stage_step=sstep, total=total)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            batch = _make_batch(data, step=step, seed=cfg.seed, batch_size=cfg.batch_size, crop=cfg.crop).to(device)
-            snr = _snr_for_step(cfg, step=step, batch_size=cfg.batch_size).to(device)
-            gen = torch.Generator().manual_seed(_step_seed(cfg.seed, step, 2))  # CPU draws, any device
             link.train()
-            out_step = forward_step(link, batch, snr_db=snr, generator=gen)
-            loss = compute_loss(stage.loss, out_step, stage.params)
-            if not torch.isfinite(loss):
-                raise SemcomError(f"training diverged at step {step} (loss {loss.item()}); lower --lr")
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            for i, shard in enumerate(my_shards):
+                batch = draw_batch(data, seed=cfg.seed, step=step, batch_size=shard_batch, crop=cfg.crop, shard=shard,
+                                   augment=cfg.augment)
+                gs = torch.Generator(device=device).manual_seed(step_seed(cfg.seed, step, 1, shard))
+                if cfg.snr_range is None:
+                    snr = torch.full((shard_batch,), float(cfg.snr_db), device=device)
+                else:
+                    lo, hi = cfg.snr_range
+                    snr = lo + (hi - lo) * torch.rand(shard_batch, generator=gs, device=device)
+                gen = torch.Generator(device=device).manual_seed(step_seed(cfg.seed, step, 2, shard))
+                sync = model.no_sync() if (i < len(my_shards) - 1 and hasattr(model, "no_sync")) \
+                    else contextlib.nullcontext()
+                with sync:
+                    loss, output, target = model(batch, snr, gen, stage, amp)
+                    (loss / len(my_shards)).backward()
+                loss_sum += loss.detach() / len(my_shards)
             if cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_(optimizer.param_groups[0]["params"], cfg.grad_clip)
+                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip, foreach=True)
             optimizer.step()
             step += 1
-            value = float(loss.detach())
-            window.append(value)
+            if ema is not None:
+                ema.update(step)
+            window += 1
             if on_step is not None:
-                on_step(step, value)
+                on_step(step, float(loss.detach()))
             bar.update(1)
             if step % log_every == 0 or step == total:
-                with torch.no_grad():
-                    mse = float(torch.mean((out_step.output.detach().clamp(0, 1) - out_step.target) ** 2))
-                last_loss = float(np.mean(window))
-                log.write({"step": step, "stage": stage.name, "loss": f"{last_loss:.6g}",
-                           "psnr": f"{_psnr_from_mse(mse):.4f}", "lr": f"{lr:.4g}",
-                           "snr_mean": f"{float(snr.mean()):.3f}",
-                           "seconds": f"{time.perf_counter() - t_run:.2f}"})
-                bar.set_postfix(stage=stage.name, loss=f"{last_loss:.4g}", psnr=f"{_psnr_from_mse(mse):.2f}")
-                window = []
-            if step % checkpoint_every == 0 or step == total or (stop_after is not None and step >= stop_after):
-                save(step, optimizer, time.perf_counter() - t_run)
-            if stop_after is not None and step >= stop_after and step < total:
+                last_loss = float(loss_sum) / window
+                if not math.isfinite(last_loss):
+                    raise SemcomError(f"training diverged by step {step} (loss {last_loss}); lower --lr")
+                loss_sum.zero_()
+                window = 0
+                mse = float(torch.mean((output.float().clamp(0, 1) - target) ** 2))
+                val_txt = ""
+                if val is not None and (step % (val_every or log_every) == 0 or step == total):
+                    last_val = run_validation()
+                    val_txt = f"{last_val:.4f}" if lead else ""
+                if lead:
+                    log.write({"step": step, "stage": stage.name, "loss": f"{last_loss:.6g}",
+                               "psnr": f"{_psnr_from_mse(mse):.4f}", "val_psnr": val_txt, "lr": f"{lr:.4g}",
+                               "snr_mean": f"{float(snr.mean()):.3f}", "samples": step * cfg.batch_size,
+                               "seconds": f"{seconds_before + time.perf_counter() - t_run:.2f}"})
+                bar.set_postfix(stage=stage.name, loss=f"{last_loss:.4g}", psnr=f"{_psnr_from_mse(mse):.2f}",
+                                **({"val": f"{last_val:.2f}"} if val is not None else {}))
+            stopping = stop_after is not None and step >= stop_after
+            if step % checkpoint_every == 0 or step == total or stopping:
+                save(step, optimizer, seconds_before + time.perf_counter() - t_run)
+            if stopping and step < total:
                 break
     except KeyboardInterrupt:
-        save(step, optimizer, time.perf_counter() - t_run)
+        save(step, optimizer, seconds_before + time.perf_counter() - t_run)
         bar.close()
         raise
     bar.close()
     if window:
-        last_loss = float(np.mean(window))
+        last_loss = float(loss_sum) / window
+    if lead and step == total:
+        from semcom.train.curves import plot_training_log
+
+        plot_training_log(out.with_suffix(".csv"), out.with_suffix(".png"))
+    dist_util.barrier()
     link.eval()
     for p in link.parameters():
         p.requires_grad_(True)
-    return TrainResult(out, out.with_suffix(".csv"), total, resumed_from, last_loss, time.perf_counter() - t_start)
+    return TrainResult(out, out.with_suffix(".csv"), total, resumed_from, last_loss, time.perf_counter() - t_start,
+                       last_val)
 
 
 def copy_matching(codec: torch.nn.Module, path: str | Path, *, cbr: float) -> list[str]:
@@ -425,6 +563,18 @@ def copy_matching(codec: torch.nn.Module, path: str | Path, *, cbr: float) -> li
     return sorted(matched)
 
 
+def _resolve_device(device: str) -> torch.device:
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise SemcomError(f"--device {device} asked for, but torch sees no CUDA device")
+        if dist_util.world_size() > 1:  # one GPU per process under torchrun
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise SemcomError(f"unknown --device {device!r} (cpu, cuda or cuda:N)") from None
+
+
 def train(link_name: str, *, cbr: float, snr_db: float | None = None,
           snr_range: tuple[float, float] | None = None, steps: int = 20000, out: str | Path | None = None,
           seed: int = 0, batch_size: int = 8, lr: float = 5e-4, dataset: str = "synth-blur", size: int = 128,
@@ -433,7 +583,9 @@ def train(link_name: str, *, cbr: float, snr_db: float | None = None,
           checkpoint_every: int = 500, log_every: int = 10, progress: bool = True, overwrite: bool = False,
           stop_after: int | None = None, data: TrainingData | None = None,
           codec_params: dict[str, Any] | None = None, dataset_params: dict[str, Any] | None = None,
-          workers: int = 0, warm_start: str | Path | None = None) -> TrainResult:
+          workers: int = 0, warm_start: str | Path | None = None, n_val: int = 0, val_every: int | None = None,
+          ema: float = 0.0, augment: tuple[str, ...] = AUGMENTATIONS, shards: int | None = None,
+          amp: bool = True, compile: bool = False, lr_curve: str = "run") -> TrainResult:
     """Train the learned modules of a link and write a resumable checkpoint.
 
     Args:
@@ -443,26 +595,38 @@ def train(link_name: str, *, cbr: float, snr_db: float | None = None,
         snr_range: ``(lo, hi)`` dB; every sample draws its SNR uniformly (SNR-adaptive codec).
         steps: optimizer steps in total (split among the stages of a multi-stage schedule).
         out: checkpoint path (default ``checkpoints/<link>-cbr<R>-<mode>.ckpt``); the metrics
-            log is the same path with suffix ``.csv``.  An existing file of the same
-            configuration is resumed; of another configuration is an error unless ``overwrite``.
+            log is the same path with suffix ``.csv``, the learning curve with ``.png``.  An
+            existing file of the same configuration is resumed; of another configuration is an
+            error unless ``overwrite``.
         seed: seeds initialization and every per-step draw.
-        batch_size, lr: Adam batch size and peak learning rate.
+        batch_size: the global batch (all shards and processes together).
+        lr: peak learning rate at batch 8; another batch scales it by ``sqrt(batch_size / 8)``.
         dataset: training source (``synth-blur``), its ``train`` split; ``size`` the frame side,
-            ``n_train`` the number of frames kept in memory, ``crop`` an optional random crop.
+            ``n_train`` the number of samples kept on the device, ``crop`` a random crop per sample.
         schedule: a name in :data:`semcom.train.schedules.SCHEDULES`; ``lam`` its event weight.
-            ``None``: the codec class's ``default_schedule`` (``"ev-jscc"`` for EV-JSCC), else ``"single"``.
+            ``None``: the codec's ``default_schedule`` (``"ev-jscc"`` for EV-JSCC), else ``"single"``.
         grad_clip: clip the gradient norm (``None``: no clipping).
         init: a checkpoint to start from instead of random initialization (same codec and CBR).
         warm_start: a checkpoint of *another* codec (same CBR) whose tensors of the same name and
             shape are copied in before training, e.g. DeepJSCC's encoder and decoder into
             DeepJSCC-Deblur; the rest keeps its initialization.
-        device: ``"cpu"`` or ``"cuda"``.
+        device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (under torchrun: the rank's local GPU).
         checkpoint_every, log_every: steps between checkpoints and metric rows.
         stop_after: stop (as if interrupted) after this step, with a checkpoint written.
-        data: training frames already in memory (skips ``dataset``).
+        data: training samples already loaded (skips ``dataset``).
         codec_params: extra codec constructor arguments (architecture, e.g. ``width``).
         dataset_params: extra source arguments (e.g. ``{"spikes": False}``).
         workers: processes that generate the training frames (first run; later runs read the cache).
+        n_val: the last ``n_val`` of the ``n_train`` samples are never trained on; validation PSNR
+            on them is logged every ``val_every`` steps (default: every log row).
+        ema: decay of the exponential moving average of the weights (0: off); the checkpoint's
+            weights are the average.
+        augment: a subset of ``("flip", "rot90", "time")``.
+        shards: sub-batches of the global batch, each with its own draws (default: one per
+            process); a run's weights depend on ``shards``, not on the number of processes.
+        amp: bf16 autocast on CUDA (ignored on CPU).
+        compile: ``torch.compile`` the codec's and receiver's submodules.
+        lr_curve: ``"run"`` (one cosine over the whole run) or ``"stage"`` (each stage's own).
 
     Returns:
         a :class:`TrainResult`.
@@ -480,35 +644,48 @@ def train(link_name: str, *, cbr: float, snr_db: float | None = None,
             raise SemcomError(f"{name} must be a positive integer, got {value}")
     if crop is not None and (crop < 16 or crop > size):
         raise SemcomError(f"crop must lie in [16, size={size}], got {crop}")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise SemcomError("--device cuda asked for, but torch sees no CUDA device")
+    if not 0 <= ema < 1:
+        raise SemcomError(f"--ema must lie in [0, 1), got {ema}")
+    if int(n_val) != n_val or n_val < 0:
+        raise SemcomError(f"--val must be a non-negative integer, got {n_val}")
+    if val_every is not None and (int(val_every) != val_every or val_every < 1):
+        raise SemcomError(f"--val-every must be a positive integer, got {val_every}")
+    if lr_curve not in ("run", "stage"):
+        raise SemcomError(f"lr_curve must be 'run' or 'stage', got {lr_curve!r}")
+    unknown = set(augment) - set(AUGMENTATIONS)
+    if unknown:
+        raise SemcomError(f"unknown augmentation(s) {sorted(unknown)} (known: {', '.join(AUGMENTATIONS)})")
+    dev = _resolve_device(device)
+    dist_util.init(dev)
+    shards = int(shards) if shards is not None else dist_util.world_size()
     spec = find_link(link_name)
+    codec_cls = CODECS.get(spec.codec.name)
+    learned = isinstance(codec_cls, type) and issubclass(codec_cls, LearnedCodec)
     if schedule is None:
-        schedule = getattr(CODECS.get(spec.codec.name), "default_schedule", "single")
+        schedule = codec_cls.default_schedule if learned else "single"
     out = Path(out) if out is not None else default_out(spec.name, cbr, snr_db, snr_range)
-    if overwrite:
-        out.unlink(missing_ok=True)
-        out.with_suffix(".csv").unlink(missing_ok=True)
+    if overwrite and dist_util.rank() == 0:
+        for path in (out, out.with_suffix(".csv"), out.with_suffix(".png")):
+            path.unlink(missing_ok=True)
+    dist_util.barrier()
+    describe_name = dataset if data is None else str(data.describe.get("dataset", data.describe.get("name", "memory")))
     cfg = TrainConfig(link=spec.name, cbr=float(cbr), snr_db=None if snr_db is None else float(snr_db),
                       snr_range=snr_range, steps=int(steps), seed=int(seed), batch_size=int(batch_size),
-                      lr=float(lr),
-                      dataset=dataset if data is None else str(data.describe.get("dataset", data.describe.get("name", "memory"))),
-                      size=int(size), crop=crop, n_train=int(n_train), schedule=schedule, lam=float(lam),
-                      grad_clip=grad_clip, init=None if init is None else str(init),
+                      lr=float(lr), dataset=describe_name, size=int(size), crop=crop, n_train=int(n_train),
+                      schedule=schedule, lam=float(lam), grad_clip=grad_clip, init=None if init is None else str(init),
                       dataset_params=tuple(sorted((dataset_params or {}).items())),
                       codec_params=tuple(sorted((codec_params or {}).items())),
-                      warm_start=None if warm_start is None else str(warm_start))
+                      warm_start=None if warm_start is None else str(warm_start), n_val=int(n_val), ema=float(ema),
+                      augment=tuple(a for a in AUGMENTATIONS if a in augment), shards=shards,
+                      amp=bool(amp and dev.type == "cuda"), lr_curve=lr_curve)
     sched = get_schedule(schedule, steps=steps, lr=lr, lam=lam)
-    overrides: dict[str, Any] = {"checkpoint": str(init) if init else "none", **(codec_params or {})}
-    if snr_range is not None:
-        overrides["adaptive"] = True
-    else:
-        overrides["snr_db"] = float(snr_db)
-    accepted = inspect.signature(CODECS.get(spec.codec.name).__init__).parameters
-    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
-        # a codec without learned weights (e.g. softcast in front of a learned back-end) takes no
-        # checkpoint or SNR-mode arguments; what the user asked for explicitly still goes through
-        overrides = {k: v for k, v in overrides.items() if k in accepted or k in (codec_params or {})}
+    overrides: dict[str, Any] = dict(codec_params or {})
+    if learned:  # a codec without weights (softcast in front of a learned back-end) takes no SNR mode
+        overrides["checkpoint"] = str(init) if init else "none"
+        if snr_range is not None:
+            overrides["adaptive"] = True
+        else:
+            overrides["snr_db"] = float(snr_db)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         link = Link(spec, cbr=float(cbr), codec_overrides=overrides)
@@ -516,7 +693,8 @@ def train(link_name: str, *, cbr: float, snr_db: float | None = None,
         copy_matching(link.codec, warm_start, cbr=float(cbr))
     if data is None:
         data = load_training_data(dataset, size=size, n=n_train, seed=seed, params=dataset_params, workers=workers,
-                                  spikes=bool(getattr(link.codec, "needs_spikes", False)))
-    return train_schedule(link, data, sched, cfg, out=out, device=torch.device(device),
+                                  spikes=learned and codec_cls.needs_spikes, device=dev)
+    data, val = data.to(dev).split(int(n_val))
+    return train_schedule(link, data, sched, cfg, out=out, device=dev,
                           checkpoint_every=int(checkpoint_every), log_every=int(log_every), progress=progress,
-                          stop_after=stop_after)
+                          stop_after=stop_after, val=val, val_every=val_every, compile=compile)

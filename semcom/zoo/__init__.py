@@ -1,8 +1,9 @@
 """Checkpoint store: verified checkpoint files and the manifest of shipped checkpoints.
 
 * :mod:`semcom.zoo.store` — the file format (SHA-256 protected, loaded with
-  ``torch.load(weights_only=True)``), the manifest, and :func:`checkpoint_for`, which learned
-  codecs call to resolve their ``checkpoint`` argument.
+  ``torch.load(weights_only=True)``), the manifest, and :func:`checkpoint_for`, which resolves a
+  ``checkpoint`` argument (shipped, a file, or none) to a verified file.
+* :mod:`semcom.zoo.build` — :func:`build_codec`: a learned codec built from that checkpoint.
 * :mod:`semcom.zoo.publish` — fp16 conversion of a training checkpoint into ``checkpoints/``
   and its manifest entry.
 """
@@ -15,3 +16,4 @@ from semcom.zoo.store import (  # noqa: F401
     read_manifest,
     save_checkpoint,
 )
+from semcom.zoo.build import build_codec, is_learned  # noqa: F401,E402

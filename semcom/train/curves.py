@@ -1,0 +1,77 @@
+"""Learning curves: training loss and PSNR, validation PSNR and learning rate against steps."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+from semcom.errors import SemcomError
+
+__all__ = ["read_training_log", "plot_training_log"]
+
+
+def read_training_log(path: str | Path) -> dict[str, list[float]]:
+    """The columns of a trainer's CSV log as float lists (empty cells: ``nan``)."""
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SemcomError(f"cannot read training log {path}: {exc}") from None
+    if not rows or "step" not in rows[0] or "loss" not in rows[0]:
+        raise SemcomError(f"{path} is not a training log (no step and loss columns)")
+
+    def num(v: str | None) -> float:
+        try:
+            return float(v) if v not in (None, "") else math.nan
+        except ValueError:
+            return math.nan
+
+    cols = {k: [num(r.get(k)) for r in rows] for k in rows[0] if k != "stage"}
+    cols["stage"] = [r.get("stage", "") for r in rows]  # type: ignore[assignment]
+    return cols
+
+
+def plot_training_log(log: str | Path, png: str | Path, *, title: str | None = None) -> Path:
+    """Draw the learning curve of one run into ``png`` (written atomically) and return its path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = read_training_log(log)
+    steps = cols["step"]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    ax1.plot(steps, cols["loss"], lw=1, label="training loss")
+    ax1.set_yscale("log")
+    ax1.set_xlabel("step")
+    ax1.set_ylabel("loss")
+    ax1.grid(alpha=0.3)
+    ax1.legend(loc="upper right", fontsize=8)
+    ax2.plot(steps, cols["psnr"], lw=0.8, alpha=0.6, label="training batch PSNR")
+    val = [(s, v) for s, v in zip(steps, cols.get("val_psnr", [])) if not math.isnan(v)]
+    if val:
+        ax2.plot([s for s, _ in val], [v for _, v in val], "o-", ms=3, label="validation PSNR (held-out frames)")
+    stages = cols["stage"]
+    for i in range(1, len(stages)):
+        if stages[i] != stages[i - 1]:
+            for ax in (ax1, ax2):
+                ax.axvline(steps[i], color="grey", ls=":", lw=0.8)
+    ax2.set_xlabel("step")
+    ax2.set_ylabel("PSNR against the training target (dB)")
+    ax2.grid(alpha=0.3)
+    ax2.legend(loc="lower right", fontsize=8)
+    fig.suptitle(title or Path(log).stem, fontsize=10)
+    fig.tight_layout()
+    png = Path(png)
+    tmp = png.with_name(png.name + ".tmp")
+    try:
+        fig.savefig(tmp, dpi=110, format="png")
+        tmp.replace(png)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise SemcomError(f"cannot write {png}: {exc}") from None
+    finally:
+        plt.close(fig)
+    return png
