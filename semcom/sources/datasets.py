@@ -535,11 +535,15 @@ class SynthBlur(_SynthBase):
             name = TEST_PICTURES[index % len(TEST_PICTURES)]
             return name, _skimage(name)
         if rng.uniform() < self.dead_leaves:
-            hi = max(self.renderer.blur_range[1], self.renderer.fg_range[1])
-            side = self.size + 2 * int(math.ceil(hi)) + 16
-            return "dead-leaves", dead_leaves(side, rng)
+            return self._dead_leaves_picture(rng)
         name = TRAIN_PICTURES[int(rng.integers(len(TRAIN_PICTURES)))]
         return name, _skimage(name)
+
+    def _dead_leaves_picture(self, rng: np.random.Generator) -> tuple[str, np.ndarray]:
+        """A dead-leaves picture large enough for the crop and the largest motion."""
+        hi = max(self.renderer.blur_range[1], self.renderer.fg_range[1])
+        side = self.size + 2 * int(math.ceil(hi)) + 16
+        return "dead-leaves", dead_leaves(side, rng)
 
 
 def read_picture(path: str | Path) -> np.ndarray:

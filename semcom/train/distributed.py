@@ -8,12 +8,13 @@ trainer has one code path.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import torch
 import torch.distributed as dist
 
-__all__ = ["init", "rank", "world_size", "wrap", "barrier"]
+__all__ = ["init", "rank", "world_size", "wrap", "barrier", "accumulating", "mean"]
 
 
 def _launched() -> bool:
@@ -50,10 +51,29 @@ def wrap(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
         return module
     from torch.nn.parallel import DistributedDataParallel
 
-    return DistributedDataParallel(module, device_ids=None, find_unused_parameters=True,
-                                   broadcast_buffers=False)
+    # a stage may train a module its loss does not reach in every pass; DDP must then not wait for it
+    return DistributedDataParallel(module, device_ids=None, find_unused_parameters=True)
 
 
 def barrier() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
+
+
+def accumulating(model: torch.nn.Module, more_to_come: bool):
+    """Context for one backward pass: without the gradient all-reduce while ``more_to_come``
+    (more local shards follow), with it on the last one."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    if more_to_come and isinstance(model, DistributedDataParallel):
+        return model.no_sync()
+    return contextlib.nullcontext()
+
+
+def mean(value: torch.Tensor) -> torch.Tensor:
+    """The mean of ``value`` over all processes (itself in a single process)."""
+    if world_size() <= 1 or not dist.is_initialized():
+        return value
+    out = value.detach().clone()
+    dist.all_reduce(out, op=dist.ReduceOp.SUM)
+    return out / world_size()

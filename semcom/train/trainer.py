@@ -487,9 +487,7 @@ def train_schedule(link: Link, data: TrainingData, schedule: Schedule, cfg: Trai
                     lo, hi = cfg.snr_range
                     snr = lo + (hi - lo) * torch.rand(shard_batch, generator=gs, device=device)
                 gen = torch.Generator(device=device).manual_seed(step_seed(cfg.seed, step, 2, shard))
-                sync = model.no_sync() if (i < len(my_shards) - 1 and hasattr(model, "no_sync")) \
-                    else contextlib.nullcontext()
-                with sync:
+                with dist_util.accumulating(model, i < len(my_shards) - 1):
                     loss, output, target = model(batch, snr, gen, stage, amp)
                     (loss / len(my_shards)).backward()
                 loss_sum += loss.detach() / len(my_shards)
@@ -504,7 +502,7 @@ def train_schedule(link: Link, data: TrainingData, schedule: Schedule, cfg: Trai
                 on_step(step, float(loss.detach()))
             bar.update(1)
             if step % log_every == 0 or step == total:
-                last_loss = float(loss_sum) / window
+                last_loss = float(dist_util.mean(loss_sum)) / window  # all processes' shards
                 if not math.isfinite(last_loss):
                     raise SemcomError(f"training diverged by step {step} (loss {last_loss}); lower --lr")
                 loss_sum.zero_()
