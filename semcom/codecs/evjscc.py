@@ -60,8 +60,9 @@ from semcom.channels.base import Channel, ChannelOutput
 from semcom.codecs.base import LearnedCodec, Reception, TrainStep, Transmission
 from semcom.codecs.deepjscc import DOWNSAMPLE
 from semcom.codecs.layers import AFModule, DownBlock, UpBlock, reals_to_symbols, symbols_to_reals
+from semcom.colour import linear_to_srgb, srgb_to_linear
 from semcom.conventions import channel_uses_budget, format_cbr, normalize_power
-from semcom.receivers.edi import edi_denominator_from_samples, linear_to_srgb, srgb_to_linear
+from semcom.receivers.edi import edi_denominator_from_samples
 from semcom.receivers.unet_xattn import UNetXAttn
 from semcom.registry import CODECS
 from semcom.sources.base import Batch

@@ -27,7 +27,7 @@ import torch
 from torch.nn import functional as F
 
 from semcom.codecs.evjscc import EVJSCC
-from semcom.receivers.edi import linear_to_srgb, srgb_to_linear
+from semcom.colour import linear_to_srgb, srgb_to_linear
 from semcom.receivers.sdm import SDM
 from semcom.registry import CODECS
 from semcom.sources.base import Batch

@@ -64,10 +64,12 @@ def _parse_range(text: str) -> tuple[float, float]:
               help="Comma-separated subset of flip, rot90, time ('' for none).")
 @click.option("--shards", default=None, type=int,
               help="Sub-batches of the global batch, each with its own draws (default: one per process).")
-@click.option("--amp/--no-amp", default=True, show_default=True, help="bf16 autocast on CUDA.")
+@click.option("--amp/--no-amp", default=True, show_default=True, help="bf16 autocast (CUDA, and CPUs with AMX / AVX512-BF16).")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the networks.")
 @click.option("--lr-curve", type=click.Choice(["run", "stage"]), default="run", show_default=True,
               help="One cosine over the run, or one per stage.")
+@click.option("--fresh-data", is_flag=True,
+              help="Simulate every batch anew on --device (dead leaves; plus the photos with --dataset photos).")
 @click.option("--plot", "plot_log", default=None, type=click.Path(dir_okay=False),
               help="Only draw the learning curve of this training log (CSV) into --out (default: LOG.png).")
 @click.option("--threads", default=None, type=int, help="torch CPU threads.")
@@ -80,7 +82,8 @@ def train(link_name: str, cbr: str, snr: str | None, snr_range: str | None, step
           n_train: int, dataset_param: tuple[str, ...], codec_param: tuple[str, ...], workers: int,
           init: str | None, warm_start: str | None, device: str, threads: int | None, checkpoint_every: int,
           log_every: int, overwrite: bool, quiet: bool, n_val: int, val_every: int | None, ema: float, augment: str,
-          shards: int | None, amp: bool, compile_: bool, lr_curve: str, plot_log: str | None) -> None:
+          shards: int | None, amp: bool, compile_: bool, lr_curve: str, fresh_data: bool,
+          plot_log: str | None) -> None:
     """Train a learned link (resumes an interrupted run with the same --out)."""
     if plot_log is not None:
         from pathlib import Path
@@ -117,7 +120,7 @@ def train(link_name: str, cbr: str, snr: str | None, snr_range: str | None, step
                           codec_params=_parse_kv(codec_param, "--codec-param"), workers=workers,
                           warm_start=warm_start, n_val=n_val, val_every=val_every, ema=ema,
                           augment=tuple(a.strip() for a in augment.split(",") if a.strip()), shards=shards, amp=amp,
-                          compile=compile_, lr_curve=lr_curve)
+                          compile=compile_, lr_curve=lr_curve, fresh_data=fresh_data)
     from semcom.train import distributed
 
     if distributed.rank() != 0:

@@ -23,10 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import numpy as np
 import torch
 
 from semcom.errors import SemcomError
+from semcom.seeds import step_seed
 from semcom.sources.base import Batch
 
 __all__ = ["TrainingData", "AUGMENTATIONS", "draw_batch", "step_seed", "time_reverse", "REVERSAL"]
@@ -36,12 +36,6 @@ AUGMENTATIONS = ("flip", "rot90", "time")
 
 #: per representation: (reverse the channel order, negate) under time reversal
 REVERSAL: dict[str, tuple[bool, bool]] = {"scer": (True, False), "count": (True, False), "voxel": (True, True)}
-
-
-def step_seed(seed: int, step: int, stream: int, shard: int = 0) -> int:
-    """A 63-bit seed for the draws of ``stream`` at ``step`` of shard ``shard`` (independent streams)."""
-    key = [int(seed), int(step), int(stream)] + ([int(shard)] if shard else [])
-    return int(np.random.SeedSequence(key).generate_state(1, dtype=np.uint64)[0] & 0x7FFF_FFFF_FFFF_FFFF)
 
 
 def _compact_events(events: torch.Tensor) -> torch.Tensor:
@@ -123,6 +117,12 @@ class TrainingData:
         mv = lambda t: None if t is None else t.to(device)  # noqa: E731
         return replace(self, sharp=mv(self.sharp), blurry=mv(self.blurry), events=mv(self.events),
                        spikes=mv(self.spikes))
+
+    def draw(self, *, seed: int, step: int, batch_size: int, shard: int = 0, crop: int | None = None,
+             augment: tuple[str, ...] = AUGMENTATIONS) -> Batch:
+        """:func:`draw_batch` of these samples (the trainer's interface, shared with fresh sources)."""
+        return draw_batch(self, seed=seed, step=step, batch_size=batch_size, shard=shard, crop=crop,
+                          augment=augment)
 
     def batch(self, index: torch.Tensor | slice) -> Batch:
         """Samples ``index`` as a float :class:`Batch`, no augmentation (validation)."""

@@ -7,9 +7,9 @@ learning-rate curve for the whole run.
 
 What a step does, all on the training device: draw the batch (samples, crops, flips, rotations,
 time reversal), the per-sample SNRs and the channel noise from generators seeded by
-``(seed, step, shard)``; forward (bf16 autocast on CUDA with ``amp``; power normalization,
-channel and GDN stay in float32); backward; clip; Adam; update the exponential moving average
-(EMA) of the weights.  The host reads numbers back only every ``log_every`` steps.
+``(seed, step, shard)``; forward (bf16 autocast with ``amp`` on CUDA and on CPUs with native
+bf16; power normalization, channel and GDN stay in float32); backward; clip; Adam; update the
+exponential moving average (EMA) of the weights.  The host reads numbers back only every ``log_every`` steps.
 
 Batches and shards: the global batch of ``batch_size`` samples is made of ``shards`` equal
 sub-batches, shard ``k`` drawn from ``(seed, step, k)``.  One process runs its shards one after
@@ -52,7 +52,8 @@ from semcom.link import Link, find_link
 from semcom.registry import CODECS, SOURCES
 from semcom.sources.base import Batch
 from semcom.train import distributed as dist_util
-from semcom.train.data import AUGMENTATIONS, TrainingData, draw_batch, step_seed
+from semcom.seeds import step_seed
+from semcom.train.data import AUGMENTATIONS, TrainingData
 from semcom.train.losses import StepOutput, compute_loss
 from semcom.train.schedules import Schedule, Stage, get_schedule, schedule_as_dicts
 from semcom.zoo.store import load_checkpoint, same_cbr, save_checkpoint
@@ -94,6 +95,7 @@ class TrainConfig:
     shards: int = 1
     amp: bool = False
     lr_curve: str = "run"
+    fresh_data: bool = False
 
     @property
     def peak_lr(self) -> float:
@@ -403,8 +405,7 @@ def train_schedule(link: Link, data: TrainingData, schedule: Schedule, cfg: Trai
         opt_state = ck.train.get("optimizer")
         opt_stage = int(ck.train.get("stage", -1))
     link.to(device)
-    if device.type == "cuda":
-        link.to(memory_format=torch.channels_last)
+    link.to(memory_format=torch.channels_last)  # faster convolutions on CPU and GPU
     if compile:
         for module in (*link.codec.children(), *link.receiver.children()):
             module.compile()
@@ -456,7 +457,7 @@ def train_schedule(link: Link, data: TrainingData, schedule: Schedule, cfg: Trai
     current_stage = -1
     params: list[torch.nn.Parameter] = []
     t_run = time.perf_counter()
-    amp = bool(cfg.amp and device.type == "cuda")
+    amp = bool(cfg.amp)
     try:
         while step < total:
             si, sstep = _stage_at(schedule, step)
@@ -478,8 +479,8 @@ def train_schedule(link: Link, data: TrainingData, schedule: Schedule, cfg: Trai
             link.train()
             optimizer.zero_grad(set_to_none=True)
             for i, shard in enumerate(my_shards):
-                batch = draw_batch(data, seed=cfg.seed, step=step, batch_size=shard_batch, crop=cfg.crop, shard=shard,
-                                   augment=cfg.augment)
+                batch = data.draw(seed=cfg.seed, step=step, batch_size=shard_batch, crop=cfg.crop, shard=shard,
+                                  augment=cfg.augment)
                 gs = torch.Generator(device=device).manual_seed(step_seed(cfg.seed, step, 1, shard))
                 if cfg.snr_range is None:
                     snr = torch.full((shard_batch,), float(cfg.snr_db), device=device)
@@ -543,6 +544,33 @@ def train_schedule(link: Link, data: TrainingData, schedule: Schedule, cfg: Trai
                        last_val)
 
 
+def fresh_source(dataset: str, *, size: int, seed: int, n_val: int, device: torch.device,
+                 params: dict[str, Any]) -> tuple[Any, TrainingData | None]:
+    """The on-device simulator for ``--fresh-data`` and its fixed validation samples."""
+    from semcom.sources.torchsim import FreshSource
+
+    pictures: list[torch.Tensor] = []
+    if dataset == "photos":
+        from semcom.sources.photos import _load_scaled, installed_photos
+
+        short = int(params.get("short_side", 512))
+        pictures = [torch.from_numpy(_load_scaled(str(p), short)).permute(2, 0, 1).contiguous()
+                    for _, p in installed_photos(params.get("photos_root"))]
+    elif dataset not in ("synth-blur", "dead-leaves"):
+        raise SemcomError(f"--fresh-data draws dead leaves and the photos corpus (--dataset photos, synth-blur); "
+                          f"not {dataset!r}")
+    keep = {k: params[k] for k in ("dead_leaves", "exposure_us", "contrast", "contrast_sigma", "num_bins",
+                                   "representation") if k in params}
+    source = FreshSource(size=size, device=device, pictures=pictures, **keep)
+    val = None
+    if n_val:
+        g = torch.Generator(device=device).manual_seed(step_seed(seed, 0, 4))  # a stream training never draws
+        b = source.batch(n_val, g)
+        val = TrainingData.from_float(b.sharp, b.blurry, b.events, describe={**source.describe, "split": "validation"},
+                                      representation=source.representation, device=device)
+    return source, val
+
+
 def copy_matching(codec: torch.nn.Module, path: str | Path, *, cbr: float) -> list[str]:
     """Copy the tensors of checkpoint ``path`` whose name and shape match into ``codec``.
 
@@ -559,6 +587,18 @@ def copy_matching(codec: torch.nn.Module, path: str | Path, *, cbr: float) -> li
         raise SemcomError(f"--warm-start {path} shares no tensor with codec {type(codec).__name__}")
     codec.load_state_dict({k: v.to(own[k].dtype) for k, v in matched.items()}, strict=False)
     return sorted(matched)
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """Whether bf16 autocast runs natively: CUDA, or a CPU with bf16 instructions (AMX, AVX512-BF16)."""
+    if device.type == "cuda":
+        return True
+    if device.type != "cpu":
+        return False
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def _resolve_device(device: str) -> torch.device:
@@ -583,7 +623,7 @@ def train(link_name: str, *, cbr: float, snr_db: float | None = None,
           codec_params: dict[str, Any] | None = None, dataset_params: dict[str, Any] | None = None,
           workers: int = 0, warm_start: str | Path | None = None, n_val: int = 0, val_every: int | None = None,
           ema: float = 0.0, augment: tuple[str, ...] = AUGMENTATIONS, shards: int | None = None,
-          amp: bool = True, compile: bool = False, lr_curve: str = "run") -> TrainResult:
+          amp: bool = True, compile: bool = False, lr_curve: str = "run", fresh_data: bool = False) -> TrainResult:
     """Train the learned modules of a link and write a resumable checkpoint.
 
     Args:
@@ -622,9 +662,13 @@ def train(link_name: str, *, cbr: float, snr_db: float | None = None,
         augment: a subset of ``("flip", "rot90", "time")``.
         shards: sub-batches of the global batch, each with its own draws (default: one per
             process); a run's weights depend on ``shards``, not on the number of processes.
-        amp: bf16 autocast on CUDA (ignored on CPU).
+        amp: bf16 autocast where it runs natively (CUDA; CPUs with AMX or AVX512-BF16); ignored elsewhere.
         compile: ``torch.compile`` the codec's and receiver's submodules.
         lr_curve: ``"run"`` (one cosine over the whole run) or ``"stage"`` (each stage's own).
+        fresh_data: simulate every training batch anew on the device
+            (:class:`semcom.sources.torchsim.FreshSource`: dead leaves, plus the photos corpus
+            when ``dataset`` is ``photos``); ``n_val`` samples drawn once from a separate seed
+            stream are the validation set.  ``size`` is the frame side; no crop.
 
     Returns:
         a :class:`TrainResult`.
@@ -675,7 +719,7 @@ def train(link_name: str, *, cbr: float, snr_db: float | None = None,
                       codec_params=tuple(sorted((codec_params or {}).items())),
                       warm_start=None if warm_start is None else str(warm_start), n_val=int(n_val), ema=float(ema),
                       augment=tuple(a for a in AUGMENTATIONS if a in augment), shards=shards,
-                      amp=bool(amp and dev.type == "cuda"), lr_curve=lr_curve)
+                      amp=bool(amp and bf16_supported(dev)), lr_curve=lr_curve, fresh_data=bool(fresh_data))
     sched = get_schedule(schedule, steps=steps, lr=lr, lam=lam)
     overrides: dict[str, Any] = dict(codec_params or {})
     if learned:  # a codec without weights (softcast in front of a learned back-end) takes no SNR mode
@@ -689,10 +733,16 @@ def train(link_name: str, *, cbr: float, snr_db: float | None = None,
         link = Link(spec, cbr=float(cbr), codec_overrides=overrides)
     if warm_start is not None:
         copy_matching(link.codec, warm_start, cbr=float(cbr))
-    if data is None:
-        data = load_training_data(dataset, size=size, n=n_train, seed=seed, params=dataset_params, workers=workers,
-                                  spikes=learned and codec_cls.needs_spikes, device=dev)
-    data, val = data.to(dev).split(int(n_val))
+    if fresh_data:
+        if learned and codec_cls.needs_spikes:
+            raise SemcomError(f"--fresh-data simulates no spike camera; train {spec.name} on a dataset instead")
+        data, val = fresh_source(dataset, size=size, seed=seed, n_val=int(n_val), device=dev,
+                                 params=dataset_params or {})
+    else:
+        if data is None:
+            data = load_training_data(dataset, size=size, n=n_train, seed=seed, params=dataset_params,
+                                      workers=workers, spikes=learned and codec_cls.needs_spikes, device=dev)
+        data, val = data.to(dev).split(int(n_val))
     return train_schedule(link, data, sched, cfg, out=out, device=dev,
                           checkpoint_every=int(checkpoint_every), log_every=int(log_every), progress=progress,
                           stop_after=stop_after, val=val, val_every=val_every, compile=compile)
