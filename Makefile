@@ -8,7 +8,7 @@ STAMP   = $(VENV)/.semcom-installed
 TORCH  ?= torch==2.13.0
 PIP     = $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test install bench clean-venv
+.PHONY: demo test install bench photos clean-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+# the natural-photo training corpus (Debian packages; see docs/training.md); training only, tests do not need it
+photos:
+	$(PYTHON) scripts/install_photos.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/sources.py
