@@ -11,8 +11,7 @@ Recipes (the common `semcom train` arguments; each job adds its link, CBR, SNR m
 * ``gpu``: ``--device cuda``, fresh samples simulated on the GPU every step (dead leaves + the
   photos corpus), batch 128, EMA 0.999; jobs run ``--parallel`` at a time on the one GPU (their
   steps are sized for the whole zoo to take about 10 minutes on one H100/H200-class GPU: an
-  estimate, not measured here).  sp-jscc needs spike streams, which only the numpy simulator
-  makes: it trains on held samples.
+  estimate, not measured here).
 * ``tiny``: a few steps at 32 x 32 with narrow networks, to test the script (about a minute on CPU).
 
 Each job is one ``semcom train`` command; its log is ``<out>/<job>.log`` and the trainer writes
@@ -68,10 +67,7 @@ def command(job: tuple, *, out: Path, recipe: str, nproc: int, extra: list[str])
     """The ``semcom train`` command line of one job."""
     name, link, cbr, snr, steps, args, _ = job
     common = list(COMMON[recipe])
-    if link == "sp-jscc" and "--fresh-data" in common:  # spikes come from the numpy simulator only
-        common.remove("--fresh-data")
-        common += ["--n-train", "4096", "--workers", "16"]
-    if link != "sp-jscc" and recipe != "tiny":
+    if link != "sp-jscc" and recipe == "cpu":
         common += ["--dataset-param", "spikes=false"]  # no spike camera needed: faster synthesis
     widths = [a for w in TINY_WIDTHS[link] for a in ("--codec-param", w)] if recipe == "tiny" else []
     n_steps = max(3, int(steps * STEP_SCALE[recipe]))

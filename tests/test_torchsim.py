@@ -100,6 +100,18 @@ def test_fresh_data_trains_and_refuses_spike_codecs(tmp_path):
     from semcom.zoo.store import read_meta
 
     assert read_meta(res.checkpoint)["training"]["data"]["name"] == "fresh"
-    with pytest.raises(SemcomError, match="spike"):
-        train("sp-jscc", cbr=1 / 48, snr_range=(0.0, 20.0), steps=1, batch_size=2, size=32, fresh_data=True,
-              out=tmp_path / "s.ckpt", progress=False)
+    res = train("sp-jscc", cbr=1 / 48, snr_range=(0.0, 20.0), steps=1, batch_size=2, size=32, fresh_data=True,
+                out=tmp_path / "s.ckpt", progress=False, codec_params={"width": 8, "unet_width": 8})
+    assert read_meta(res.checkpoint)["training"]["data"]["spikes"] is True
+
+
+def test_spike_camera_matches_the_numpy_camera(common_scene):
+    from semcom.sources.spikes import SpikeCamera
+
+    seq = common_scene[0]
+    cam = SpikeCamera(random_init=False)
+    want = cam.simulate(seq.frames, seq.times_us, exposure_us=seq.exposure_us, rng=np.random.default_rng(0))
+    lum = torch.from_numpy(luminance(seq.frames))[None]
+    got = torchsim.spikes(lum, torch.from_numpy(seq.times_us), exposure_us=seq.exposure_us)[0].numpy()
+    assert got.shape == want.shape == (400, 16, 16) and want.sum() > 1000
+    assert np.mean(got == want) > 0.999

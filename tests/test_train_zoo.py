@@ -35,7 +35,9 @@ def test_tiny_zoo_trains_every_kind_of_job_into_one_folder(tmp_path, monkeypatch
 def test_recipes_and_unknown_jobs():
     job = next(j for j in train_zoo.JOBS if j[0] == "sp-jscc-1-48-adaptive")
     gpu = train_zoo.command(job, out=Path("o"), recipe="gpu", nproc=2, extra=[])
-    assert "--fresh-data" not in gpu and "torch.distributed.run" in gpu  # spikes: held samples
+    assert "--fresh-data" in gpu and "torch.distributed.run" in gpu
+    cpu = train_zoo.command(job, out=Path("o"), recipe="cpu", nproc=1, extra=[])
+    assert "spikes=false" not in cpu  # the spike codec keeps its spike camera
     ev = next(j for j in train_zoo.JOBS if j[0] == "ev-jscc-1-48-adaptive")
     cmd = train_zoo.command(ev, out=Path("o"), recipe="gpu", nproc=1, extra=[])
     assert "--fresh-data" in cmd and cmd[cmd.index("--device") + 1] == "cuda"

@@ -15,10 +15,11 @@ event, so samples can be made on the GPU at the rate the training step consumes 
   and the number of crossings before any bin boundary has a closed form.  The same per-pixel
   thresholds and reference levels give the numpy simulator's events (tested: event count and
   SCER agree).
+* :func:`spikes` — the integrate-and-fire spike camera, batched (the numpy camera's arithmetic).
 * :class:`FreshSource` — all of the above as batches for the trainer (``--fresh-data``).
 
 Not modelled here (use the numpy sources for them): the moving foreground patch, the refractory
-period, background activity, voxel grids and the spike camera.
+period, background activity, voxel grids and the spike camera's dark current.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from semcom.sources.base import Batch
 from semcom.sources.events import LUMA_WEIGHTS
 
 __all__ = ["dead_leaves", "render", "crossings_to_bins", "bins_to_representation", "FreshSource", "bin_edges",
-           "Crossings", "srgb_to_linear"]
+           "Crossings", "srgb_to_linear", "spikes"]
 
 
 def _uniform(shape, g: torch.Generator, device, lo=0.0, hi=1.0) -> torch.Tensor:
@@ -252,6 +253,42 @@ def bins_to_representation(cross: Crossings, kind: str) -> torch.Tensor:
     raise SemcomError(f"the torch simulation makes 'scer' and 'count' representations, not {kind!r}")
 
 
+def spikes(lum: torch.Tensor, times_us: torch.Tensor, *, exposure_us: float, rate_hz: float = 40_000.0,
+           theta: float = 1.0, gain: float = 1.0, scale: int = 4, potential: torch.Tensor | None = None,
+           max_per_tick: int = 1) -> torch.Tensor:
+    """The integrate-and-fire spike camera of :class:`semcom.sources.spikes.SpikeCamera`, batched.
+
+    Same model and float32 arithmetic as the numpy camera (block-averaged luminance, charge
+    ``gain * L`` per tick interpolated between latent frames, at most ``max_per_tick`` spikes a
+    tick, potential saturating at one threshold), without dark current.
+
+    Shape:
+        lum: linear luminance ``(B, K, H, W)``; times_us ``(K,)``; potential (initial) ``(B, H/s, W/s)``
+        -> uint8 ``(B, T, H/s, W/s)`` with ``T = round(exposure * rate)``.
+    """
+    b, k, h, w = lum.shape
+    hh, ww = h // scale, w // scale
+    low = lum[..., :hh * scale, :ww * scale].reshape(b, k, hh, scale, ww, scale).mean((3, 5)).clamp_min(0)
+    ticks = max(1, int(round(exposure_us * 1e-6 * rate_hz)))
+    times = times_us.to(torch.float64).cpu()
+    tc = (torch.arange(ticks, dtype=torch.float64) + 0.5) * (1e6 / rate_hz)
+    hi = torch.searchsorted(times, tc, right=True).clamp(1, max(k - 1, 1))
+    lo = hi - 1
+    frac = ((tc - times[lo]) / (times[hi] - times[lo])).clamp(0, 1).float() if k > 1 else torch.zeros(ticks)
+    v = torch.zeros(b, hh, ww, device=lum.device) if potential is None else potential.float().clone()
+    out = torch.empty(b, ticks, hh, ww, dtype=torch.uint8, device=lum.device)
+    th, cap = torch.tensor(theta, dtype=torch.float32), float(max_per_tick)
+    for i in range(ticks):
+        a = float(frac[i])
+        light = low[:, lo[i]] if a == 0 else (1 - a) * low[:, lo[i]] + a * low[:, hi[i]]
+        v += gain * light
+        n = torch.floor(v / th).clamp(max=cap)
+        v -= n * th
+        v.clamp_(max=theta)
+        out[:, i] = n.to(torch.uint8)
+    return out
+
+
 def luminance(frames: torch.Tensor) -> torch.Tensor:
     """Linear luminance ``(..., H, W)`` of linear RGB ``(..., 3, H, W)``."""
     r, g, b = LUMA_WEIGHTS
@@ -277,7 +314,8 @@ class FreshSource:
     def __init__(self, *, size: int, device: torch.device | str = "cpu", pictures: list[torch.Tensor] | None = None,
                  dead_leaves: float = 0.5, blur_px: tuple[float, float] = (8.0, 24.0), exposure_us: int = 10_000,
                  contrast: float = 0.2, contrast_sigma: float = 0.03, min_contrast: float = 0.01,
-                 log_eps: float = 1e-3, num_bins: int = 6, representation: str = "scer") -> None:
+                 log_eps: float = 1e-3, num_bins: int = 6, representation: str = "scer",
+                 spikes: bool = False, spike_rate_hz: float = 40_000.0, spike_scale: int = 4) -> None:
         if representation not in ("scer", "count"):
             raise SemcomError(f"--fresh-data makes 'scer' or 'count' events, not {representation!r}")
         self.size, self.device = int(size), torch.device(device)
@@ -288,6 +326,10 @@ class FreshSource:
         self.exposure_us, self.num_bins, self.representation = int(exposure_us), int(num_bins), representation
         self.contrast, self.contrast_sigma, self.min_contrast = float(contrast), float(contrast_sigma), float(min_contrast)
         self.log_eps = float(log_eps)
+        self.spikes, self.spike_rate_hz, self.spike_scale = bool(spikes), float(spike_rate_hz), int(spike_scale)
+        if self.spikes and self.size % self.spike_scale:
+            raise SemcomError(f"the frame side {self.size} is not a multiple of the spike camera's scale "
+                              f"{self.spike_scale}")
 
     @property
     def describe(self) -> dict:
@@ -295,7 +337,7 @@ class FreshSource:
         return {"name": "fresh", "size": self.size, "pictures": len(self.pictures), "dead_leaves": self.dead_leaves,
                 "blur_px": list(self.blur_px), "exposure_us": self.exposure_us, "contrast": self.contrast,
                 "contrast_sigma": self.contrast_sigma, "num_bins": self.num_bins,
-                "representation": self.representation}
+                "representation": self.representation, "spikes": self.spikes}
 
     def _windows(self, n: int, side: int, g: torch.Generator) -> torch.Tensor:
         """``n`` random ``side x side`` windows of the pictures (upscaled where a picture is smaller)."""
@@ -342,4 +384,11 @@ class FreshSource:
         cross = crossings_to_bins(log, times * self.exposure_us, c_pos=cp, c_neg=cn, reference=ref,
                                   exposure_us=self.exposure_us, num_bins=self.num_bins)
         events = bins_to_representation(cross, self.representation)
-        return Batch(sharp=sharp, blurry=blurry, events=events)
+        spk = None
+        if self.spikes:
+            lum = luminance(frames)
+            hs = self.size // self.spike_scale
+            v0 = torch.rand((n, hs, hs), generator=g, device=self.device)  # a camera that ran before
+            spk = spikes(lum, times * self.exposure_us, exposure_us=self.exposure_us, rate_hz=self.spike_rate_hz,
+                         scale=self.spike_scale, potential=v0)
+        return Batch(sharp=sharp, blurry=blurry, events=events, spikes=spk)

@@ -545,7 +545,7 @@ def train_schedule(link: Link, data: TrainingData, schedule: Schedule, cfg: Trai
 
 
 def fresh_source(dataset: str, *, size: int, seed: int, n_val: int, device: torch.device,
-                 params: dict[str, Any]) -> tuple[Any, TrainingData | None]:
+                 params: dict[str, Any], spikes: bool = False) -> tuple[Any, TrainingData | None]:
     """The on-device simulator for ``--fresh-data`` and its fixed validation samples."""
     from semcom.sources.torchsim import FreshSource
 
@@ -561,13 +561,13 @@ def fresh_source(dataset: str, *, size: int, seed: int, n_val: int, device: torc
                           f"not {dataset!r}")
     keep = {k: params[k] for k in ("dead_leaves", "exposure_us", "contrast", "contrast_sigma", "num_bins",
                                    "representation") if k in params}
-    source = FreshSource(size=size, device=device, pictures=pictures, **keep)
+    source = FreshSource(size=size, device=device, pictures=pictures, spikes=spikes, **keep)
     val = None
     if n_val:
         g = torch.Generator(device=device).manual_seed(step_seed(seed, 0, 4))  # a stream training never draws
         b = source.batch(n_val, g)
         val = TrainingData.from_float(b.sharp, b.blurry, b.events, describe={**source.describe, "split": "validation"},
-                                      representation=source.representation, device=device)
+                                      spikes=b.spikes, representation=source.representation, device=device)
     return source, val
 
 
@@ -734,10 +734,8 @@ def train(link_name: str, *, cbr: float, snr_db: float | None = None,
     if warm_start is not None:
         copy_matching(link.codec, warm_start, cbr=float(cbr))
     if fresh_data:
-        if learned and codec_cls.needs_spikes:
-            raise SemcomError(f"--fresh-data simulates no spike camera; train {spec.name} on a dataset instead")
         data, val = fresh_source(dataset, size=size, seed=seed, n_val=int(n_val), device=dev,
-                                 params=dataset_params or {})
+                                 params=dataset_params or {}, spikes=learned and codec_cls.needs_spikes)
     else:
         if data is None:
             data = load_training_data(dataset, size=size, n=n_train, seed=seed, params=dataset_params,
