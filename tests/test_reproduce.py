@@ -64,3 +64,17 @@ def test_a_repeated_notice_is_printed_once_per_process(capsys):
     once_to_stderr("metric X unavailable (test)")
     once_to_stderr("another notice (test)")
     assert capsys.readouterr().err.splitlines() == ["metric X unavailable (test)", "another notice (test)"]
+
+
+def test_overwrite_recomputes_only_the_named_links(tmp_path, monkeypatch):
+    from semcom.cli import main
+
+    base = ["reproduce", "evjscc-fig4", "--snr", "0", "--limit", "1", "--out", str(tmp_path), "-q", "--jobs", "1"]
+    assert main([*base, "--links", "deepjscc,softcast"]) == 0
+    seen = []
+    real = sweep.evaluate_point
+    monkeypatch.setattr(sweep, "evaluate_point", lambda link, *a, **k: seen.append(link.name) or real(link, *a, **k))
+    assert main([*base, "--links", "deepjscc,softcast"]) == 0
+    assert seen == []  # resumed
+    assert main([*base, "--links", "softcast", "--overwrite"]) == 0
+    assert seen == ["softcast"]

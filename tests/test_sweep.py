@@ -101,3 +101,38 @@ def test_a_changed_checkpoint_file_is_not_resumed_into_old_rows(tmp_path):
     save_checkpoint(ck, meta=old.meta, codec=codec, receiver=old.receiver)    # retrained in place
     with pytest.raises(SemcomError, match="other model weights"):
         run_sweep(cfg((0.0, 5.0, 10.0)), out_dir=tmp_path / "out", progress=False)
+
+
+def test_results_resume_from_another_clone_or_folder(tmp_path, monkeypatch):
+    """The resume key holds the link's contents, not the path of its file: the same link file in
+    another place (a clone elsewhere) and a moved results folder resume; other contents do not."""
+    import shutil
+
+    from semcom.link import find_link
+
+    text = open(find_link("softcast").path).read()
+    for place in ("one", "two"):
+        (tmp_path / place).mkdir()
+        (tmp_path / place / "softcast.toml").write_text(text)
+    run_sweep(_cfg(link=str(tmp_path / "one" / "softcast.toml"), snr_db=(0.0,)), out_dir=tmp_path / "r",
+              progress=False)
+    shutil.move(tmp_path / "r", tmp_path / "moved")
+    seen = []
+    real = sweep.evaluate_point
+    monkeypatch.setattr(sweep, "evaluate_point", lambda *a, **k: seen.append(k["snr_db"]) or real(*a, **k))
+    run_sweep(_cfg(link=str(tmp_path / "two" / "softcast.toml"), snr_db=(0.0, 5.0)), out_dir=tmp_path / "moved",
+              progress=False)
+    assert seen == [5.0]  # 0 dB was resumed from the other file's run
+    # a sidecar of the former format (key over the identity with the path) still resumes
+    meta_path = next((tmp_path / "moved").glob("*.json"))
+    meta = json.loads(meta_path.read_text())
+    meta["config_key"] = "0123456789abcdef"
+    meta_path.write_text(json.dumps(meta))
+    run_sweep(_cfg(link=str(tmp_path / "one" / "softcast.toml"), snr_db=(0.0, 5.0)), out_dir=tmp_path / "moved",
+              progress=False)
+    assert seen == [5.0]
+    assert "chunk = 16" in text
+    (tmp_path / "two" / "softcast.toml").write_text(text.replace("chunk = 16", "chunk = 8"))  # other contents
+    with pytest.raises(SemcomError, match="different configuration"):
+        run_sweep(_cfg(link=str(tmp_path / "two" / "softcast.toml"), snr_db=(0.0,)), out_dir=tmp_path / "moved",
+                  progress=False)

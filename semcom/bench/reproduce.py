@@ -83,8 +83,8 @@ def get_figure(name: str) -> FigureSpec:
 
 def run_curves(fig: FigureSpec, *, out_dir: Path, snr: str | None = None, limit: int | None = None,
                repeats: int = 1, seed: int = 0, links: tuple[str, ...] | None = None, progress: bool = True,
-               notice: Callable[[str], None]) -> Path:
-    """Run (or resume) every sweep of a curve figure and draw its PNG; returns the PNG path."""
+               notice: Callable[[str], None], overwrite: bool = False) -> Path:
+    """Run (or resume; ``overwrite``: run anew) every sweep of a curve figure and draw its PNG."""
     from semcom.bench.plots import plot_curves
     from semcom.bench.sweep import SweepConfig, run_sweep
 
@@ -95,7 +95,7 @@ def run_curves(fig: FigureSpec, *, out_dir: Path, snr: str | None = None, limit:
         cfg = SweepConfig(link=link, cbr=fig.cbr, snr_db=points, channel=fig.channel,
                           channel_params=dict(fig.channel_params), limit=limit, repeats=repeats, seed=seed)
         try:
-            csvs.append(run_sweep(cfg, out_dir=run_dir, progress=progress, notice=notice))
+            csvs.append(run_sweep(cfg, out_dir=run_dir, progress=progress, notice=notice, overwrite=overwrite))
         except SemcomError as exc:
             notice(f"{fig.name}: skipped {link}: {exc}")
     if not csvs:
@@ -175,8 +175,8 @@ def once_to_stderr(msg: str) -> None:
 
 def reproduce(name: str, *, out_dir: Path | str = DEFAULT_OUT, snr: str | None = None, limit: int | None = None,
               repeats: int = 1, seed: int = 0, links: tuple[str, ...] | None = None, progress: bool = True,
-              notice: Callable[[str], None] | None = None) -> Path:
-    """Reproduce one figure; returns its PNG path."""
+              notice: Callable[[str], None] | None = None, overwrite: bool = False) -> Path:
+    """Reproduce one figure; returns its PNG path (``overwrite``: recompute its sweeps)."""
     notice = notice or once_to_stderr
     fig = get_figure(name)
     out_dir = Path(out_dir)
@@ -184,7 +184,7 @@ def reproduce(name: str, *, out_dir: Path | str = DEFAULT_OUT, snr: str | None =
     if fig.kind == "grid":
         return run_grid(fig, out_dir=out_dir, snr=snr, rows=limit or 4, seed=seed, links=links, notice=notice)
     return run_curves(fig, out_dir=out_dir, snr=snr, limit=limit, repeats=repeats, seed=seed, links=links,
-                      progress=progress, notice=notice)
+                      progress=progress, notice=notice, overwrite=overwrite)
 
 
 @click.command("reproduce")
@@ -199,9 +199,11 @@ def reproduce(name: str, *, out_dir: Path | str = DEFAULT_OUT, snr: str | None =
 @click.option("--links", "links_", default=None, help="Comma-separated subset of the figure's links.")
 @click.option("--jobs", default=None, type=int,
               help="Processes for the curve figures (default: one per CPU core, at most one per CBR).")
+@click.option("--overwrite", is_flag=True,
+              help="Recompute the figures' sweeps (with --links: those links only) instead of resuming them.")
 @click.option("-q", "--quiet", is_flag=True)
 def reproduce_cmd(figures: tuple[str, ...], list_: bool, all_: bool, out: str, snr: str | None, limit: int | None,
-                  repeats: int, seed: int, links_: str | None, jobs: int | None, quiet: bool) -> None:
+                  repeats: int, seed: int, links_: str | None, jobs: int | None, overwrite: bool, quiet: bool) -> None:
     """Reproduce the EV-JSCC paper's figures (resumes finished points)."""
     if list_:
         width = max(len(n) for n in FIGURES)
@@ -214,7 +216,8 @@ def reproduce_cmd(figures: tuple[str, ...], list_: bool, all_: bool, out: str, s
     for n in names:
         get_figure(n)
     subset = tuple(s.strip() for s in links_.split(",")) if links_ else None
-    kwargs = dict(out_dir=Path(out), snr=snr, limit=limit, repeats=repeats, seed=seed, links=subset)
+    kwargs = dict(out_dir=Path(out), snr=snr, limit=limit, repeats=repeats, seed=seed, links=subset,
+                  overwrite=overwrite)
     groups = _cbr_groups([n for n in names if FIGURES[n].kind == "curves"])
     jobs = min(len(groups), jobs if jobs is not None else (os.cpu_count() or 1))
     if jobs > 1:

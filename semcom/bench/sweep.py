@@ -233,6 +233,15 @@ def _row(cfg_link: str, channel: str, cbr: float, snr_db: float, res: PointResul
     return row
 
 
+def portable_identity(identity: dict[str, Any]) -> dict[str, Any]:
+    """What determines a sweep's numbers, without where files lie: the link file's path and the
+    checkpoint's path are left out (the link's contents stay; the weights have their own
+    fingerprint), so a clone elsewhere or a moved results folder resumes."""
+    link = {k: v for k, v in dict(identity.get("link") or {}).items() if k != "path"}
+    out = {k: v for k, v in identity.items() if k not in ("link", "checkpoint")}
+    return {**out, "link": link, "checkpoint_given": identity.get("checkpoint") is not None}
+
+
 def run_sweep(cfg: SweepConfig, *, out_dir: Path | str = DEFAULT_OUT, overwrite: bool = False,
               progress: bool = True, notice: Callable[[str], None] | None = None) -> Path:
     """Run (or resume) a sweep and return the path of its CSV file.
@@ -260,7 +269,7 @@ def run_sweep(cfg: SweepConfig, *, out_dir: Path | str = DEFAULT_OUT, overwrite:
                 "dataset": dataset.describe() or str(cfg.dataset),
                 "limit": cfg.limit, "repeats": cfg.repeats, "seed": cfg.seed, "metrics": list(cfg.metrics),
                 "checkpoint": cfg.checkpoint}
-    key = config_key(identity)
+    key = config_key(portable_identity(identity))
     # the checkpoint's name (or None for the shipped one) is in the identity; its contents are not,
     # so the weights' fingerprint is kept beside it: a resumed run must not mix two models' rows
     weights = weights_digest(link)
@@ -272,10 +281,13 @@ def run_sweep(cfg: SweepConfig, *, out_dir: Path | str = DEFAULT_OUT, overwrite:
         import json as _json
         try:
             old = _json.loads(json_path.read_text())
-            old_key, old_weights = old.get("config_key"), old.get("weights")
+            old_key, old_weights, old_identity = old.get("config_key"), old.get("weights"), old.get("resolved")
         except (OSError, ValueError, AttributeError):
-            old_key = old_weights = None
-        if old_key != key:
+            old_key = old_weights = old_identity = None
+        # sidecars written before keys were path-free: compare what they resolved, paths left out
+        same = old_key == key or (isinstance(old_identity, dict)
+                                  and config_key(portable_identity(old_identity)) == key)
+        if not same:
             raise SemcomError(f"{csv_path} holds results of a different configuration; "
                               "pass --overwrite to replace it or choose another --out")
         if old_weights is not None and old_weights != weights:
