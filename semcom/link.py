@@ -1,6 +1,6 @@
 """A link: source node -> encoder -> channel -> decoder -> receiver back-end, declared in TOML.
 
-A link file (``links/NAME.toml``) names its components from the registries::
+A link file (``semcom/links/NAME.toml``, or ``NAME.toml`` in a folder of one's own) names its components from the registries::
 
     name = "softcast"
     description = "SoftCast: linear analog transmission of the blurry frame"
@@ -44,11 +44,12 @@ TARGETS = ("sharp", "blurry")
 
 
 def links_dirs() -> list[Path]:
-    """Folders searched for ``NAME.toml``: ``$SEMCOM_LINKS`` (colon-separated), ``./links``,
-    and the ``links/`` folder of the source tree."""
+    """Folders searched for ``NAME.toml``, earlier ones first: ``$SEMCOM_LINKS`` (colon-separated),
+    ``./links`` of the working directory, and the links shipped inside the package
+    (``semcom/links/``, package data, so an installed wheel finds them from anywhere)."""
     dirs = [Path(p) for p in os.environ.get("SEMCOM_LINKS", "").split(os.pathsep) if p]
     dirs.append(Path.cwd() / "links")
-    dirs.append(Path(__file__).resolve().parent.parent / "links")
+    dirs.append(Path(__file__).resolve().parent / "links")
     seen, out = set(), []
     for d in dirs:
         r = d.resolve()

@@ -41,7 +41,7 @@ class SweepConfig:
     """Everything that determines a sweep's rows.
 
     Args:
-        link: link name (``links/NAME.toml``) or path to a link file.
+        link: link name (``semcom/links/NAME.toml``) or path to a link file.
         cbr: requested channel bandwidth ratio.
         snr_db: SNR points in dB.
         channel: channel name overriding the link's default (``None``: the link's).
