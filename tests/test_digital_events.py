@@ -22,7 +22,7 @@ from semcom.registry import CHANNELS, CODECS, SOURCES
 from semcom.sources.base import collate
 
 ROOT = Path(__file__).resolve().parent.parent
-LINK_FILE = ROOT / "links" / "bpg-ldpc-events.toml"
+LINK_FILE = ROOT / "semcom" / "links" / "bpg-ldpc-events.toml"
 CBR = 1 / 6          # 64x64: 2048 channel uses, 512 of them for the events at event_share 0.25
 
 

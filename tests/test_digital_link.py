@@ -180,7 +180,7 @@ def test_capacity_outage_rule_on_block_rayleigh(batch):
 
 def test_link_files_build(batch):
     for name in ("bpg-ldpc", "bpg-capacity"):
-        spec = tomllib.loads((ROOT / "links" / f"{name}.toml").read_text())
+        spec = tomllib.loads((ROOT / "semcom" / "links" / f"{name}.toml").read_text())
         assert spec["codec"]["name"] == name and spec["target"] == "sharp"
         params = {k: v for k, v in spec["codec"].items() if k != "name"}
         codec = CODECS.build(name, cbr=1 / 48, **params)
@@ -190,7 +190,7 @@ def test_link_files_build(batch):
         if "awgn" in CHANNELS:
             from semcom.link import Link, LinkSpec
 
-            link = Link(LinkSpec.load(ROOT / "links" / f"{name}.toml"), cbr=1 / 12)
+            link = Link(LinkSpec.load(ROOT / "semcom" / "links" / f"{name}.toml"), cbr=1 / 12)
             out = link(batch, snr_db=25.0, generator=torch.Generator().manual_seed(0))
             assert out.output.shape == batch.blurry.shape
 
