@@ -121,6 +121,10 @@ class LinkSpec:
             data = tomllib.loads(path.read_text())
         except FileNotFoundError:
             raise SemcomError(f"link file not found: {path}") from None
+        except IsADirectoryError:
+            raise SemcomError(f"{path} is a folder, not a link file (NAME.toml); see `semcom links`") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SemcomError(f"cannot read link file {path}: {exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise SemcomError(f"{path}: invalid TOML: {exc}") from None
         return cls.from_dict(data, path=str(path))

@@ -20,6 +20,14 @@ BAD = [
     (["run", "--link", "softcast", "--snr", "0", "--cbr", "1/48", "--repeats", "0"], "repeats"),
     (["run", "--snr", "0", "--cbr", "1/48"], "--link"),
     (["plot", "does-not-exist.csv"], "no such results file"),
+    (["plot", str(Path(__file__).parent)], "no such results file"),
+    (["plot", str(Path(__file__).parents[1] / "docs" / "img" / "synth-blur-sample.png")], "not a results CSV"),
+    (["run", "--link", str(Path(__file__).parent), "--snr", "0", "--cbr", "1/48"], "is a folder"),
+    (["run", "--link", "softcast", "--snr", "0", "--cbr", "1/48", "--checkpoint", __file__],
+     "no learned weights"),
+    (["train", "--plot", "nope.csv"], "training log not found"),
+    (["train", "--link", "deepjscc", "--cbr", "1/48", "--snr", "10", "--augment", "shear"], "unknown augmentation"),
+    (["train", "--link", "deepjscc", "--cbr", "1/48", "--snr", "10", "--ema", "1.5"], "--ema"),
 ]
 
 

@@ -17,12 +17,14 @@ def load_results(paths: Sequence[str | Path]) -> pd.DataFrame:
     frames = []
     for p in paths:
         p = Path(p)
-        if not p.exists():
+        if not p.is_file():
             raise SemcomError(f"no such results file: {p}")
         try:
             df = pd.read_csv(p)
-        except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
-            raise SemcomError(f"{p}: not a results CSV ({exc})") from None
+        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+            raise SemcomError(f"{p}: not a results CSV ({str(exc).splitlines()[0]})") from None
+        except OSError as exc:
+            raise SemcomError(f"cannot read {p}: {exc.strerror or exc}") from None
         missing = {"link", "snr_db", "cbr"} - set(df.columns)
         if missing:
             raise SemcomError(f"{p}: not a sweep CSV (missing columns {sorted(missing)})")
