@@ -59,7 +59,10 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         for deb in sorted(tmp.glob("*.deb")):
             pkg = deb.name.split("_")[0]
-            subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp / pkg)], check=True)
+            unpack = subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp / pkg)], capture_output=True, text=True)
+            if unpack.returncode != 0:
+                print(f"error: dpkg-deb could not unpack {deb.name}: {unpack.stderr.strip()}", file=sys.stderr)
+                return 1
         for e in todo:
             src = tmp / e["package"] / e["path"].lstrip("/")
             if not _ok(src, e["sha256"]):

@@ -16,7 +16,8 @@ Recipes (the common `semcom train` arguments; each job adds its link, CBR, SNR m
 
 Each job is one ``semcom train`` command; its log is ``<out>/<job>.log`` and the trainer writes
 ``<out>/<job>.csv`` (metrics, validation PSNR) and ``<out>/<job>.png`` (learning curve).  A job
-whose checkpoint holds its final step is skipped; an interrupted one resumes.  At the end
+whose checkpoint holds its final step is skipped; an interrupted one resumes; a job that waits for
+another starts only once that one has exited cleanly with its final step.  At the end
 ``<out>/summary.csv`` lists, per checkpoint: steps, samples seen, device, processes, wall time,
 last validation PSNR.  Publish into the zoo with ``python -m semcom.zoo.publish`` (docs/training.md).
 """
@@ -70,13 +71,29 @@ def command(job: tuple, *, out: Path, recipe: str, nproc: int, extra: list[str])
     if link != "sp-jscc" and recipe == "cpu":
         common += ["--dataset-param", "spikes=false"]  # no spike camera needed: faster synthesis
     widths = [a for w in TINY_WIDTHS[link] for a in ("--codec-param", w)] if recipe == "tiny" else []
-    n_steps = max(3, int(steps * STEP_SCALE[recipe]))
+    n_steps = steps_of(job, recipe)
     train_args = ["--link", link, "--cbr", cbr, *snr, "--steps", str(n_steps), "--out", str(out / f"{name}.ckpt"),
                   "-q", *common, *widths, *[a.replace("{out}", str(out)) for a in args], *extra]
     if nproc > 1:
         return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
                 "-m", "semcom.train", *train_args]
     return [sys.executable, "-m", "semcom.train", *train_args]
+
+
+def steps_of(job: tuple, recipe: str) -> int:
+    return max(3, int(job[4] * STEP_SCALE[recipe]))
+
+
+def complete(out: Path, job: tuple, recipe: str) -> bool:
+    """Whether the job's checkpoint holds its final step (a finished job is not started again)."""
+    from semcom.errors import SemcomError
+    from semcom.zoo.store import read_meta
+
+    path = out / f"{job[0]}.ckpt"
+    try:
+        return path.exists() and int(read_meta(path).get("step", -1)) == steps_of(job, recipe)
+    except (SemcomError, ValueError, OSError):
+        return False
 
 
 def summarize(out: Path, names: list[str]) -> Path:
@@ -115,29 +132,38 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     recipe = "gpu" if args.device and args.device.startswith("cuda") else args.recipe
     parallel = args.parallel or (4 if recipe == "gpu" else 1)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     names = [j[0] for j in JOBS]
     only = set(args.only.split(",")) if args.only else None
     if only and only - set(names):
         print(f"unknown job(s) {sorted(only - set(names))} (known: {', '.join(names)})", file=sys.stderr)
         return 2
+    if parallel < 1 or args.nproc < 1:
+        print("--parallel and --nproc must be at least 1", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     queue = [j for j in JOBS if only is None or j[0] in only]
-    running: list[tuple[str, subprocess.Popen, float]] = []
-    finished: set[str] = set()
+    running: list[tuple[str, subprocess.Popen, float, object]] = []
+    finished: set[str] = set()  # jobs whose checkpoint holds their final step
+    for job in list(queue):
+        if complete(out, job, recipe):
+            queue.remove(job)
+            finished.add(job[0])
+            print(f"{job[0]}: already complete", flush=True)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     status = 0
     while queue or running:
         while queue and len(running) < parallel:
             queued = {q[0] for q in queue}
+            prereq = {j[0]: j for j in JOBS}
             ready = [j for j in queue if j[6] is None or j[6] in finished
                      or (j[6] not in queued and not any(r[0] == j[6] for r in running)
-                         and (out / f"{j[6]}.ckpt").exists())]
+                         and complete(out, prereq[j[6]], recipe))]
             if not ready:
                 if not running:
-                    print(f"cannot start {[j[0] for j in queue]}: their prerequisites have no checkpoint in {out}",
-                          file=sys.stderr)
-                    return 2
+                    print(f"cannot start {[j[0] for j in queue]}: their prerequisites have no complete checkpoint "
+                          f"in {out}", file=sys.stderr)
+                    return status or 2
                 break
             job = ready[0]
             queue.remove(job)
@@ -145,14 +171,18 @@ def main(argv: list[str] | None = None) -> int:
             log = open(out / f"{job[0]}.log", "a")
             log.write(" ".join(cmd) + "\n")
             log.flush()
-            running.append((job[0], subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), time.time()))
+            running.append((job[0], subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), time.time(),
+                            log))
             print(f"started {job[0]}", flush=True)
         time.sleep(0.5)
         for item in list(running):
-            name, proc, t0 = item
+            name, proc, t0, log = item
             if proc.poll() is not None:
                 running.remove(item)
-                finished.add(name)
+                log.close()
+                job = next(j for j in JOBS if j[0] == name)
+                if proc.returncode == 0 and complete(out, job, recipe):  # only then may dependants start
+                    finished.add(name)
                 print(f"finished {name}: exit {proc.returncode} after {time.time() - t0:.0f} s", flush=True)
                 status = status or proc.returncode
     print(f"summary: {summarize(out, names)}")

@@ -122,6 +122,9 @@ def test_photos_source_refuses_changed_missing_files_and_the_test_split(fake_cor
     (fake_corpus / "p1.png").write_bytes(b"not the same picture")
     with pytest.raises(SemcomError, match="differ from the manifest"):
         SOURCES.build("photos", size=64, n=2, cache=False)
+    (fake_corpus / "p1.png").unlink()
+    with pytest.raises(SemcomError, match="1 of the 2"):  # a partial corpus is other data
+        SOURCES.build("photos", size=64, n=2, cache=False)
     monkeypatch.setenv("SEMCOM_PHOTOS", str(tmp_path / "empty"))
     with pytest.raises(SemcomError, match="install_photos.py"):
         SOURCES.build("photos", size=64, n=2, cache=False)

@@ -90,7 +90,7 @@ def test_fresh_batches_are_seeded_and_physically_plausible():
     assert float(a.events.abs().mean()) > 0.1
 
 
-def test_fresh_data_trains_and_refuses_spike_codecs(tmp_path):
+def test_fresh_data_trains_event_and_spike_codecs(tmp_path):
     from semcom.train import train
 
     res = train("ev-jscc", cbr=1 / 48, snr_range=(0.0, 20.0), steps=2, batch_size=2, size=32, fresh_data=True,

@@ -209,6 +209,10 @@ def test_ema_validation_and_resume_with_both(tmp_path, data):
     assert a.meta["training"]["weights"] == "ema" and a.meta["training"]["data"]["n_val"] == 2
     rows = list(csv.DictReader(open(full.log)))
     assert [int(r["step"]) for r in rows] == [2, 4, 6]
+    # the log of the interrupted run is the same too (the row in progress at the stop is resumed)
+    again = list(csv.DictReader(open(second.log)))
+    drop = lambda rs: [{k: v for k, v in r.items() if k != "seconds"} for r in rs]  # noqa: E731
+    assert drop(again) == drop(rows)
     assert all(r["val_psnr"] for r in rows) and math.isfinite(full.val_psnr)
     assert [int(r["samples"]) for r in rows] == [4, 8, 12]
     assert abs(float(rows[-1]["val_psnr"]) - full.val_psnr) < 1e-3

@@ -26,10 +26,12 @@ def test_tiny_zoo_trains_every_kind_of_job_into_one_folder(tmp_path, monkeypatch
         assert (out / f"{name}.png").stat().st_size > 1000 and (out / f"{name}.csv").exists()
         assert float(row["val_psnr"]) > 0
     assert rows["ev-jscc-1-48-snr10"]["snr_mode"] == "single"
-    # a second run finds every checkpoint finished and changes nothing
-    before = {p.name: p.stat().st_mtime_ns for p in out.glob("*.ckpt")}
+    # a second run finds every checkpoint finished and starts no job
+    before = {p.name: p.stat().st_mtime_ns for p in out.glob("*")}
     assert train_zoo.main(["--out", str(out), "--recipe", "tiny", "--only", JOBS]) == 0
-    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.ckpt")} == before
+    after = {p.name: p.stat().st_mtime_ns for p in out.glob("*")}
+    assert {k: v for k, v in after.items() if k != "summary.csv"} == {k: v for k, v in before.items()
+                                                                         if k != "summary.csv"}
 
 
 def test_recipes_and_unknown_jobs():
@@ -41,4 +43,17 @@ def test_recipes_and_unknown_jobs():
     ev = next(j for j in train_zoo.JOBS if j[0] == "ev-jscc-1-48-adaptive")
     cmd = train_zoo.command(ev, out=Path("o"), recipe="gpu", nproc=1, extra=[])
     assert "--fresh-data" in cmd and cmd[cmd.index("--device") + 1] == "cuda"
-    assert train_zoo.main(["--only", "nope", "--out", "/tmp/x-unused"]) == 2
+def test_unknown_jobs_and_bad_counts_are_refused_before_anything_is_written(tmp_path):
+    assert train_zoo.main(["--only", "nope", "--out", str(tmp_path / "a")]) == 2
+    assert train_zoo.main(["--parallel", "-1", "--out", str(tmp_path / "b")]) == 2
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_a_failed_prerequisite_does_not_release_its_dependant(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEMCOM_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "zoo"
+    # the DeepJSCC job fails at once (an unknown option), so the deblurring job must not start
+    code = train_zoo.main(["--out", str(out), "--recipe", "tiny", "--extra=--no-such-option",
+                           "--only", "deepjscc-1-48-adaptive,deepjscc-deblur-1-48-adaptive"])
+    assert code != 0
+    assert not (out / "deepjscc-deblur-1-48-adaptive.log").exists()

@@ -173,6 +173,13 @@ class LearnedCodec(Codec):
         """``"adaptive"`` (one model for a range of SNRs) or ``"single"`` (trained at one SNR)."""
         raise NotImplementedError
 
+    def _refuse_checkpoint(self, checkpoint: Any) -> None:
+        """Constructors took ``checkpoint=`` before the zoo built codecs; say where it went."""
+        if checkpoint is not None and str(checkpoint).lower() != "none":
+            raise SemcomError(f"{type(self).__name__}(checkpoint=...) no longer loads weights: use "
+                              f"semcom.zoo.build_codec({self.registry_name!r}, cbr=..., checkpoint=...) "
+                              "or a Link with codec_overrides={'checkpoint': ...}")
+
     @staticmethod
     def snr_mode_for(*, snr_db: float | None, adaptive: bool | None) -> str:
         """The SNR mode constructor arguments ask for (``snr_db`` or ``adaptive=False``: single)."""

@@ -147,8 +147,9 @@ class DeepJSCC(LearnedCodec):
     registry_name = "deepjscc"
 
     def __init__(self, *, cbr: float, snr_db: float | None = None, adaptive: bool | None = None,
-                 width: int | None = None, source: str = "blurry", **extra: Any) -> None:
+                 width: int | None = None, source: str = "blurry", checkpoint: None = None, **extra: Any) -> None:
         super().__init__()
+        self._refuse_checkpoint(checkpoint)
         if isinstance(cbr, bool) or not isinstance(cbr, (int, float)) or not 0 < cbr <= 1:
             raise ValueError(f"cbr must be a number in (0, 1], got {cbr!r}")
         if snr_db is not None and (isinstance(snr_db, bool) or not isinstance(snr_db, (int, float))):
@@ -265,8 +266,8 @@ class DeepJSCCDeblur(DeepJSCC):
 
     def __init__(self, *, cbr: float, snr_db: float | None = None, adaptive: bool | None = None,
                  width: int | None = None, source: str = "blurry",
-                 event_channels: int | None = None, unet_width: int | None = None) -> None:
-        super().__init__(cbr=cbr, snr_db=snr_db, adaptive=adaptive, width=width,
+                 event_channels: int | None = None, unet_width: int | None = None, checkpoint: None = None) -> None:
+        super().__init__(cbr=cbr, snr_db=snr_db, adaptive=adaptive, width=width, checkpoint=checkpoint,
                          source=source, event_channels=event_channels, unet_width=unet_width)
 
     def _build_extra(self, cfg: dict[str, Any]) -> None:

@@ -336,8 +336,9 @@ class EVJSCC(LearnedCodec):
                  width: int | None = None,
                  split: tuple[float, float, float] | list[float] | None = None, shared: bool | None = None,
                  event_channels: int | None = None, event_scale: float | None = None,
-                 unet_width: int | None = None, prior: str | None = None) -> None:
+                 unet_width: int | None = None, prior: str | None = None, checkpoint: None = None) -> None:
         super().__init__()
+        self._refuse_checkpoint(checkpoint)
         if isinstance(cbr, bool) or not isinstance(cbr, (int, float)) or not 0 < cbr <= 1:
             raise ValueError(f"cbr must be a number in (0, 1], got {cbr!r}")
         if snr_db is not None and (isinstance(snr_db, bool) or not isinstance(snr_db, (int, float))):

@@ -63,8 +63,8 @@ def installed_photos(root: str | Path | None = None) -> list[tuple[str, Path]]:
     """``(name, path)`` of every manifest photograph present under ``root`` with the right SHA-256.
 
     Raises:
-        SemcomError: none is installed (the message gives the install command), or a file is
-            present with other contents (a changed corpus would silently change training).
+        SemcomError: not every photograph is installed (the message gives the install command),
+            or a file is present with other contents (a changed corpus would change training).
     """
     root = Path(root).expanduser() if root is not None else photos_root()
     found, bad = [], []
@@ -79,9 +79,10 @@ def installed_photos(root: str | Path | None = None) -> list[tuple[str, Path]]:
     if bad:
         raise SemcomError(f"photos under {root} differ from the manifest ({', '.join(bad[:3])}"
                           f"{' ...' if len(bad) > 3 else ''}); reinstall with `python scripts/install_photos.py`")
-    if not found:
-        raise SemcomError(f"no training photographs under {root}; install them with "
-                          "`python scripts/install_photos.py` (or `make photos`), or set $SEMCOM_PHOTOS")
+    if len(found) < len(read_manifest()):  # a partial corpus would silently train on other data
+        raise SemcomError(f"{len(found)} of the {len(read_manifest())} training photographs are under {root}; "
+                          "install them with `python scripts/install_photos.py` (or `make photos`), "
+                          "or set $SEMCOM_PHOTOS")
     return found
 
 

@@ -8,9 +8,11 @@ and 90-degree rotations) and time direction per sample, all through one gather, 
 generator seeded by ``(seed, step, shard)``; nothing goes back to the host.
 
 Time reversal (``t -> T - t``, every event's polarity negated) leaves the blurry frame and the
-mid-exposure sharp frame as they are.  Its effect on a representation is exact and tested
+mid-exposure sharp frame as they are.  Its effect on an event representation is exact and tested
 against the event simulator: SCER (EV-JSCC Eq. 10) and per-polarity counts reverse their
-channel order; a voxel grid reverses its bins and changes sign; spike streams reverse in time.
+channel order; a voxel grid reverses its bins and changes sign.  Spike streams are reversed in
+time, which is only approximately the spikes of the reversed scene (an integrate-and-fire pixel
+carries its potential forward in time).
 
 Example:
     >>> data = TrainingData.from_float(sharp, blurry, events, describe={"name": "x"},   # doctest: +SKIP
@@ -72,9 +74,17 @@ class TrainingData:
     def __post_init__(self) -> None:
         if self.sharp.dtype != torch.uint8 or self.blurry.dtype != torch.uint8:
             raise ValueError("TrainingData holds uint8 frames; build it with TrainingData.from_float")
-        if self.sharp.shape != self.blurry.shape or self.sharp.ndim != 4:
-            raise ValueError(f"sharp and blurry must both be (N, 3, S, S), got {tuple(self.sharp.shape)} "
+        n, _, h, w = self.sharp.shape if self.sharp.ndim == 4 else (0, 0, 0, -1)
+        if self.sharp.shape != self.blurry.shape or h != w:
+            raise ValueError(f"sharp and blurry must both be square (N, 3, S, S), got {tuple(self.sharp.shape)} "
                              f"and {tuple(self.blurry.shape)}")
+        if self.events is not None and (self.events.ndim != 4 or tuple(self.events.shape[2:]) != (h, w)
+                                        or self.events.shape[0] != n):
+            raise ValueError(f"events must be (N, C, {h}, {w}) like the frames, got {tuple(self.events.shape)}")
+        if self.spikes is not None and (self.spikes.ndim != 4 or self.spikes.shape[0] != n
+                                        or self.spikes.shape[2] != self.spikes.shape[3]
+                                        or h % self.spikes.shape[-1]):
+            raise ValueError(f"spikes must be (N, T, s, s) with s dividing {h}, got {tuple(self.spikes.shape)}")
 
     @classmethod
     def from_float(cls, sharp: torch.Tensor, blurry: torch.Tensor, events: torch.Tensor | None, *,

@@ -309,8 +309,9 @@ class _EMA:
 
     def __init__(self, module: torch.nn.Module, decay: float) -> None:
         self.decay = float(decay)
-        self.names = [k for k, v in module.state_dict().items() if v.is_floating_point()]
-        self.live = [module.state_dict()[k] for k in self.names]
+        state = module.state_dict()
+        self.names = [k for k, v in state.items() if v.is_floating_point() and k.startswith(("codec.", "receiver."))]
+        self.live = [state[k] for k in self.names]
         self.avg = [t.detach().clone() for t in self.live]
 
     def update(self, n: int) -> None:
@@ -390,6 +391,7 @@ def train_schedule(link: Link, data: TrainingData, schedule: Schedule, cfg: Trai
     total = sum(s.steps for s in schedule)
     key = json.dumps({**asdict(cfg), "schedule_stages": schedule_as_dicts(schedule)}, sort_keys=True)
     step, opt_state, opt_stage, resumed_from, ema_state = 0, None, -1, 0, None
+    window_state = [0.0, 0]
     if out.exists():
         ck = load_checkpoint(out)
         if ck.train is None or ck.train.get("config_key") != key:
@@ -404,6 +406,7 @@ def train_schedule(link: Link, data: TrainingData, schedule: Schedule, cfg: Trai
         step = resumed_from = int(ck.train["step"])
         opt_state = ck.train.get("optimizer")
         opt_stage = int(ck.train.get("stage", -1))
+        window_state = ck.train.get("window", [0.0, 0])
     link.to(device)
     link.to(memory_format=torch.channels_last)  # faster convolutions on CPU and GPU
     if compile:
@@ -432,7 +435,8 @@ def train_schedule(link: Link, data: TrainingData, schedule: Schedule, cfg: Trai
                              "weights": "ema" if ema is not None else "last", **(meta_extra or {})}}
         live_codec, live_receiver = link.codec.state_dict(), link.receiver.state_dict()
         train_state = {"step": at, "config_key": key, "stage": current_stage,
-                       "optimizer": optimizer.state_dict() if optimizer is not None else {}}
+                       "optimizer": optimizer.state_dict() if optimizer is not None else {},
+                       "window": [float(loss_sum), window]}  # the log row in progress, for an exact CSV
         codec_sd, receiver_sd = live_codec, live_receiver
         if ema is not None:
             avg_codec, avg_receiver = _split_state(ema.state())
@@ -449,8 +453,8 @@ def train_schedule(link: Link, data: TrainingData, schedule: Schedule, cfg: Trai
 
     bar = tqdm(total=total, initial=step, desc=f"train {link.name} cbr {format_cbr(link.cbr)}", unit="step",
                disable=not (progress and lead), file=sys.stderr, dynamic_ncols=True)
-    loss_sum = torch.zeros((), device=device)
-    window = 0
+    loss_sum = torch.full((), float(window_state[0]), device=device)
+    window = int(window_state[1])
     last_loss, last_val = float("nan"), float("nan")
     optimizer: torch.optim.Optimizer | None = None
     model: torch.nn.Module = _TrainPass(link)
@@ -592,7 +596,10 @@ def copy_matching(codec: torch.nn.Module, path: str | Path, *, cbr: float) -> li
 def bf16_supported(device: torch.device) -> bool:
     """Whether bf16 autocast runs natively: CUDA, or a CPU with bf16 instructions (AMX, AVX512-BF16)."""
     if device.type == "cuda":
-        return True
+        try:
+            return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+        except TypeError:  # an older torch without the keyword
+            return bool(torch.cuda.is_bf16_supported())
     if device.type != "cpu":
         return False
     try:
@@ -692,6 +699,9 @@ def train(link_name: str, *, cbr: float, snr_db: float | None = None,
         raise SemcomError(f"--val must be a non-negative integer, got {n_val}")
     if val_every is not None and (int(val_every) != val_every or val_every < 1):
         raise SemcomError(f"--val-every must be a positive integer, got {val_every}")
+    if val_every is not None and val_every % log_every:
+        raise SemcomError(f"--val-every {val_every} must be a multiple of --log-every {log_every} "
+                          "(validation PSNR goes into the log rows)")
     if lr_curve not in ("run", "stage"):
         raise SemcomError(f"lr_curve must be 'run' or 'stage', got {lr_curve!r}")
     unknown = set(augment) - set(AUGMENTATIONS)
@@ -699,6 +709,8 @@ def train(link_name: str, *, cbr: float, snr_db: float | None = None,
         raise SemcomError(f"unknown augmentation(s) {sorted(unknown)} (known: {', '.join(AUGMENTATIONS)})")
     dev = _resolve_device(device)
     dist_util.init(dev)
+    if shards is not None and (int(shards) != shards or shards < 1):
+        raise SemcomError(f"--shards must be a positive integer, got {shards}")
     shards = int(shards) if shards is not None else dist_util.world_size()
     spec = find_link(link_name)
     codec_cls = CODECS.get(spec.codec.name)

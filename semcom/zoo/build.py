@@ -50,7 +50,7 @@ def build_codec(name: str, *, cbr: float, checkpoint: str | Path | None = None, 
     cls: type[LearnedCodec] = CODECS.get(name)
     mode = cls.snr_mode_for(snr_db=snr_db, adaptive=adaptive)
     if mode == "single" and snr_db is None and checkpoint is None:
-        raise ValueError("adaptive=False needs snr_db (the SNR the model is trained and tested at)")
+        raise SemcomError("adaptive=False needs snr_db (the SNR the model is trained and tested at)")
     ck = checkpoint_for(codec=name, cbr=float(cbr), checkpoint=checkpoint, snr_mode=mode,
                         snr_db=None if snr_db is None else float(snr_db))
     if ck is None:
