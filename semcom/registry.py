@@ -41,6 +41,8 @@ class Registry:
         def deco(obj: Any) -> Any:
             if name in self._entries and self._entries[name].obj is not obj:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
+            if isinstance(obj, type):
+                obj.registry_name = name  # the component knows its name: written once, here
             doc = help or (obj.__doc__ or "").strip().splitlines()[0:1]
             text = doc if isinstance(doc, str) else (doc[0] if doc else "")
             self._entries[name] = Entry(name, obj, text)

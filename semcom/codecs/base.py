@@ -149,7 +149,7 @@ class LearnedCodec(Codec):
     found and verified a checkpoint file.  Codecs never read files themselves.
 
     Class attributes:
-        registry_name: the name it is registered under (checkpoints record it).
+        registry_name: the name it is registered under (set by the registry; checkpoints record it).
         default_schedule: the training schedule (a name in :mod:`semcom.train.schedules`)
             ``semcom train`` uses unless told otherwise.
         needs_spikes: the training data must carry the spike stream.

@@ -144,7 +144,6 @@ class DeepJSCC(LearnedCodec):
         decode: -> ``Reception.image`` ``(B, 3, H, W)`` in [0, 1].
     """
 
-    registry_name = "deepjscc"
 
     def __init__(self, *, cbr: float, snr_db: float | None = None, adaptive: bool | None = None,
                  width: int | None = None, source: str = "blurry", checkpoint: None = None, **extra: Any) -> None:
@@ -262,7 +261,6 @@ class DeepJSCCDeblur(DeepJSCC):
         as :class:`DeepJSCC`.
     """
 
-    registry_name = "deepjscc-deblur"
 
     def __init__(self, *, cbr: float, snr_db: float | None = None, adaptive: bool | None = None,
                  width: int | None = None, source: str = "blurry",

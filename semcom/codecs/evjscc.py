@@ -322,7 +322,6 @@ class EVJSCC(LearnedCodec):
         ``Reception.events`` ``(B, C, H, W)`` (the decoded events, same units as the input).
     """
 
-    registry_name = "ev-jscc"
     #: model-based fusions the shared encoder can read (see :class:`EDIPrior`), and the default
     priors: tuple[str, ...] = ("none", "edi")
     default_prior = "edi"
@@ -534,5 +533,4 @@ class EVJSCCNoShared(EVJSCC):
         as :class:`EVJSCC`.
     """
 
-    registry_name = "ev-jscc-noshared"
     _shared_fixed = False

@@ -76,7 +76,6 @@ class SPJSCC(EVJSCC):
         spike representation ``(B, C, H, W)``.
     """
 
-    registry_name = "sp-jscc"
     priors = ("none", "sdm")
     default_prior = "sdm"
     default_event_scale = 0.25
