@@ -56,11 +56,27 @@ def test_links_lists_softcast(capsys):
     assert any(line.startswith("softcast ") for line in out.splitlines())
 
 
+def test_runs_that_differ_get_their_own_files_and_the_readme_order_works(tmp_path):
+    """make demo, then the same link with a checkpoint and with --limit: no collision."""
+    from semcom.train import train
+
+    base = ["run", "--link", "deepjscc", "--snr", "10", "--cbr", "1/48", "--limit", "1", "--metrics", "psnr",
+            "--out", str(tmp_path), "-q", "--no-plot"]
+    assert main(base) == 0
+    ck = train("deepjscc", cbr=1 / 48, snr_range=(0.0, 20.0), steps=1, batch_size=2, dataset="skimage", size=32,
+               n_train=2, out=tmp_path / "my.ckpt", progress=False, codec_params={"width": 8}).checkpoint
+    assert main([*base, "--checkpoint", str(ck)]) == 0
+    assert main([*base[:-4], "--limit", "2", *base[-4:]]) == 0
+    names = sorted(p.name for p in tmp_path.glob("deepjscc_*.csv"))
+    assert names == ["deepjscc_awgn_cbr1-48_ckpt-my_n1_m-psnr.csv", "deepjscc_awgn_cbr1-48_n1_m-psnr.csv",
+                     "deepjscc_awgn_cbr1-48_n2_m-psnr.csv"]
+
+
 def test_run_writes_csv_json_png_and_plot_command(tmp_path, capsys):
     argv = ["run", "--link", "softcast", "--snr", "0:10:5", "--cbr", "1/12", "--dataset", "skimage",
             "--size", "32", "--limit", "2", "--metrics", "psnr,ssim", "--out", str(tmp_path), "-q"]
     assert main(argv) == 0
-    csv = tmp_path / "softcast_awgn_cbr1-12.csv"
+    csv = tmp_path / "softcast_awgn_cbr1-12_skimage_size-32_n2_m-psnr-ssim.csv"
     assert len(pd.read_csv(csv)) == 3
     assert csv.with_suffix(".json").exists() and csv.with_suffix(".png").stat().st_size > 10_000
     out_png = tmp_path / "again.png"

@@ -66,10 +66,20 @@ def test_resume_skips_finished_points(tmp_path, monkeypatch):
 
 
 def test_changed_configuration_is_refused(tmp_path):
-    run_sweep(_cfg(snr_db=(0.0,)), out_dir=tmp_path, progress=False)
+    from semcom.link import find_link
+
+    first = run_sweep(_cfg(snr_db=(0.0,)), out_dir=tmp_path, progress=False)
+    # an option that changes the numbers gets its own file name
+    other = run_sweep(_cfg(snr_db=(0.0,), seed=4), out_dir=tmp_path, progress=False)
+    assert other != first and "seed4" in other.name
+    # a changed link file behind the same name is refused, and replaced with --overwrite
+    link = tmp_path / "softcast.toml"
+    link.write_text(open(find_link("softcast").path).read())
+    run_sweep(_cfg(link=str(link), snr_db=(0.0,)), out_dir=tmp_path / "x", progress=False)
+    link.write_text(link.read_text().replace("chunk = 16", "chunk = 8"))
     with pytest.raises(SemcomError, match="different configuration"):
-        run_sweep(_cfg(snr_db=(0.0,), seed=4), out_dir=tmp_path, progress=False)
-    path = run_sweep(_cfg(snr_db=(0.0,), seed=4), out_dir=tmp_path, overwrite=True, progress=False)
+        run_sweep(_cfg(link=str(link), snr_db=(0.0,)), out_dir=tmp_path / "x", progress=False)
+    path = run_sweep(_cfg(link=str(link), snr_db=(0.0,)), out_dir=tmp_path / "x", overwrite=True, progress=False)
     assert len(pd.read_csv(path)) == 1
 
 

@@ -99,8 +99,37 @@ def weights_digest(module: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
-def output_stem(link: str, channel: str, cbr: float) -> str:
-    return f"{Path(link).stem}_{channel}_cbr{format_cbr(cbr).replace('/', '-')}"
+def _tag(value: Any) -> str:
+    text = "-".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
+    return "".join(c if c.isalnum() or c in ".-" else "-" for c in text).strip("-")[:40]
+
+
+def output_stem(link: str, channel: str, cbr: float, cfg: "SweepConfig | None" = None) -> str:
+    """``<link>_<channel>_cbr<R>``, plus a tag for every option of ``cfg`` that changes the numbers
+    and is not at its default (checkpoint, dataset and its parameters, limit, repeats, seed,
+    metrics, channel parameters), so runs that differ never collide on one file."""
+    stem = f"{Path(link).stem}_{channel}_cbr{format_cbr(cbr).replace('/', '-')}"
+    if cfg is None:
+        return stem
+    tags = []
+    if cfg.checkpoint:
+        tags.append(f"ckpt-{_tag(Path(cfg.checkpoint).stem)}")
+    if cfg.dataset:
+        tags.append(_tag(cfg.dataset))
+    for key, value in sorted(cfg.dataset_params.items()):
+        if value is not None:
+            tags.append(f"{_tag(key)}-{_tag(Path(value).name if key == 'data_root' else value)}")
+    for key, value in sorted(cfg.channel_params.items()):
+        tags.append(f"{_tag(key)}-{_tag(value)}")
+    if cfg.limit is not None:
+        tags.append(f"n{cfg.limit}")
+    if cfg.repeats != 1:
+        tags.append(f"r{cfg.repeats}")
+    if cfg.seed != 0:
+        tags.append(f"seed{cfg.seed}")
+    if tuple(cfg.metrics) != DEFAULT_METRICS:
+        tags.append("m-" + _tag(cfg.metrics))
+    return "_".join([stem, *tags])
 
 
 @dataclass(frozen=True)
@@ -262,7 +291,7 @@ def run_sweep(cfg: SweepConfig, *, out_dir: Path | str = DEFAULT_OUT, overwrite:
     dataset = load_dataset(cfg, spec.source)
     metrics = build_metrics(cfg.metrics, notice)
 
-    stem = output_stem(spec.name, channel.name, cfg.cbr)
+    stem = output_stem(spec.name, channel.name, cfg.cbr, cfg)
     csv_path, json_path = out_dir / f"{stem}.csv", out_dir / f"{stem}.json"
     configs_path = out_dir / f"{stem}_configs.csv"
     identity = {"link": spec.as_dict(), "cbr": cfg.cbr, "channel": {"name": channel.name, **channel.params},
