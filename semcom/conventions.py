@@ -109,7 +109,7 @@ def format_cbr(cbr: float) -> str:
     return f"{cbr:.4g}"
 
 
-_NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)"
+_NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 
 
 def parse_snr(text: str | float) -> list[float]:
@@ -137,11 +137,32 @@ def parse_snr(text: str | float) -> list[float]:
         if (stop - start) * step < 0:
             raise SemcomError(f"empty SNR range {text!r}: the step never reaches the end point")
         count = int(math.floor((stop - start) / step + 1e-9)) + 1
-        return [round(start + i * step, 10) for i in range(count)]
+        if count > MAX_SNR_POINTS:
+            raise SemcomError(f"SNR range {text!r} has {count} points; at most {MAX_SNR_POINTS} are run at once")
+        return _checked_points([round(start + i * step, 10) for i in range(count)], text)
     points = []
     for p in s.split(","):
         p = p.strip()
         if not re.fullmatch(_NUM, p):
             raise SemcomError(f"malformed SNR {text!r}: expected numbers in dB like 7, 0,5,10 or 0:20")
         points.append(float(p))
+    return _checked_points(points, text)
+
+
+#: the most SNR points one specification may give
+MAX_SNR_POINTS = 1000
+#: SNRs outside this range (dB) are refused: no channel of interest lies there, and the numbers break down
+SNR_LIMITS_DB = (-50.0, 100.0)
+
+
+def _checked_points(points: list[float], text: object) -> list[float]:
+    """Refuse points outside :data:`SNR_LIMITS_DB`, repeated points, and more than :data:`MAX_SNR_POINTS`."""
+    lo, hi = SNR_LIMITS_DB
+    bad = [p for p in points if not lo <= p <= hi]
+    if bad:
+        raise SemcomError(f"SNR {bad[0]:g} dB in {text!r} lies outside [{lo:g}, {hi:g}] dB")
+    if len(set(points)) != len(points):
+        raise SemcomError(f"SNR {text!r} repeats a point; give each SNR once")
+    if len(points) > MAX_SNR_POINTS:
+        raise SemcomError(f"{len(points)} SNR points in {text!r}; at most {MAX_SNR_POINTS} are run at once")
     return points
