@@ -55,6 +55,8 @@ def run_cmd(link_name: str, snr: str, cbr: str, channel: str | None, channel_par
     from semcom.registry import CHANNELS
 
     snr_points = parse_snr(snr)
+    if size is not None and not 16 <= size <= 4096:
+        raise SemcomError(f"--size must lie in [16, 4096] pixels, got {size}")
     cbr_value = parse_cbr(cbr)
     find_link(link_name)  # fail fast on an unknown link
     if channel is not None and channel not in CHANNELS:

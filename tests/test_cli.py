@@ -22,6 +22,7 @@ BAD = [
     (["plot", "does-not-exist.csv"], "no such results file"),
     (["run", "--link", "softcast", "--snr", "0:1000000:0.001", "--cbr", "1/48"], "at most 1000"),
     (["run", "--link", "softcast", "--snr", "5,5", "--cbr", "1/48"], "repeats a point"),
+    (["run", "--link", "softcast", "--snr", "0", "--cbr", "1/48", "--size", "100000"], "--size"),
     (["run", "--link", "softcast", "--snr", "1000000000", "--cbr", "1/48"], "outside"),
     (["run", "--link", "softcast", "--snr", "1e9", "--cbr", "1/48"], "outside"),
     (["plot", str(Path(__file__).parent)], "no such results file"),
@@ -86,3 +87,13 @@ def test_run_writes_csv_json_png_and_plot_command(tmp_path, capsys):
     out_png = tmp_path / "again.png"
     assert main(["plot", str(csv), "--out", str(out_png)]) == 0
     assert out_png.exists()
+
+
+def test_a_refused_input_leaves_no_files(tmp_path, capsys):
+    argv = ["run", "--link", "softcast", "--snr", "10", "--cbr", "1e-9", "--dataset", "skimage", "--size", "32",
+            "--metrics", "psnr",
+            "--limit", "1", "--out", str(tmp_path), "-q"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "too small" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []

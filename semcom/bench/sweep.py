@@ -325,6 +325,7 @@ def run_sweep(cfg: SweepConfig, *, out_dir: Path | str = DEFAULT_OUT, overwrite:
                               "pass --overwrite to replace them or choose another --out")
         done = {round(float(r["snr_db"]), 6) for r in read_rows(csv_path)}
 
+    existed = {p: p.exists() for p in (csv_path, json_path, configs_path)}
     sidecar = {"config_key": key, "weights": weights, "config": {**asdict(cfg), "snr_db": list(cfg.snr_db)},
                "resolved": identity,
                "git_commit": git_commit(), "versions": package_versions(), "csv": csv_path.name,
@@ -385,6 +386,13 @@ def run_sweep(cfg: SweepConfig, *, out_dir: Path | str = DEFAULT_OUT, overwrite:
             writer.write(row)
             if "psnr" in row and row["psnr"] is not None:
                 bar.set_postfix_str(f"{snr:g} dB: {row['psnr']:.2f} dB PSNR")
+    except (ValueError, RuntimeError) as exc:  # a component refused the input, or memory ran out
+        if not read_rows(csv_path):  # no row at all: remove the files this call created
+            for path, was in existed.items():
+                if not was:
+                    path.unlink(missing_ok=True)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[-1 if "allocate" in str(exc) else 0]
+        raise SemcomError(f"{spec.name} at CBR {format_cbr(cfg.cbr)}: {first}") from None
     finally:
         bar.close()
     sidecar["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
