@@ -210,6 +210,9 @@ def reproduce_cmd(figures: tuple[str, ...], list_: bool, all_: bool, out: str, s
         for f in FIGURES.values():
             click.echo(f"{f.name.ljust(width)}  {f.description}")
         return
+    for opt, value in (("--limit", limit), ("--jobs", jobs), ("--repeats", repeats)):
+        if value is not None and value < 1:
+            raise SemcomError(f"{opt} must be at least 1, got {value}")
     names = list(FIGURES) if all_ else list(figures)
     if not names:
         raise SemcomError("name a figure (see `semcom reproduce --list`) or pass --all")

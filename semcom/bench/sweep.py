@@ -81,6 +81,8 @@ class SweepConfig:
             raise SemcomError(f"--limit must be at least 1, got {self.limit}")
         if self.batch_size < 1:
             raise SemcomError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if not self.metrics:
+            raise SemcomError("--metrics names no metric (give e.g. psnr,ssim)")
 
 
 def point_seed(seed: int, snr_db: float, repeat: int, batch_index: int) -> int:

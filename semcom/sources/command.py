@@ -83,9 +83,13 @@ def draw_sample(sample: Any, out: str | Path, *, title: str | None = None) -> Pa
         ax.set_title(name, fontsize=9)
     fig.suptitle(title or sample.name, fontsize=10)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, dpi=110)
+    except OSError as exc:
+        raise SemcomError(f"cannot write {out}: {exc.strerror or exc}") from None
+    finally:
+        plt.close(fig)
     return out
 
 

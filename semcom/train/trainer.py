@@ -693,6 +693,8 @@ def train(link_name: str, *, cbr: float, snr_db: float | None = None,
             raise SemcomError(f"{name} must be a positive integer, got {value}")
     if crop is not None and (crop < 16 or crop > size):
         raise SemcomError(f"crop must lie in [16, size={size}], got {crop}")
+    if not (math.isfinite(lr) and lr > 0):
+        raise SemcomError(f"--lr must be a positive number, got {lr}")
     if not 0 <= ema < 1:
         raise SemcomError(f"--ema must lie in [0, 1), got {ema}")
     if int(n_val) != n_val or n_val < 0:
@@ -743,6 +745,9 @@ def train(link_name: str, *, cbr: float, snr_db: float | None = None,
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         link = Link(spec, cbr=float(cbr), codec_overrides=overrides)
+    if not any(True for _ in link.parameters()):
+        raise SemcomError(f"link {spec.name!r} has no learned weights to train (its codec and receiver are "
+                          "model-based)")
     if warm_start is not None:
         copy_matching(link.codec, warm_start, cbr=float(cbr))
     if fresh_data:
