@@ -563,8 +563,12 @@ def fresh_source(dataset: str, *, size: int, seed: int, n_val: int, device: torc
     elif dataset not in ("synth-blur", "dead-leaves"):
         raise SemcomError(f"--fresh-data draws dead leaves and the photos corpus (--dataset photos, synth-blur); "
                           f"not {dataset!r}")
-    keep = {k: params[k] for k in ("dead_leaves", "exposure_us", "contrast", "contrast_sigma", "num_bins",
-                                   "representation") if k in params}
+    known = ("dead_leaves", "exposure_us", "contrast", "contrast_sigma", "num_bins", "representation",
+             "short_side", "photos_root", "spikes")
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise SemcomError(f"--fresh-data takes the dataset parameters {', '.join(known)}; not {', '.join(unknown)}")
+    keep = {k: params[k] for k in known[:6] if k in params}
     source = FreshSource(size=size, device=device, pictures=pictures, spikes=spikes, **keep)
     val = None
     if n_val:
@@ -751,6 +755,8 @@ def train(link_name: str, *, cbr: float, snr_db: float | None = None,
     if warm_start is not None:
         copy_matching(link.codec, warm_start, cbr=float(cbr))
     if fresh_data:
+        if crop is not None or data is not None:
+            raise SemcomError("--fresh-data simulates frames of --size directly: no --crop, no data given")
         data, val = fresh_source(dataset, size=size, seed=seed, n_val=int(n_val), device=dev,
                                  params=dataset_params or {}, spikes=learned and codec_cls.needs_spikes)
     else:
