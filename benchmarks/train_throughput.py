@@ -14,7 +14,8 @@ Configurations, measured side by side in one run on the same model, batch and da
 
 Phases are timed with a device synchronization between them (for the split only; the
 ``samples_per_s`` column comes from the same timed steps).  ``synthesis``: samples per second
-of the source simulation (numpy, one process) for the ``photos`` / ``synth-blur`` training sets.
+of the source simulation: numpy, one process, for the ``photos`` / ``synth-blur`` training sets;
+torch (``--fresh-data``) on the device, with and without the spike camera.
 
 Usage: ``python benchmarks/train_throughput.py [--device cuda] [--compile] [--quick]``; writes
 ``results/train_throughput/<device>.csv`` and prints the table.
@@ -162,6 +163,23 @@ def synthesis_rate(dataset: str, n: int, size: int = 128) -> dict:
             "samples_per_s": round(n / dt, 2), "ms_per_step": round(1e3 * dt / n, 1)}
 
 
+def fresh_rate(device: torch.device, *, batch: int = 16, size: int = 128, spikes: bool = False) -> dict:
+    """Fresh samples per second of the torch simulator on ``device`` (dead leaves, events[, spikes])."""
+    from semcom.sources.torchsim import FreshSource
+
+    src = FreshSource(size=size, device=device, spikes=spikes)
+    src.draw(seed=0, step=0, batch_size=2)  # warm-up
+    _sync(device)
+    t0 = time.perf_counter()
+    reps = 2
+    for step in range(1, reps + 1):
+        src.draw(seed=0, step=step, batch_size=batch)
+    _sync(device)
+    dt = (time.perf_counter() - t0) / reps
+    return {"link": "synthesis:fresh" + ("+spikes" if spikes else ""), "device": str(device), "mode": "torch",
+            "batch": batch, "crop": size, "samples_per_s": round(batch / dt, 2), "ms_per_step": round(1e3 * dt, 1)}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu")
@@ -196,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.quick:
         for ds in ("synth-blur", "photos"):
             rows.append(synthesis_rate(ds, n=8))
+            print(rows[-1], flush=True)
+        for spikes in (False, True):
+            rows.append(fresh_rate(device, batch=16 if device.type == "cpu" else 128, spikes=spikes))
             print(rows[-1], flush=True)
     out = args.out or ROOT / "results" / "train_throughput" / f"{device.type}.csv"
     keys = list(dict.fromkeys(k for r in rows for k in r))
