@@ -220,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
             print(rows[-1], flush=True)
     out = args.out or ROOT / "results" / "train_throughput" / f"{device.type}.csv"
     keys = list(dict.fromkeys(k for r in rows for k in r))
+    out.parent.mkdir(parents=True, exist_ok=True)
     write_table(out, [{k: r.get(k, "") for k in keys} for r in rows])
     print(f"wrote {out}")
     return 0
