@@ -195,7 +195,7 @@ def test_ema_validation_and_resume_with_both(tmp_path, data):
     from semcom.zoo.store import load_checkpoint
 
     kw = dict(cbr=1 / 48, snr_range=(0.0, 20.0), steps=6, lr=1e-3, batch_size=2, data=data, progress=False,
-              log_every=2, checkpoint_every=100, ema=0.5, n_val=2, **SMALL)
+              log_every=2, checkpoint_every=100, ema=0.5, n_val=2, val_every=2, **SMALL)
     full = train("deepjscc", out=tmp_path / "full.ckpt", **kw)
     train("deepjscc", out=tmp_path / "part.ckpt", stop_after=3, **kw)
     second = train("deepjscc", out=tmp_path / "part.ckpt", **kw)

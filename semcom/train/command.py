@@ -57,7 +57,7 @@ def _parse_range(text: str) -> tuple[float, float]:
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N (torchrun: the local GPU).")
 @click.option("--val", "n_val", default=0, show_default=True, type=int,
               help="Hold out the last N of --n-train samples; validation PSNR is logged on them.")
-@click.option("--val-every", default=None, type=int, help="Steps between validations (default: every log row).")
+@click.option("--val-every", default=None, type=int, help="Steps between validations, a multiple of --log-every (default: 50 log rows) and at the end.")
 @click.option("--ema", default=0.0, show_default=True, type=float,
               help="Decay of the weights' moving average (e.g. 0.999; 0: off); checkpoints hold the average.")
 @click.option("--augment", default="flip,rot90,time", show_default=True,

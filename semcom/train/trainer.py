@@ -514,7 +514,7 @@ def train_schedule(link: Link, data: TrainingData, schedule: Schedule, cfg: Trai
                 window = 0
                 mse = float(torch.mean((output.float().clamp(0, 1) - target) ** 2))
                 val_txt = ""
-                if val is not None and (step % (val_every or log_every) == 0 or step == total):
+                if val is not None and (step % (val_every or 50 * log_every) == 0 or step == total):
                     last_val = run_validation()
                     val_txt = f"{last_val:.4f}" if lead else ""
                 if lead:
@@ -667,7 +667,8 @@ def train(link_name: str, *, cbr: float, snr_db: float | None = None,
         dataset_params: extra source arguments (e.g. ``{"spikes": False}``).
         workers: processes that generate the training frames (first run; later runs read the cache).
         n_val: the last ``n_val`` of the ``n_train`` samples are never trained on; validation PSNR
-            on them is logged every ``val_every`` steps (default: every log row).
+            on them is logged every ``val_every`` steps (a multiple of ``log_every``; default: every
+            50th log row) and at the end.
         ema: decay of the exponential moving average of the weights (0: off); the checkpoint's
             weights are the average.
         augment: a subset of ``("flip", "rot90", "time")``.
