@@ -98,9 +98,9 @@ class TrainConfig:
     fresh_data: bool = False
 
     @property
-    def peak_lr(self) -> float:
-        """``lr`` scaled to the batch: ``lr * sqrt(batch_size / 8)`` (Adam's square-root rule)."""
-        return self.lr * math.sqrt(self.batch_size / REFERENCE_BATCH)
+    def lr_scale(self) -> float:
+        """The batch's factor on every learning rate: ``sqrt(batch_size / 8)`` (Adam's square-root rule)."""
+        return math.sqrt(self.batch_size / REFERENCE_BATCH)
 
 
 @dataclass(frozen=True)
@@ -291,7 +291,7 @@ def run_lr(cfg: TrainConfig, stage: Stage, *, step: int, stage_step: int, total:
 
     With ``cfg.lr_curve == "stage"`` each stage follows its own shape instead (:meth:`Stage.lr_at`).
     """
-    scale = math.sqrt(cfg.batch_size / REFERENCE_BATCH)
+    scale = cfg.lr_scale
     if cfg.lr_curve == "stage":
         return stage.lr_at(stage_step) * scale
     warm = (stage_step + 1) / stage.warmup if stage.warmup and stage_step < stage.warmup else 1.0
@@ -392,6 +392,7 @@ def train_schedule(link: Link, data: TrainingData, schedule: Schedule, cfg: Trai
     key = json.dumps({**asdict(cfg), "schedule_stages": schedule_as_dicts(schedule)}, sort_keys=True)
     step, opt_state, opt_stage, resumed_from, ema_state = 0, None, -1, 0, None
     window_state = [0.0, 0]
+    seconds_before = 0.0
     if out.exists():
         ck = load_checkpoint(out)
         if ck.train is None or ck.train.get("config_key") != key:
@@ -407,6 +408,7 @@ def train_schedule(link: Link, data: TrainingData, schedule: Schedule, cfg: Trai
         opt_state = ck.train.get("optimizer")
         opt_stage = int(ck.train.get("stage", -1))
         window_state = ck.train.get("window", [0.0, 0])
+        seconds_before = float(ck.meta.get("training", {}).get("seconds", 0.0))
     link.to(device)
     link.to(memory_format=torch.channels_last)  # faster convolutions on CPU and GPU
     if compile:
@@ -418,9 +420,6 @@ def train_schedule(link: Link, data: TrainingData, schedule: Schedule, cfg: Trai
     lead = rank == 0
     log = _Log(out.with_suffix(".csv"), resume_step=step) if lead else None
     codec_cfg = link.codec.config() if isinstance(link.codec, LearnedCodec) else {}
-    seconds_before = 0.0
-    if resumed_from:
-        seconds_before = float(load_checkpoint(out).meta.get("training", {}).get("seconds", 0.0))
 
     def save(at: int, optimizer: torch.optim.Optimizer | None, seconds: float) -> None:
         if not lead:
