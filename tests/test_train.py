@@ -166,6 +166,17 @@ def test_warm_start_copies_the_shared_tensors_and_refuses_a_wrong_cbr(tmp_path, 
         assert torch.equal(v, unet_before[k]), k
     with pytest.raises(SemcomError, match="CBR"):
         copy_matching(link.codec, res.checkpoint, cbr=1 / 96)
+    # the same codec at another CBR: all but the latent-sized layers carry over
+    torch.manual_seed(2)
+    dj96 = Link(find_link("deepjscc"), cbr=1 / 96, codec_overrides={"checkpoint": "none", "adaptive": True,
+                                                                      "width": 16})
+    init96 = {k: v.clone() for k, v in dj96.codec.state_dict().items()}
+    copied96 = copy_matching(dj96.codec, res.checkpoint, cbr=1 / 96)
+    skipped = sorted(set(init96) - set(copied96))
+    assert copied96 and skipped, (copied96, skipped)
+    assert all(init96[k].shape != source[k].shape for k in skipped)
+    assert all(torch.equal(dj96.codec.state_dict()[k], init96[k]) for k in skipped)
+    assert all(torch.equal(dj96.codec.state_dict()[k], source[k]) for k in copied96)
     # through train(): the deblurring link starts from the DeepJSCC weights
     out = train("deepjscc-deblur", cbr=1 / 48, snr_range=(0.0, 20.0), steps=10, batch_size=2, data=data,
                 out=tmp_path / "djd.ckpt", progress=False, schedule="deblur-then-all", warm_start=res.checkpoint,

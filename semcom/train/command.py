@@ -53,7 +53,7 @@ def _parse_range(text: str) -> tuple[float, float]:
 @click.option("--init", default=None, type=click.Path(exists=True, dir_okay=False),
               help="Start from this checkpoint instead of random weights.")
 @click.option("--warm-start", "warm_start", default=None, type=click.Path(exists=True, dir_okay=False),
-              help="Copy matching tensors from a checkpoint of another codec first (e.g. deepjscc into deepjscc-deblur).")
+              help="Copy matching tensors first: another codec at this CBR (deepjscc into deepjscc-deblur) or this codec at another CBR.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N (torchrun: the local GPU).")
 @click.option("--val", "n_val", default=0, show_default=True, type=int,
               help="Hold out the last N of --n-train samples; validation PSNR is logged on them.")

@@ -581,14 +581,19 @@ def fresh_source(dataset: str, *, size: int, seed: int, n_val: int, device: torc
 def copy_matching(codec: torch.nn.Module, path: str | Path, *, cbr: float) -> list[str]:
     """Copy the tensors of checkpoint ``path`` whose name and shape match into ``codec``.
 
-    Returns the copied names; a checkpoint for another CBR, or one that shares no tensor with
-    the codec, is an error.
+    Returns the copied names.  The checkpoint may be another codec (DeepJSCC into
+    DeepJSCC-Deblur) or the same codec at another CBR: there only the layers whose size
+    follows the latent (the encoder's last and the decoder's first) differ and keep their
+    initialization.  A checkpoint that shares no tensor with the codec is an error, as is one of
+    another codec *and* another CBR (nothing of its JSCC part would fit).
     """
     ck = load_checkpoint(path)
-    if not same_cbr(float(ck.meta.get("cbr", -1)), cbr):
-        raise SemcomError(f"--warm-start {path} is for CBR {ck.meta.get('cbr_label', ck.meta.get('cbr'))}, "
-                          f"not {format_cbr(cbr)}")
     own = codec.state_dict()
+    other_cbr = not same_cbr(float(ck.meta.get("cbr", -1)), cbr)
+    if other_cbr and ck.meta.get("codec") != getattr(codec, "registry_name", None):
+        raise SemcomError(f"--warm-start {path} is codec {ck.meta.get('codec')!r} at CBR "
+                          f"{ck.meta.get('cbr_label', ck.meta.get('cbr'))}: another codec must be at CBR "
+                          f"{format_cbr(cbr)}")
     matched = {k: v for k, v in ck.codec.items() if k in own and tuple(own[k].shape) == tuple(v.shape)}
     if not matched:
         raise SemcomError(f"--warm-start {path} shares no tensor with codec {type(codec).__name__}")
@@ -655,9 +660,9 @@ def train(link_name: str, *, cbr: float, snr_db: float | None = None,
             ``None``: the codec's ``default_schedule`` (``"ev-jscc"`` for EV-JSCC), else ``"single"``.
         grad_clip: clip the gradient norm (``None``: no clipping).
         init: a checkpoint to start from instead of random initialization (same codec and CBR).
-        warm_start: a checkpoint of *another* codec (same CBR) whose tensors of the same name and
-            shape are copied in before training, e.g. DeepJSCC's encoder and decoder into
-            DeepJSCC-Deblur; the rest keeps its initialization.
+        warm_start: a checkpoint whose tensors of the same name and shape are copied in before
+            training: another codec at the same CBR (DeepJSCC's encoder and decoder into
+            DeepJSCC-Deblur) or the same codec at another CBR; the rest keeps its initialization.
         device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (under torchrun: the rank's local GPU).
         checkpoint_every, log_every: steps between checkpoints and metric rows.
         stop_after: stop (as if interrupted) after this step, with a checkpoint written.
