@@ -17,7 +17,8 @@ Recipes (the common `semcom train` arguments; each job adds its link, CBR, SNR m
 Each job is one ``semcom train`` command; its log is ``<out>/<job>.log`` and the trainer writes
 ``<out>/<job>.csv`` (metrics, validation PSNR) and ``<out>/<job>.png`` (learning curve).  A job
 whose checkpoint holds its final step is skipped; an interrupted one resumes; a job that waits for
-another starts only once that one has exited cleanly with its final step.  At the end
+another starts only once that one has exited cleanly with its final step.  Job names are the zoo names
+the checkpoints are published under.  At the end
 ``<out>/summary.csv`` lists, per checkpoint: steps, samples seen, device, processes, wall time,
 last validation PSNR.  Publish into the zoo with ``python -m semcom.zoo.publish`` (docs/training.md).
 """
@@ -32,21 +33,27 @@ import sys
 import time
 from pathlib import Path
 
-#: (job name, link, cbr, SNR arguments, steps, extra arguments, job it waits for); "{out}" is the output folder
+#: (job name, link, cbr, SNR arguments, steps, extra arguments, job it waits for); "{out}" is the output folder.
+#: Three checkpoints train from scratch; the others start from one of them (the same codec at another CBR
+#: or SNR mode, or SP-JSCC from EV-JSCC, whose tensors all fit), which is how the shipped zoo was made.
 JOBS = [
-    ("deepjscc-1-48-adaptive", "deepjscc", "1/48", ["--snr-range", "0:20"], 12000, [], None),
-    ("deepjscc-1-96-adaptive", "deepjscc", "1/96", ["--snr-range", "0:20"], 12000, [], None),
-    ("deepjscc-1-48-snr10", "deepjscc", "1/48", ["--snr", "10"], 8000, [], None),
-    ("deepjscc-deblur-1-48-adaptive", "deepjscc-deblur", "1/48", ["--snr-range", "0:20"], 8000,
-     ["--schedule", "deblur-then-all", "--warm-start", "{out}/deepjscc-1-48-adaptive.ckpt"],
-     "deepjscc-1-48-adaptive"),
-    ("deepjscc-deblur-1-96-adaptive", "deepjscc-deblur", "1/96", ["--snr-range", "0:20"], 8000,
-     ["--schedule", "deblur-then-all", "--warm-start", "{out}/deepjscc-1-96-adaptive.ckpt"],
-     "deepjscc-1-96-adaptive"),
-    ("ev-jscc-1-48-adaptive", "ev-jscc", "1/48", ["--snr-range", "0:20"], 16000, [], None),
-    ("ev-jscc-1-96-adaptive", "ev-jscc", "1/96", ["--snr-range", "0:20"], 16000, [], None),
-    ("ev-jscc-1-48-snr10", "ev-jscc", "1/48", ["--snr", "10"], 12000, [], None),
-    ("sp-jscc-1-48-adaptive", "sp-jscc", "1/48", ["--snr-range", "0:20"], 12000, [], None),
+    ("deepjscc-cbr1-48-adaptive", "deepjscc", "1/48", ["--snr-range", "0:20"], 10000, [], None),
+    ("deepjscc-deblur-cbr1-48-adaptive", "deepjscc-deblur", "1/48", ["--snr-range", "0:20"], 11000,
+     ["--schedule", "single"], None),
+    ("ev-jscc-cbr1-48-adaptive", "ev-jscc", "1/48", ["--snr-range", "0:20"], 16000, [], None),
+    ("deepjscc-cbr1-96-adaptive", "deepjscc", "1/96", ["--snr-range", "0:20"], 3000,
+     ["--warm-start", "{out}/deepjscc-cbr1-48-adaptive.ckpt"], "deepjscc-cbr1-48-adaptive"),
+    ("deepjscc-cbr1-48-snr10", "deepjscc", "1/48", ["--snr", "10"], 2000,
+     ["--warm-start", "{out}/deepjscc-cbr1-48-adaptive.ckpt"], "deepjscc-cbr1-48-adaptive"),
+    ("deepjscc-deblur-cbr1-96-adaptive", "deepjscc-deblur", "1/96", ["--snr-range", "0:20"], 4000,
+     ["--schedule", "single", "--warm-start", "{out}/deepjscc-deblur-cbr1-48-adaptive.ckpt"],
+     "deepjscc-deblur-cbr1-48-adaptive"),
+    ("ev-jscc-cbr1-96-adaptive", "ev-jscc", "1/96", ["--snr-range", "0:20"], 6000,
+     ["--warm-start", "{out}/ev-jscc-cbr1-48-adaptive.ckpt"], "ev-jscc-cbr1-48-adaptive"),
+    ("ev-jscc-cbr1-48-snr10", "ev-jscc", "1/48", ["--snr", "10"], 3000,
+     ["--warm-start", "{out}/ev-jscc-cbr1-48-adaptive.ckpt"], "ev-jscc-cbr1-48-adaptive"),
+    ("sp-jscc-cbr1-48-adaptive", "sp-jscc", "1/48", ["--snr-range", "0:20"], 4000,
+     ["--warm-start", "{out}/ev-jscc-cbr1-48-adaptive.ckpt"], "ev-jscc-cbr1-48-adaptive"),
 ]
 
 COMMON = {

@@ -11,7 +11,9 @@ import train_zoo  # noqa: E402
 
 sys.path.pop(0)
 
-JOBS = "deepjscc-1-48-adaptive,deepjscc-deblur-1-48-adaptive,ev-jscc-1-48-snr10,sp-jscc-1-48-adaptive"
+# from scratch; the same codec at another CBR; adaptive -> single SNR; EV-JSCC -> SP-JSCC
+JOBS = ("deepjscc-cbr1-48-adaptive,deepjscc-cbr1-96-adaptive,ev-jscc-cbr1-48-adaptive,ev-jscc-cbr1-48-snr10,"
+        "sp-jscc-cbr1-48-adaptive")
 
 
 @pytest.mark.slow
@@ -25,7 +27,7 @@ def test_tiny_zoo_trains_every_kind_of_job_into_one_folder(tmp_path, monkeypatch
         assert int(row["steps"]) == 3 and int(row["samples"]) == 6 and row["device"] == "cpu", row
         assert (out / f"{name}.png").stat().st_size > 1000 and (out / f"{name}.csv").exists()
         assert float(row["val_psnr"]) > 0
-    assert rows["ev-jscc-1-48-snr10"]["snr_mode"] == "single"
+    assert rows["ev-jscc-cbr1-48-snr10"]["snr_mode"] == "single"
     # a second run finds every checkpoint finished and starts no job
     before = {p.name: p.stat().st_mtime_ns for p in out.glob("*")}
     assert train_zoo.main(["--out", str(out), "--recipe", "tiny", "--only", JOBS]) == 0
@@ -35,14 +37,19 @@ def test_tiny_zoo_trains_every_kind_of_job_into_one_folder(tmp_path, monkeypatch
 
 
 def test_recipes_and_unknown_jobs():
-    job = next(j for j in train_zoo.JOBS if j[0] == "sp-jscc-1-48-adaptive")
+    job = next(j for j in train_zoo.JOBS if j[0] == "sp-jscc-cbr1-48-adaptive")
     gpu = train_zoo.command(job, out=Path("o"), recipe="gpu", nproc=2, extra=[])
     assert "--fresh-data" in gpu and "torch.distributed.run" in gpu
     cpu = train_zoo.command(job, out=Path("o"), recipe="cpu", nproc=1, extra=[])
     assert "spikes=false" not in cpu  # the spike codec keeps its spike camera
-    ev = next(j for j in train_zoo.JOBS if j[0] == "ev-jscc-1-48-adaptive")
+    ev = next(j for j in train_zoo.JOBS if j[0] == "ev-jscc-cbr1-48-adaptive")
     cmd = train_zoo.command(ev, out=Path("o"), recipe="gpu", nproc=1, extra=[])
     assert "--fresh-data" in cmd and cmd[cmd.index("--device") + 1] == "cuda"
+    dj96 = next(j for j in train_zoo.JOBS if j[0] == "deepjscc-cbr1-96-adaptive")
+    cmd = train_zoo.command(dj96, out=Path("o"), recipe="cpu", nproc=1, extra=[])
+    assert cmd[cmd.index("--warm-start") + 1] == str(Path("o") / "deepjscc-cbr1-48-adaptive.ckpt")
+
+
 def test_unknown_jobs_and_bad_counts_are_refused_before_anything_is_written(tmp_path):
     assert train_zoo.main(["--only", "nope", "--out", str(tmp_path / "a")]) == 2
     assert train_zoo.main(["--parallel", "-1", "--out", str(tmp_path / "b")]) == 2
@@ -52,8 +59,8 @@ def test_unknown_jobs_and_bad_counts_are_refused_before_anything_is_written(tmp_
 def test_a_failed_prerequisite_does_not_release_its_dependant(tmp_path, monkeypatch):
     monkeypatch.setenv("SEMCOM_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "zoo"
-    # the DeepJSCC job fails at once (an unknown option), so the deblurring job must not start
+    # the DeepJSCC 1/48 job fails at once (an unknown option), so the 1/96 job that starts from it must not
     code = train_zoo.main(["--out", str(out), "--recipe", "tiny", "--extra=--no-such-option",
-                           "--only", "deepjscc-1-48-adaptive,deepjscc-deblur-1-48-adaptive"])
+                           "--only", "deepjscc-cbr1-48-adaptive,deepjscc-cbr1-96-adaptive"])
     assert code != 0
-    assert not (out / "deepjscc-deblur-1-48-adaptive.log").exists()
+    assert not (out / "deepjscc-cbr1-96-adaptive.log").exists()
