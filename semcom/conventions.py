@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from fractions import Fraction
-
-import torch
+from typing import TYPE_CHECKING
 
 from semcom.errors import SemcomError
+
+if TYPE_CHECKING:  # torch is imported where a tensor is handled: parsing SNRs and CBRs needs none
+    import torch
 
 __all__ = [
     "snr_db_to_noise_var",
@@ -30,16 +33,26 @@ __all__ = [
 ]
 
 
+def _is_tensor(x: object) -> bool:
+    """Whether ``x`` is a torch tensor (without importing torch: if it is not loaded, ``x`` is none)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
 def snr_db_to_noise_var(snr_db: float | torch.Tensor) -> float | torch.Tensor:
     """Complex noise variance ``N0`` for ``Es = 1``: ``N0 = 10 ** (-snr_db / 10)``."""
-    if isinstance(snr_db, torch.Tensor):
+    if _is_tensor(snr_db):
+        import torch
+
         return torch.pow(10.0, -snr_db / 10.0)
     return 10.0 ** (-float(snr_db) / 10.0)
 
 
 def noise_var_to_snr_db(noise_var: float | torch.Tensor) -> float | torch.Tensor:
     """Inverse of :func:`snr_db_to_noise_var` (``N0 = 0`` gives ``inf`` dB)."""
-    if isinstance(noise_var, torch.Tensor):
+    if _is_tensor(noise_var):
+        import torch
+
         return -10.0 * torch.log10(noise_var)
     value = float(noise_var)
     if value < 0 or math.isnan(value):
@@ -57,6 +70,8 @@ def normalize_power(symbols: torch.Tensor, *, dim: int | tuple[int, ...] = -1, e
     Shape:
         symbols: ``[..., n]`` complex64 -> same shape, ``mean(|x|^2, dim) == 1``.
     """
+    import torch
+
     if not torch.is_complex(symbols):
         raise ValueError("normalize_power expects complex symbols")
     power = symbols.abs().square().mean(dim=dim, keepdim=True)

@@ -22,11 +22,7 @@ A link file (``semcom/links/NAME.toml``, or ``NAME.toml`` in a folder of one's o
 
 from __future__ import annotations
 
-import difflib
-import os
-import tomllib
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -36,125 +32,10 @@ from semcom.channels.base import Channel
 from semcom.codecs.base import Codec, Reception, Transmission
 from semcom.conventions import channel_uses_budget, format_cbr
 from semcom.errors import SemcomError
+from semcom.linkspec import TARGETS, Component, LinkSpec, available_links, find_link, links_dirs  # noqa: F401
 from semcom.registry import CHANNELS, CODECS, RECEIVERS
 from semcom.sources.base import Batch
 from semcom.zoo.build import build_codec, is_learned
-
-TARGETS = ("sharp", "blurry")
-
-
-def links_dirs() -> list[Path]:
-    """Folders searched for ``NAME.toml``, earlier ones first: ``$SEMCOM_LINKS`` (colon-separated),
-    ``./links`` of the working directory, and the links shipped inside the package
-    (``semcom/links/``, package data, so an installed wheel finds them from anywhere)."""
-    dirs = [Path(p) for p in os.environ.get("SEMCOM_LINKS", "").split(os.pathsep) if p]
-    dirs.append(Path.cwd() / "links")
-    dirs.append(Path(__file__).resolve().parent / "links")
-    seen, out = set(), []
-    for d in dirs:
-        r = d.resolve()
-        if r not in seen and r.is_dir():
-            seen.add(r)
-            out.append(r)
-    return out
-
-
-@dataclass(frozen=True)
-class Component:
-    """A registry name plus keyword arguments for its constructor."""
-
-    name: str
-    params: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def parse(cls, table: Any, *, what: str, default: str | None = None, path: str = "") -> "Component":
-        if table is None:
-            if default is None:
-                raise SemcomError(f"{path}: missing [{what}] table")
-            return cls(default)
-        if isinstance(table, str):
-            return cls(table)
-        if not isinstance(table, dict) or "name" not in table:
-            raise SemcomError(f"{path}: [{what}] needs a 'name' key")
-        params = {k: v for k, v in table.items() if k != "name"}
-        return cls(str(table["name"]), params)
-
-
-@dataclass(frozen=True)
-class LinkSpec:
-    """A parsed link file."""
-
-    name: str
-    description: str
-    codec: Component
-    channel: Component
-    receiver: Component
-    source: Component
-    target: str = "sharp"
-    path: str = ""
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], *, path: str = "") -> "LinkSpec":
-        name = data.get("name") or Path(path).stem
-        target = data.get("target", "sharp")
-        if target not in TARGETS:
-            raise SemcomError(f"{path}: target must be one of {TARGETS}, got {target!r}")
-        spec = cls(
-            name=str(name),
-            description=str(data.get("description", "")).strip(),
-            codec=Component.parse(data.get("codec"), what="codec", path=path),
-            channel=Component.parse(data.get("channel"), what="channel", default="awgn", path=path),
-            receiver=Component.parse(data.get("receiver"), what="receiver", default="identity", path=path),
-            source=Component.parse(data.get("source"), what="source", default="synth-blur", path=path),
-            target=target,
-            path=path,
-        )
-        for registry, comp in ((CODECS, spec.codec), (CHANNELS, spec.channel), (RECEIVERS, spec.receiver)):
-            if comp.name not in registry:
-                raise SemcomError(f"{path}: {registry.unknown_message(comp.name)}")
-        return spec
-
-    @classmethod
-    def load(cls, path: str | Path) -> "LinkSpec":
-        path = Path(path)
-        try:
-            data = tomllib.loads(path.read_text())
-        except FileNotFoundError:
-            raise SemcomError(f"link file not found: {path}") from None
-        except IsADirectoryError:
-            raise SemcomError(f"{path} is a folder, not a link file (NAME.toml); see `semcom links`") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SemcomError(f"cannot read link file {path}: {exc}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise SemcomError(f"{path}: invalid TOML: {exc}") from None
-        return cls.from_dict(data, path=str(path))
-
-    def as_dict(self) -> dict[str, Any]:
-        comp = lambda c: {"name": c.name, **c.params}  # noqa: E731
-        return {"name": self.name, "description": self.description, "target": self.target,
-                "codec": comp(self.codec), "channel": comp(self.channel),
-                "receiver": comp(self.receiver), "source": comp(self.source), "path": self.path}
-
-
-def available_links() -> dict[str, Path]:
-    """Link name -> TOML path, over :func:`links_dirs` (earlier folders win)."""
-    found: dict[str, Path] = {}
-    for d in links_dirs():
-        for f in sorted(d.glob("*.toml")):
-            found.setdefault(f.stem, f)
-    return found
-
-
-def find_link(name_or_path: str) -> LinkSpec:
-    """Load a link by name (``softcast``) or by the path of a TOML file."""
-    if name_or_path.endswith(".toml") or os.sep in name_or_path:
-        return LinkSpec.load(name_or_path)
-    links = available_links()
-    if name_or_path not in links:
-        close = difflib.get_close_matches(name_or_path, list(links), n=1, cutoff=0.5)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise SemcomError(f"unknown link {name_or_path!r}{hint} (see `semcom links`)")
-    return LinkSpec.load(links[name_or_path])
 
 
 @dataclass(frozen=True)

@@ -30,22 +30,39 @@ class Entry:
 class Registry:
     """A named collection of factories (usually classes)."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, modules: tuple[str, ...] = ()) -> None:
         self.kind = kind
-        self._entries: dict[str, Entry] = {}
+        self._modules = modules  # imported on first lookup: they register the built-in components
+        self._loaded = not modules
+        self._store: dict[str, Entry] = {}
+
+    @property
+    def _entries(self) -> dict[str, Entry]:
+        """The entries, after importing the modules that register the built-in ones (once)."""
+        if not self._loaded:
+            import importlib
+
+            self._loaded = True  # before importing: their register() calls come back here
+            try:
+                for module in self._modules:
+                    importlib.import_module(module)
+            except BaseException:
+                self._loaded = False
+                raise
+        return self._store
 
     def register(self, name: str, *, help: str = "") -> Callable[[Any], Any]:
         if name != name.lower() or " " in name or "_" in name:
             raise ValueError(f"{self.kind} names are kebab-case, got {name!r}")
 
         def deco(obj: Any) -> Any:
-            if name in self._entries and self._entries[name].obj is not obj:
+            if name in self._store and self._store[name].obj is not obj:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
             if isinstance(obj, type):
                 obj.registry_name = name  # the component knows its name: written once, here
             doc = help or (obj.__doc__ or "").strip().splitlines()[0:1]
             text = doc if isinstance(doc, str) else (doc[0] if doc else "")
-            self._entries[name] = Entry(name, obj, text)
+            self._store[name] = Entry(name, obj, text)
             return obj
 
         return deco
@@ -80,8 +97,10 @@ class Registry:
         return len(self._entries)
 
 
-SOURCES = Registry("source")
-CODECS = Registry("codec")
-CHANNELS = Registry("channel")
-RECEIVERS = Registry("receiver")
-METRICS = Registry("metric")
+#: each registry imports the modules of its built-in components the first time it is read, so
+#: ``import semcom`` (and ``semcom --help``) does not load torch
+SOURCES = Registry("source", ("semcom.sources.skimage_set", "semcom.sources.datasets", "semcom.sources.photos"))
+CODECS = Registry("codec", ("semcom.codecs",))
+CHANNELS = Registry("channel", ("semcom.channels",))
+RECEIVERS = Registry("receiver", ("semcom.receivers",))
+METRICS = Registry("metric", ("semcom.metrics",))

@@ -105,3 +105,14 @@ def test_a_refused_input_leaves_no_files(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "too small" in err and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["links"], ["run", "--help"], ["train", "--help"], ["data", "--help"],
+                                  ["reproduce", "--help"]])
+def test_help_and_links_start_without_torch(argv):
+    """The start-up path imports no torch (its import alone takes about a second)."""
+    code = ("import sys; from semcom.cli import main; rc = main(%r); "
+            "assert rc == 0, rc; assert 'torch' not in sys.modules, 'torch was imported'" % (argv,))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Usage" in proc.stdout or "softcast" in proc.stdout

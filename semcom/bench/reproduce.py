@@ -12,14 +12,15 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
-import numpy as np
-import torch
 
 from semcom.conventions import format_cbr, parse_snr
 from semcom.errors import SemcomError
+
+if TYPE_CHECKING:
+    import torch
 
 DEFAULT_OUT = Path("results/reproduce")
 
@@ -108,6 +109,7 @@ def run_grid(fig: FigureSpec, *, out_dir: Path, snr: str | None = None, rows: in
              links: tuple[str, ...] | None = None, notice: Callable[[str], None]) -> Path:
     """Visual comparison: blurry input, each link's output (with PSNR), ground truth."""
     import matplotlib
+    import torch
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -248,7 +250,7 @@ def _cbr_groups(names: list[str]) -> list[list[str]]:
 
 def _run_group(names: list[str], kwargs: dict[str, Any], threads: int) -> list[tuple[str, Path]]:
     """Worker: reproduce ``names`` in this process (quietly), with ``threads`` torch threads."""
-    import semcom  # noqa: F401  (fill the registries in a fresh process)
+    import torch
 
     torch.set_num_threads(threads)
     return [(n, reproduce(n, progress=False, **kwargs)) for n in names]

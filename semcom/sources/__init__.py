@@ -1,6 +1,13 @@
-"""Source nodes: hybrid camera models and the datasets built from them (registry ``SOURCES``)."""
+"""Source nodes: hybrid camera models and the datasets built from them (registry ``SOURCES``).
 
-from semcom.sources import skimage_set  # noqa: F401
-from semcom.sources import datasets  # noqa: F401  (synth-blur, folder, gopro)
-from semcom.sources import photos  # noqa: F401  (the training corpus)
-from semcom.sources.base import EVENT_DTYPE, Batch, Sample, SourceDataset, collate, iterate_batches  # noqa: F401
+The datasets register themselves when :data:`semcom.registry.SOURCES` is first read
+(``skimage_set``, ``datasets``: synth-blur, folder, gopro; ``photos``: the training corpus).
+"""
+
+from semcom._lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    **{n: "semcom.sources.base" for n in ("EVENT_DTYPE", "Batch", "Sample", "SourceDataset", "collate",
+                                           "iterate_batches")},
+    **{m: f"semcom.sources.{m}" for m in ("skimage_set", "datasets", "photos")},
+})

@@ -4,7 +4,12 @@
 ``semcom train`` (:mod:`semcom.train.command`) and ``python -m semcom.train`` wrap it.
 """
 
-from semcom.train.losses import LOSSES, StepOutput, compute_loss, register_loss  # noqa: F401
-from semcom.train.schedules import SCHEDULES, Schedule, Stage, get_schedule  # noqa: F401
-from semcom.train.data import TrainingData, draw_batch  # noqa: F401
-from semcom.train.trainer import TrainResult, forward_step, load_training_data, set_trainable, train  # noqa: F401
+from semcom._lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    **{n: "semcom.train.losses" for n in ("LOSSES", "StepOutput", "compute_loss", "register_loss")},
+    **{n: "semcom.train.schedules" for n in ("SCHEDULES", "Schedule", "Stage", "get_schedule")},
+    **{n: "semcom.train.data" for n in ("TrainingData", "draw_batch")},
+    **{n: "semcom.train.trainer" for n in ("TrainResult", "forward_step", "load_training_data", "set_trainable",
+                                            "train")},
+})
