@@ -72,6 +72,9 @@ def run_cmd(link_name: str, snr: str, cbr: str, channel: str | None, channel_par
     csv_path = run_sweep(cfg, out_dir=out_dir, overwrite=overwrite, progress=not quiet)
     if not no_plot:
         png = plot_curves([csv_path], csv_path.with_suffix(".png"))
+        configs = csv_path.with_name(csv_path.stem + "_configs.csv")
+        if all_configs and configs.exists():  # one curve per configuration and their envelope
+            png = f"{png}\n         {plot_curves([configs], configs.with_suffix('.png'))}"
     if not quiet:
         click.echo(summarize([csv_path]))
     click.echo(f"results: {csv_path}" + ("" if no_plot else f"\nplot:    {png}"))

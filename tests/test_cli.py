@@ -92,6 +92,20 @@ def test_run_writes_csv_json_png_and_plot_command(tmp_path, capsys):
     csv = tmp_path / "softcast_awgn_cbr1-12_skimage_size-32_n2_m-psnr-ssim.csv"
     assert len(pd.read_csv(csv)) == 3
     assert csv.with_suffix(".json").exists() and csv.with_suffix(".png").stat().st_size > 10_000
+    # the sidecar holds what the blurry input itself scores against the sharp frame (the plots' reference line)
+    import json
+
+    from semcom.metrics.functional import psnr
+    from semcom.registry import SOURCES
+
+    side = json.loads(csv.with_suffix(".json").read_text())
+    assert side["reference"]["blurry input"] == {"ssim": 1.0}  # these pictures are not blurred: PSNR is infinite
+    assert main(argv[:7] + ["--dataset", "synth-blur", "--size", "32", "--limit", "2", "--metrics", "psnr",
+                            "--out", str(tmp_path / "s"), "-q", "--no-plot"]) == 0
+    ref = json.loads(next((tmp_path / "s").glob("*.json")).read_text())["reference"]["blurry input"]
+    ds = SOURCES.build("synth-blur", split="test", size=32, limit=2)
+    want = sum(float(psnr(ds[i].blurry[None], ds[i].sharp[None])) for i in range(2)) / 2
+    assert set(ref) == {"psnr"} and abs(ref["psnr"] - want) < 1e-3
     out_png = tmp_path / "again.png"
     assert main(["plot", str(csv), "--out", str(out_png)]) == 0
     assert out_png.exists()

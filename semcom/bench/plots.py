@@ -34,71 +34,197 @@ def load_results(paths: Sequence[str | Path]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _label(row: pd.Series, vary_channel: bool) -> str:
+#: the range each metric lives in; confidence bands are clipped to it
+RANGES = {"psnr": (0.0, float("inf")), "ssim": (0.0, 1.0), "dists": (0.0, 1.0)}
+#: label of the reference line drawn from a sidecar's ``reference`` entry
+INPUT_REFERENCE = "blurry input"
+
+
+def _sidecar(path: Path) -> dict:
+    """The JSON sidecar of a sweep CSV (empty when missing or unreadable)."""
+    import json
+
+    for candidate in (path.with_suffix(".json"), path.with_name(path.name.replace("_configs.csv", ".json"))):
+        try:
+            data = json.loads(candidate.read_text())
+            return data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            continue
+    return {}
+
+
+def _dataset_name(side: dict) -> str:
+    resolved = side.get("resolved") or {}
+    ds = resolved.get("dataset") if isinstance(resolved, dict) else None
+    if isinstance(ds, dict):
+        return str(ds.get("dataset") or ds.get("name") or "")
+    return str(ds or (side.get("config") or {}).get("dataset") or "")
+
+
+def is_configs_table(df: pd.DataFrame) -> bool:
+    """Whether a CSV is an ``--all-configs`` table: several configurations per SNR point."""
+    return "config" in df and bool(df["snr_db"].duplicated().any())
+
+
+def _runs(paths: Sequence[str | Path], notice) -> list[dict]:
+    """One entry per CSV file: its rows, sidecar, dataset and whether it is a configurations table."""
+    df = load_results(paths)
+    runs = []
+    for name, g in df.groupby("_file", sort=False):
+        path = next(Path(p) for p in paths if Path(p).name == name)
+        side = _sidecar(path)
+        runs.append({"path": path, "rows": g.drop(columns="_file"), "sidecar": side, "dataset": _dataset_name(side),
+                     "configs": is_configs_table(g)})
+    if len(runs) > 1 and any(r["configs"] for r in runs) and not all(r["configs"] for r in runs):
+        for r in runs:
+            if r["configs"]:
+                notice(f"left out {r['path'].name}: an --all-configs table (plot it on its own)")
+        runs = [r for r in runs if not r["configs"]]
+    return runs
+
+
+def _labels(runs: list[dict]) -> list[str]:
+    """Legend labels that tell the runs apart: link and CBR, plus channel and dataset where they
+    vary, plus the file name where two runs would still share a label."""
     from semcom.conventions import format_cbr
 
-    label = f"{row['link']} (CBR {format_cbr(float(row['cbr']))})"
-    if vary_channel and "channel" in row:
-        label += f", {row['channel']}"
-    return label
+    first = [r["rows"].iloc[0] for r in runs]
+    vary_channel = len({str(f.get("channel", "")) for f in first}) > 1
+    vary_data = len({r["dataset"] for r in runs}) > 1
+    labels = []
+    for r, f in zip(runs, first):
+        label = f"{f['link']}, CBR {format_cbr(float(f['cbr']))}"
+        if vary_channel:
+            label += f", {f.get('channel', '')}"
+        if vary_data and r["dataset"]:
+            label += f", {r['dataset']}"
+        labels.append(label)
+    return [f"{lab} ({r['path'].stem})" if labels.count(lab) > 1 else lab for lab, r in zip(labels, runs)]
+
+
+def default_title(runs: list[dict]) -> str:
+    """Link(s), channel(s), CBR(s) and dataset(s) of the runs, for a figure without a given title."""
+    from semcom.conventions import format_cbr
+
+    def join(values: list[str], what: str) -> str:
+        uniq = list(dict.fromkeys(v for v in values if v))
+        return ", ".join(uniq) if len(uniq) <= 3 else f"{len(uniq)} {what}"
+
+    rows = [r["rows"].iloc[0] for r in runs]
+    parts = [join([str(f["link"]) for f in rows], "links"),
+             join([str(f.get("channel", "")) for f in rows], "channels"),
+             "CBR " + join([format_cbr(float(f["cbr"])) for f in rows], "CBRs"),
+             join([r["dataset"] for r in runs], "datasets")]
+    return " | ".join(p for p in parts if p and p != "CBR ")
+
+
+def _references(runs: list[dict]) -> dict[str, float]:
+    """The input's metric values against the target, from the sidecars (when all runs agree)."""
+    refs: dict[str, set[float]] = {}
+    for r in runs:
+        for metric, value in ((r["sidecar"].get("reference") or {}).get(INPUT_REFERENCE) or {}).items():
+            if isinstance(value, (int, float)):
+                refs.setdefault(metric, set()).add(round(float(value), 4))
+    return {m: next(iter(v)) for m, v in refs.items() if len(v) == 1}
+
+
+def _band(ax, x, y, ci, col: str, color) -> None:
+    lo, hi = RANGES.get(col, (-float("inf"), float("inf")))
+    ax.fill_between(x, (y - ci).clip(lo, hi), (y + ci).clip(lo, hi), color=color, alpha=0.18, linewidth=0)
 
 
 def plot_curves(paths: Sequence[str | Path], out: str | Path, *, title: str | None = None,
-                styles: dict[str, dict] | None = None) -> Path:
-    """Draw one PNG with a PSNR, an SSIM and a DISTS panel against SNR.
+                styles: dict[str, dict] | None = None, notice=None) -> Path:
+    """Draw :func:`draw_curves` into the PNG ``out`` (written whole or not at all)."""
+    fig = draw_curves(paths, title=title, styles=styles, notice=notice)
+    import matplotlib.pyplot as plt  # after draw_curves chose the Agg backend
 
-    One line per (link, CBR, channel) with its 95 % confidence band.  A panel whose metric has
-    no values says so instead of drawing an empty axis.
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.partial")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(tmp, dpi=120, format=out.suffix.lstrip(".") or "png")
+        tmp.replace(out)  # never a half-written figure under the final name
+    except (OSError, ValueError) as exc:
+        tmp.unlink(missing_ok=True)
+        raise SemcomError(f"cannot write {out}: {getattr(exc, 'strerror', None) or exc}") from None
+    finally:
+        plt.close(fig)
+    return out
+
+
+def draw_curves(paths: Sequence[str | Path], *, title: str | None = None, styles: dict[str, dict] | None = None,
+                notice=None):
+    """A matplotlib figure with a panel per metric (PSNR, SSIM, DISTS) against SNR.
+
+    One line per CSV file with its 95 % confidence band (clipped to the metric's range); a metric
+    without values gets no panel.  Dashed grey lines mark the blurry input's value (from the
+    sweeps' sidecars) where it is known.  An ``--all-configs`` table is drawn on its own as one
+    thin curve per configuration plus their envelope; given with plain runs it is left out
+    (with a notice).  The title names link, channel, CBR and dataset unless ``title`` is given.
 
     Args:
         paths: sweep CSV files.
-        out: PNG path.
         styles: optional matplotlib keyword arguments per link name (e.g. dashed bounds).
+        notice: called with one line for each file left out (default: stderr).
     """
+    import sys
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
-    df = load_results(paths)
-    vary_channel = "channel" in df and df["channel"].nunique() > 1
-    fig, axes = plt.subplots(1, len(PANELS), figsize=(4.6 * len(PANELS), 3.8), constrained_layout=True)
-    groups = list(df.groupby(["link", "cbr"] + (["channel"] if "channel" in df else []), sort=False))
-    for ax, (col, label, higher) in zip(axes, PANELS):
-        drawn = False
-        for _, g in groups:
+    notice = notice or (lambda msg: print(msg, file=sys.stderr))
+    runs = _runs(list(paths), notice)
+    panels = [p for p in PANELS if any(p[0] in r["rows"] and r["rows"][p[0]].notna().any() for r in runs)]
+    if not panels:
+        raise SemcomError(f"nothing to draw: no {'/'.join(p[0].upper() for p in PANELS)} values in the given CSVs")
+    refs = _references(runs)
+    labels = _labels(runs)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels) + 0.4, 4.2), squeeze=False,
+                             layout="constrained")
+    axes = list(axes[0])
+    handles: dict[str, object] = {}
+    banded = False
+    for ax, (col, axis_label, higher) in zip(axes, panels):
+        for run, label in zip(runs, labels):
+            g = run["rows"]
             if col not in g or g[col].isna().all():
+                continue
+            style = dict((styles or {}).get(str(g["link"].iloc[0]), {}))
+            if run["configs"]:
+                table = g.pivot_table(index="snr_db", columns="config", values=col, aggfunc="mean")
+                for cfg in table.columns:
+                    line, = ax.plot(table.index, table[cfg], linewidth=0.8, alpha=0.55)
+                    handles.setdefault(str(cfg), line)
+                env = table.max(axis=1) if higher else table.min(axis=1)
+                line, = ax.plot(env.index, env.to_numpy(float), color="black", linewidth=2.0)
+                handles.setdefault("envelope (best configuration per SNR)", line)
                 continue
             g = g.sort_values("snr_db")
             x, y = g["snr_db"].to_numpy(float), g[col].to_numpy(float)
-            style = dict((styles or {}).get(str(g["link"].iloc[0]), {}))
-            line, = ax.plot(x, y, marker="o", markersize=3, label=_label(g.iloc[0], vary_channel), **style)
+            line, = ax.plot(x, y, marker="o", markersize=3, **style)
+            handles.setdefault(label, line)
             ci = g.get(f"{col}_ci95")
             if ci is not None and not ci.isna().all():
-                c = ci.to_numpy(float)
-                ax.fill_between(x, y - c, y + c, color=line.get_color(), alpha=0.18, linewidth=0)
-            drawn = True
+                _band(ax, x, y, ci.to_numpy(float), col, line.get_color())
+                banded = True
+        if col in refs:
+            ax.axhline(refs[col], color="0.45", linestyle="--", linewidth=1.0)
+            handles.setdefault(f"{INPUT_REFERENCE} (no transmission)",
+                               Line2D([], [], color="0.45", linestyle="--", linewidth=1.0))
         ax.set_xlabel("SNR (dB)")
-        ax.set_ylabel(label + ("" if higher else " (lower is better)"))
+        ax.set_ylabel(axis_label + ("" if higher else " (lower is better)"))
         ax.grid(True, alpha=0.3)
-        if not drawn:
-            ax.text(0.5, 0.5, f"{col.upper()} unavailable\n(see the run's notice)", ha="center", va="center",
-                    transform=ax.transAxes, color="0.4")
-    handles, labels = [], []
-    for ax in axes:
-        for h, lab in zip(*ax.get_legend_handles_labels()):
-            if lab not in labels:
-                handles.append(h)
-                labels.append(lab)
-    if handles:
-        axes[0].legend(handles, labels, fontsize=8, loc="best")
-    if title:
-        fig.suptitle(title)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    if banded:
+        handles["shaded: 95 % confidence interval"] = Patch(color="0.5", alpha=0.25, linewidth=0)
+    fig.legend(list(handles.values()), list(handles), loc="outside lower center", fontsize=8,
+               ncols=min(4, max(1, len(handles))), frameon=False)
+    fig.suptitle(title or default_title(runs), fontsize=10)
+    return fig
 
 
 def summarize(paths: Sequence[str | Path]) -> str:
@@ -117,4 +243,4 @@ def summarize(paths: Sequence[str | Path]) -> str:
     return out.to_string(index=False)
 
 
-__all__ = ["plot_curves", "load_results", "summarize", "PANELS"]
+__all__ = ["plot_curves", "draw_curves", "load_results", "summarize", "default_title", "is_configs_table", "PANELS"]

@@ -63,7 +63,7 @@ class FigureSpec:
 FIGURES: dict[str, FigureSpec] = {f.name: f for f in (
     FigureSpec("evjscc-fig4", "PSNR/SSIM/DISTS vs SNR at CBR 1/48 on AWGN (paper Fig. 4)", "curves", 1 / 48),
     FigureSpec("evjscc-fig5", "PSNR/SSIM/DISTS vs SNR at CBR 1/96 on AWGN (paper Fig. 5)", "curves", 1 / 96),
-    FigureSpec("evjscc-fig6", "visual comparison at CBR 1/48, AWGN 5 dB (paper Fig. 6)", "grid", 1 / 48,
+    FigureSpec("evjscc-fig6", "visual comparison at CBR 1/48 on AWGN, 5 dB unless --snr (paper Fig. 6)", "grid", 1 / 48,
                links=("deepjscc", "deepjscc-deblur", "ev-jscc", "bpg-ldpc"), snr="5"),
     FigureSpec("evjscc-fig4-rayleigh", "Fig. 4 on block Rayleigh fading (not in the paper)", "curves", 1 / 48,
                channel="rayleigh"),
@@ -157,7 +157,8 @@ def run_grid(fig: FigureSpec, *, out_dir: Path, snr: str | None = None, rows: in
             title = label if label == "ground truth" else f"{label}\n{value:.2f} dB"
             if i == 0 or label != "ground truth":
                 ax.set_title(title, fontsize=8)
-    fig_.suptitle(f"{fig.description}; PSNR against the sharp frame", fontsize=9)
+    fig_.suptitle(f"visual comparison at CBR {format_cbr(fig.cbr)}, {fig.channel} {snr_db:g} dB SNR; "
+                  "PSNR against the sharp frame", fontsize=9)
     png = out_dir / f"{fig.name}.png"
     fig_.savefig(png, dpi=110)
     plt.close(fig_)

@@ -249,6 +249,19 @@ def add_metrics(res: PointResult, link: Link, batches: list[Batch], metrics: dic
     return PointResult(values, res.extras, res.cbr_used, res.seconds + time.perf_counter() - t0, None)
 
 
+def input_reference(batches: list[Batch], metrics: dict[str, Any]) -> dict[str, float]:
+    """Mean PSNR / SSIM of the blurry input frame against the sharp one over the evaluation set
+    (the other metrics are left out: DISTS would cost a network pass for a reference line)."""
+    out = {}
+    with torch.no_grad():
+        for m in ("psnr", "ssim"):
+            if m in metrics:
+                value = float(torch.cat([metrics[m](b.blurry, b.sharp).double().cpu() for b in batches]).mean())
+                if math.isfinite(value):  # a source without motion blur has an infinite PSNR: no line
+                    out[m] = round(value, 4)
+    return out
+
+
 def _row(cfg_link: str, channel: str, cbr: float, snr_db: float, res: PointResult,
          metric_names: tuple[str, ...], repeats: int) -> dict[str, Any]:
     n_images = next(iter(res.values.values())).shape[0] if res.values else 0
@@ -327,11 +340,16 @@ def run_sweep(cfg: SweepConfig, *, out_dir: Path | str = DEFAULT_OUT, overwrite:
                               "pass --overwrite to replace them or choose another --out")
         done = {round(float(r["snr_db"]), 6) for r in read_rows(csv_path)}
 
+    indices = list(range(len(dataset)))
+    batches = [collate([dataset[i] for i in indices[s:s + cfg.batch_size]])
+               for s in range(0, len(indices), cfg.batch_size)]
     existed = {p: p.exists() for p in (csv_path, json_path, configs_path)}
     sidecar = {"config_key": key, "weights": weights, "config": {**asdict(cfg), "snr_db": list(cfg.snr_db)},
                "resolved": identity,
                "git_commit": git_commit(), "versions": package_versions(), "csv": csv_path.name,
                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "torch_threads": torch.get_num_threads()}
+    if spec.target == "sharp":  # what doing nothing scores: the plots draw it as a reference line
+        sidecar["reference"] = {"blurry input": input_reference(batches, metrics)}
     write_json(json_path, sidecar)
 
     todo = [s for s in cfg.snr_db if round(float(s), 6) not in done]
@@ -342,9 +360,6 @@ def run_sweep(cfg: SweepConfig, *, out_dir: Path | str = DEFAULT_OUT, overwrite:
         notice(f"all {len(cfg.snr_db)} SNR points already in {csv_path}")
         return csv_path
 
-    indices = list(range(len(dataset)))
-    batches = [collate([dataset[i] for i in indices[s:s + cfg.batch_size]])
-               for s in range(0, len(indices), cfg.batch_size)]
     metric_names = tuple(cfg.metrics)
     bar = tqdm(total=len(todo) * max(1, len(variants)), desc=f"{spec.name} cbr {format_cbr(cfg.cbr)}",
                unit="pt", disable=not progress, file=sys.stderr, dynamic_ncols=True)
