@@ -155,6 +155,10 @@ def test_folder_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(SemcomError, match="no pictures"):
         SOURCES.build("folder", data_root=str(tmp_path / "empty"))
+    (tmp_path / "tiny").mkdir()
+    Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(tmp_path / "tiny" / "dot.png")
+    with pytest.raises(SemcomError, match=r"dot.png is 1x1, smaller than the 32x32 crop"):
+        SOURCES.build("folder", data_root=str(tmp_path / "tiny"), size=32)
 
 
 # --------------------------------------------------------------------------- gopro

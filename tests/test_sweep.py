@@ -146,3 +146,20 @@ def test_results_resume_from_another_clone_or_folder(tmp_path, monkeypatch):
     with pytest.raises(SemcomError, match="different configuration"):
         run_sweep(_cfg(link=str(tmp_path / "two" / "softcast.toml"), snr_db=(0.0,)), out_dir=tmp_path / "moved",
                   progress=False)
+
+
+def test_points_outside_the_trained_snr_range_are_noted_once():
+    from types import SimpleNamespace
+
+    from semcom.bench.sweep import trained_range_notice
+
+    def link(meta):
+        return SimpleNamespace(codec=SimpleNamespace(checkpoint_meta=meta), spec=SimpleNamespace(name="x"))
+
+    adaptive = link({"snr_range": [0.0, 20.0]})
+    assert trained_range_notice(adaptive, (0.0, 10.0, 20.0)) is None
+    msg = trained_range_notice(adaptive, (-5.0, 0.0, 25.0, 30.0))
+    assert "over 0 to 20 dB" in msg and "2 SNR point(s) (-5, 25, 30 dB)" not in msg and "3 SNR point(s)" in msg
+    single = trained_range_notice(link({"snr_db": 10.0, "snr_range": None}), (5.0, 10.0))
+    assert "at 10 dB only" in single and "(5 dB)" in single
+    assert trained_range_notice(link(None), (100.0,)) is None  # untrained or model-based: nothing to say

@@ -249,6 +249,25 @@ def add_metrics(res: PointResult, link: Link, batches: list[Batch], metrics: dic
     return PointResult(values, res.extras, res.cbr_used, res.seconds + time.perf_counter() - t0, None)
 
 
+def trained_range_notice(link: Link, snr_db: tuple[float, ...]) -> str | None:
+    """One line when SNR points lie outside the SNRs the link's checkpoint was trained at."""
+    meta = getattr(link.codec, "checkpoint_meta", None) or {}
+    if meta.get("snr_range"):
+        lo, hi = (float(v) for v in meta["snr_range"])
+        trained = f"over {lo:g} to {hi:g} dB"
+    elif meta.get("snr_db") is not None:
+        lo = hi = float(meta["snr_db"])
+        trained = f"at {lo:g} dB only"
+    else:
+        return None
+    outside = [float(s) for s in snr_db if not lo - 1e-9 <= float(s) <= hi + 1e-9]
+    if not outside:
+        return None
+    shown = ", ".join(f"{s:g}" for s in outside[:4]) + (", ..." if len(outside) > 4 else "")
+    return (f"note: {link.spec.name}'s checkpoint was trained {trained}; {len(outside)} SNR point(s) "
+            f"({shown} dB) lie outside it and measure how it generalizes")
+
+
 def input_reference(batches: list[Batch], metrics: dict[str, Any]) -> dict[str, float]:
     """Mean PSNR / SSIM of the blurry input frame against the sharp one over the evaluation set
     (the other metrics are left out: DISTS would cost a network pass for a reference line)."""
@@ -305,6 +324,9 @@ def run_sweep(cfg: SweepConfig, *, out_dir: Path | str = DEFAULT_OUT, overwrite:
     link.eval()
     dataset = load_dataset(cfg, spec.source)
     metrics = build_metrics(cfg.metrics, notice)
+    outside = trained_range_notice(link, cfg.snr_db)
+    if outside:
+        notice(outside)
 
     stem = output_stem(spec.name, channel.name, cfg.cbr, cfg)
     csv_path, json_path = out_dir / f"{stem}.csv", out_dir / f"{stem}.json"

@@ -609,6 +609,25 @@ class FolderBlur(_SynthBase):
         self._setup_scene(size=size, n=n if n is not None else len(self.files) if split == "test" else None,
                           blur_px=blur_px, foreground=foreground, rotation=rotation, zoom=zoom,
                           max_step_px=max_step_px)
+        self._check_sizes()
+
+    def _check_sizes(self) -> None:
+        """Refuse a picture smaller than the crop: it would be stretched, not photographed.
+
+        (Pictures at least ``size`` on their short side are used as they are, or enlarged by the
+        small factor that leaves room for the motion; each sample records it as ``upscale``.)
+        """
+        from PIL import Image
+
+        for path in self.files:
+            try:
+                with Image.open(path) as im:  # reads the header only
+                    w, h = im.size
+            except (OSError, ValueError):
+                continue  # unreadable files are reported, with their reason, when read
+            if min(h, w) < self.size:
+                raise SemcomError(f"folder: {path.relative_to(self.root)} is {w}x{h}, smaller than the "
+                                  f"{self.size}x{self.size} crop; remove it or pass a smaller --size")
 
     def _config(self) -> dict[str, Any]:
         files = []
