@@ -21,3 +21,47 @@ def parse_kv(items: tuple[str, ...], what: str) -> dict[str, Any]:
         except tomllib.TOMLDecodeError:
             out[key.strip()] = value
     return out
+
+
+class OutputFolder:
+    """A folder to write results into, created on entry and removed again on an error if this
+    call created it and nothing was written into it (no empty ``results/runs`` left by a refused run).
+
+    Example:
+        >>> with OutputFolder("results/runs") as out:   # doctest: +SKIP
+        ...     (out / "x.csv").write_text("...")
+    """
+
+    def __init__(self, path, what: str = "--out") -> None:
+        from pathlib import Path
+
+        self.path = Path(path)
+        self.what = what
+        self.created: list = []
+
+    def __enter__(self):
+        p = self.path.absolute()
+        while not p.exists() and p != p.parent:
+            self.created.append(p)
+            p = p.parent
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            probe = self.path / ".semcom-write-test"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as exc:
+            self._remove_empty()
+            raise SemcomError(f"cannot write to {self.what} {str(self.path)!r}: {exc.strerror or exc}") from None
+        return self.path
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is not None:
+            self._remove_empty()
+        return False
+
+    def _remove_empty(self) -> None:
+        for d in self.created:  # deepest first; stops at the first folder that holds something
+            try:
+                d.rmdir()
+            except OSError:
+                break

@@ -58,7 +58,40 @@ def _build(registry, comp: Component, **extra: Any) -> Any:
     except SemcomError:
         raise
     except (TypeError, ValueError) as exc:  # unexpected keyword or bad value in a TOML table
+        unknown = _unknown_keys(registry.get(comp.name), {**comp.params, **extra})
+        if not unknown and isinstance(exc, TypeError):
+            import re
+
+            unknown = re.findall(r"unexpected keyword argument '([^']+)'", str(exc))
+        if unknown:
+            raise SemcomError(f"{registry.kind} {comp.name!r} takes no argument {', '.join(map(repr, unknown))} "
+                              f"(valid: {', '.join(_keywords(registry.get(comp.name))) or 'none'})") from None
         raise SemcomError(f"cannot build {registry.kind} {comp.name!r}: {exc}") from None
+
+
+def _keywords(factory: Any) -> list[str]:
+    """The keyword arguments a component's constructor takes."""
+    import inspect
+
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self"
+            and not p.name.startswith("_")]
+
+
+def _unknown_keys(factory: Any, given: dict[str, Any]) -> list[str]:
+    import inspect
+
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    if any(p.kind is p.VAR_KEYWORD for p in params):  # e.g. a class without an __init__ of its own
+        return []
+    valid = set(_keywords(factory))
+    return [k for k in given if k not in valid]
 
 
 class Link(nn.Module):

@@ -181,13 +181,14 @@ def reproduce(name: str, *, out_dir: Path | str = DEFAULT_OUT, snr: str | None =
               notice: Callable[[str], None] | None = None, overwrite: bool = False) -> Path:
     """Reproduce one figure; returns its PNG path (``overwrite``: recompute its sweeps)."""
     notice = notice or once_to_stderr
+    from semcom.cliutil import OutputFolder
+
     fig = get_figure(name)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if fig.kind == "grid":
-        return run_grid(fig, out_dir=out_dir, snr=snr, rows=limit or 4, seed=seed, links=links, notice=notice)
-    return run_curves(fig, out_dir=out_dir, snr=snr, limit=limit, repeats=repeats, seed=seed, links=links,
-                      progress=progress, notice=notice, overwrite=overwrite)
+    with OutputFolder(out_dir) as folder:  # a refused figure leaves no empty folder
+        if fig.kind == "grid":
+            return run_grid(fig, out_dir=folder, snr=snr, rows=limit or 4, seed=seed, links=links, notice=notice)
+        return run_curves(fig, out_dir=folder, snr=snr, limit=limit, repeats=repeats, seed=seed, links=links,
+                          progress=progress, notice=notice, overwrite=overwrite)
 
 
 @click.command("reproduce")
@@ -221,7 +222,16 @@ def reproduce_cmd(figures: tuple[str, ...], list_: bool, all_: bool, out: str, s
         raise SemcomError("name a figure (see `semcom reproduce --list`) or pass --all")
     for n in names:
         get_figure(n)
-    subset = tuple(s.strip() for s in links_.split(",")) if links_ else None
+    subset = tuple(s.strip() for s in links_.split(",") if s.strip()) if links_ else None
+    if subset is not None:
+        from semcom.linkspec import find_link
+
+        if not subset:
+            raise SemcomError("--links names no link")
+        for link in subset:
+            find_link(link)  # an unknown name is refused before anything runs
+    if snr is not None:
+        parse_snr(snr)
     kwargs = dict(out_dir=Path(out), snr=snr, limit=limit, repeats=repeats, seed=seed, links=subset,
                   overwrite=overwrite)
     groups = _cbr_groups([n for n in names if FIGURES[n].kind == "curves"])

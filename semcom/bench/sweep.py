@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from semcom.bench.results import (CsvWriter, config_key, git_commit, mean_ci95, package_versions,
                                   read_rows, write_json)
+from semcom.cliutil import OutputFolder
 from semcom.conventions import format_cbr
 from semcom.errors import SemcomError
 from semcom.link import Component, Link, find_link
@@ -147,18 +148,6 @@ class PointResult:
     cbr_used: float
     seconds: float
     outputs: list[list[torch.Tensor]] | None = None   # [repeat][batch] -> [B, 3, H, W]
-
-
-def _prepare_out(out_dir: Path) -> Path:
-    out_dir = Path(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        probe = out_dir / ".semcom-write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise SemcomError(f"cannot write to --out {str(out_dir)!r}: {exc.strerror or exc}") from None
-    return out_dir
 
 
 def build_metrics(names: tuple[str, ...], notice: Callable[[str], None]) -> dict[str, Any]:
@@ -307,23 +296,41 @@ def portable_identity(identity: dict[str, Any]) -> dict[str, Any]:
 
 def run_sweep(cfg: SweepConfig, *, out_dir: Path | str = DEFAULT_OUT, overwrite: bool = False,
               progress: bool = True, notice: Callable[[str], None] | None = None) -> Path:
+    """Run (or resume) a sweep and return the path of its CSV file (see :func:`_run_sweep`);
+    a sweep refused before it wrote anything leaves no folder behind."""
+    with OutputFolder(out_dir) as folder:
+        return _run_sweep(cfg, out_dir=folder, overwrite=overwrite, progress=progress, notice=notice)
+
+
+def _run_sweep(cfg: SweepConfig, *, out_dir: Path, overwrite: bool, progress: bool,
+               notice: Callable[[str], None] | None) -> Path:
     """Run (or resume) a sweep and return the path of its CSV file.
 
     Writes ``<out>/<link>_<channel>_cbr<R>.csv`` (one row per SNR point), a ``.json`` sidecar
     with the configuration, seed, git commit and package versions, and with ``all_configs``
     a ``..._configs.csv`` with one row per (SNR point, codec configuration).
     """
-    notice = notice or (lambda msg: print(msg, file=sys.stderr))
+    say = notice or (lambda msg: print(msg, file=sys.stderr))
+    held: list[str] = []  # notices wait for the first finished point: a refused sweep prints its error alone
+
+    def notice(msg: str) -> None:
+        held.append(msg)
+
+    def release() -> None:
+        while held:
+            say(held.pop(0))
     spec = find_link(cfg.link)
     channel = Component(cfg.channel, dict(cfg.channel_params)) if cfg.channel else spec.channel
     if cfg.channel is None and cfg.channel_params:
         channel = Component(spec.channel.name, {**spec.channel.params, **cfg.channel_params})
-    out_dir = _prepare_out(Path(out_dir))
     overrides = {"checkpoint": cfg.checkpoint} if cfg.checkpoint else {}
     link = Link(spec, cbr=cfg.cbr, channel=channel, codec_overrides=overrides)
     link.eval()
     dataset = load_dataset(cfg, spec.source)
     metrics = build_metrics(cfg.metrics, notice)
+    if cfg.all_configs and not link.codec.variants():
+        raise SemcomError(f"--all-configs: link {spec.name!r} has one configuration only (it applies to links "
+                          "that choose among several, e.g. bpg-ldpc)")
     outside = trained_range_notice(link, cfg.snr_db)
     if outside:
         notice(outside)
@@ -379,7 +386,8 @@ def run_sweep(cfg: SweepConfig, *, out_dir: Path | str = DEFAULT_OUT, overwrite:
     cfg_writer = CsvWriter(configs_path) if cfg.all_configs else None
     variants = link.codec.variants()
     if not todo:
-        notice(f"all {len(cfg.snr_db)} SNR points already in {csv_path}")
+        release()
+        say(f"all {len(cfg.snr_db)} SNR points already in {csv_path}")
         return csv_path
 
     metric_names = tuple(cfg.metrics)
@@ -423,9 +431,11 @@ def run_sweep(cfg: SweepConfig, *, out_dir: Path | str = DEFAULT_OUT, overwrite:
                 row = _row(spec.name, channel.name, cfg.cbr, float(snr), res, metric_names, cfg.repeats)
                 bar.update(1)
             writer.write(row)
+            release()
             if "psnr" in row and row["psnr"] is not None:
                 bar.set_postfix_str(f"{snr:g} dB: {row['psnr']:.2f} dB PSNR")
     except (ValueError, RuntimeError) as exc:  # a component refused the input, or memory ran out
+        bar.leave = False  # the error line stands alone
         if not read_rows(csv_path):  # no row at all: remove the files this call created
             for path, was in existed.items():
                 if not was:

@@ -55,6 +55,13 @@ def symbols_per_position(cbr: float) -> int:
     return max(1, math.ceil(cbr * 3 * DOWNSAMPLE * DOWNSAMPLE - 1e-9))
 
 
+
+def _refuse_unknown(name: str, cfg: dict[str, Any], valid: set[str]) -> None:
+    unknown = sorted(set(cfg) - valid)
+    if unknown:
+        raise TypeError(f"codec {name!r} takes no argument {', '.join(map(repr, unknown))} "
+                        f"(valid: {', '.join(sorted(valid))})")
+
 class JSCCEncoder(nn.Module):
     """Image -> real latent with ``2k`` channels at 1/16 resolution.
 
@@ -178,9 +185,7 @@ class DeepJSCC(LearnedCodec):
     # -- configuration and checkpoints ---------------------------------------------------------
     def _build_extra(self, cfg: dict[str, Any]) -> None:
         """Hook for subclasses that add modules (called before the checkpoint is loaded)."""
-        unknown = set(cfg) - {"adaptive", "snr_db", "width"}
-        if unknown:
-            raise TypeError(f"unexpected codec arguments for {self.registry_name!r}: {sorted(unknown)}")
+        _refuse_unknown(self.registry_name, cfg, {"adaptive", "snr_db", "width"})
 
     def config(self) -> dict[str, Any]:
         """The architecture arguments, stored in checkpoints."""
@@ -269,9 +274,7 @@ class DeepJSCCDeblur(DeepJSCC):
                          source=source, event_channels=event_channels, unet_width=unet_width)
 
     def _build_extra(self, cfg: dict[str, Any]) -> None:
-        unknown = set(cfg) - {"adaptive", "snr_db", "width", "event_channels", "unet_width"}
-        if unknown:
-            raise TypeError(f"unexpected codec arguments for {self.registry_name!r}: {sorted(unknown)}")
+        _refuse_unknown(self.registry_name, cfg, {"adaptive", "snr_db", "width", "event_channels", "unet_width"})
         self.event_channels = int(cfg.get("event_channels") or 6)
         self.unet_width = int(cfg.get("unet_width") or 24)
         self.deblur = UNetXAttn(event_channels=self.event_channels, width=self.unet_width)

@@ -458,7 +458,7 @@ _COMMON_DOC = """
         n: number of samples (default 512 for train, 32 for test).
         limit: keep at most this many samples (the first ones; they do not depend on ``n``).
         seed: seeds every draw; sample ``i`` depends only on ``(seed, split, i)`` and the options.
-        data_root: folder of pictures (``folder``; ignored by ``synth-blur``).
+        data_root: folder of pictures (``folder``; ``synth-blur`` refuses one: its pictures are built in).
         blur_px: camera motion magnitude in pixels, a number or a ``[low, high]`` range.
         foreground: probability of an independently moving foreground patch.
         rotation, zoom: largest shares of the blur due to rotation and zoom.
@@ -508,7 +508,9 @@ class SynthBlur(_SynthBase):
                  spike_gain: float = 1.0, spike_scale: int = 4, dark_current: float = 0.0,
                  full_well: float | None = None, read_noise: float = 0.0, dead_leaves: float = 0.5,
                  cache: bool | str = True) -> None:
-        del data_root  # accepted for a uniform interface; the pictures are built in
+        if data_root is not None:  # accepted by name so that the mistake gets a clear answer
+            raise SemcomError("synth-blur builds its pictures in and reads no data_root; for your own pictures "
+                              "use --dataset folder (or gopro) with --data-root")
         self._setup(split=split, limit=limit, seed=seed, exposure_us=exposure_us, contrast=contrast,
                     contrast_sigma=contrast_sigma, refractory_us=refractory_us, noise_rate_hz=noise_rate_hz,
                     bytes_per_event=bytes_per_event, representation=representation, num_bins=num_bins,

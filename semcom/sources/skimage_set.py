@@ -45,6 +45,9 @@ class SkimageCrops(SourceDataset):
 
     def __init__(self, *, split: str = "test", size: int = 256, crops_per_picture: int = 2,
                  limit: int | None = None, seed: int = 0, **_: Any) -> None:
+        if _.get("data_root") is not None:
+            raise SemcomError("skimage reads no data_root (its pictures come with scikit-image); for your own "
+                              "pictures use --dataset folder with --data-root")
         if size < 16:
             raise SemcomError(f"crop size must be at least 16 pixels, got {size}")
         self.size, self.seed = int(size), int(seed)

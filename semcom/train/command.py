@@ -109,18 +109,25 @@ def train(link_name: str, cbr: str, snr: str | None, snr_range: str | None, step
             snr_db = float(snr)
         except ValueError:
             raise SemcomError(f"malformed --snr {snr!r}: expected one number in dB") from None
-    if threads:
+    if threads is not None:
+        if threads < 1:
+            raise SemcomError(f"--threads must be at least 1, got {threads}")
         torch.set_num_threads(threads)
-    result = run_training(link_name, cbr=parse_cbr(cbr), snr_db=snr_db,
-                          snr_range=_parse_range(snr_range) if snr_range else None, steps=steps, out=out,
-                          seed=seed, batch_size=batch_size, lr=lr, dataset=dataset, size=size, crop=crop,
-                          n_train=n_train, schedule=schedule, lam=lam, init=init, device=device,
-                          checkpoint_every=checkpoint_every, log_every=log_every, progress=not quiet,
-                          overwrite=overwrite, dataset_params=_parse_kv(dataset_param, "--dataset-param"),
-                          codec_params=_parse_kv(codec_param, "--codec-param"), workers=workers,
-                          warm_start=warm_start, n_val=n_val, val_every=val_every, ema=ema,
-                          augment=tuple(a.strip() for a in augment.split(",") if a.strip()), shards=shards, amp=amp,
-                          compile=compile_, lr_curve=lr_curve, fresh_data=fresh_data)
+    from pathlib import Path
+
+    from semcom.cliutil import OutputFolder
+
+    with OutputFolder(Path(out).parent if out else Path("checkpoints"), "--out"):
+        result = run_training(
+            link_name, cbr=parse_cbr(cbr), snr_db=snr_db, snr_range=_parse_range(snr_range) if snr_range else None,
+            steps=steps, out=out, seed=seed, batch_size=batch_size, lr=lr, dataset=dataset, size=size, crop=crop,
+            n_train=n_train, schedule=schedule, lam=lam, init=init, device=device,
+            checkpoint_every=checkpoint_every, log_every=log_every, progress=not quiet, overwrite=overwrite,
+            dataset_params=_parse_kv(dataset_param, "--dataset-param"),
+            codec_params=_parse_kv(codec_param, "--codec-param"), workers=workers, warm_start=warm_start,
+            n_val=n_val, val_every=val_every, ema=ema,
+            augment=tuple(a.strip() for a in augment.split(",") if a.strip()), shards=shards, amp=amp,
+            compile=compile_, lr_curve=lr_curve, fresh_data=fresh_data)
     from semcom.train import distributed
 
     if distributed.rank() != 0:
