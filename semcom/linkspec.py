@@ -7,7 +7,6 @@ the runnable :class:`~semcom.link.Link` from a spec.  The file format is describ
 
 from __future__ import annotations
 
-import difflib
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -89,9 +88,10 @@ class LinkSpec:
         )
         if not validate:
             return spec
-        from semcom.registry import CHANNELS, CODECS, RECEIVERS
+        from semcom.registry import CHANNELS, CODECS, RECEIVERS, SOURCES
 
-        for registry, comp in ((CODECS, spec.codec), (CHANNELS, spec.channel), (RECEIVERS, spec.receiver)):
+        for registry, comp in ((CODECS, spec.codec), (CHANNELS, spec.channel), (RECEIVERS, spec.receiver),
+                               (SOURCES, spec.source)):
             if comp.name not in registry:
                 raise SemcomError(f"{path}: {registry.unknown_message(comp.name)}")
         return spec
@@ -133,7 +133,7 @@ def find_link(name_or_path: str) -> LinkSpec:
         return LinkSpec.load(name_or_path)
     links = available_links()
     if name_or_path not in links:
-        close = difflib.get_close_matches(name_or_path, list(links), n=1, cutoff=0.5)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise SemcomError(f"unknown link {name_or_path!r}{hint} (see `semcom links`)")
+        from semcom.registry import did_you_mean
+
+        raise SemcomError(f"unknown link {name_or_path!r}{did_you_mean(name_or_path, links)} (see `semcom links`)")
     return LinkSpec.load(links[name_or_path])

@@ -27,8 +27,19 @@ class Entry:
     help: str
 
 
+def did_you_mean(name: str, known) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``known`` names, or ``""`` (the one suggestion helper)."""
+    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1, cutoff=0.5)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 class Registry:
-    """A named collection of factories (usually classes)."""
+    """A named collection of factories (classes, functions) or declared objects (figures).
+
+    It rejects a name registered twice, answers an unknown name with the closest known one, and
+    gives a registered class its name: ``registry_name``, and ``name`` where the class declares
+    such an attribute (so the name is written once, in the decorator).
+    """
 
     def __init__(self, kind: str, modules: tuple[str, ...] = ()) -> None:
         self.kind = kind
@@ -60,6 +71,8 @@ class Registry:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
             if isinstance(obj, type):
                 obj.registry_name = name  # the component knows its name: written once, here
+                if isinstance(getattr(obj, "name", None), str):
+                    obj.name = name
             doc = help or (obj.__doc__ or "").strip().splitlines()[0:1]
             text = doc if isinstance(doc, str) else (doc[0] if doc else "")
             self._store[name] = Entry(name, obj, text)
@@ -73,10 +86,21 @@ class Registry:
         except KeyError:
             raise SemcomError(self.unknown_message(name)) from None
 
+    def add(self, name: str, obj: Any, *, help: str = "") -> Any:
+        """Register ``obj`` (any object, e.g. a declared figure) under ``name``."""
+        return self.register(name, help=help)(obj)
+
     def unknown_message(self, name: str) -> str:
-        close = difflib.get_close_matches(name, list(self._entries), n=1, cutoff=0.5)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        return f"unknown {self.kind} {name!r}{hint} (known: {', '.join(sorted(self._entries))})"
+        return f"unknown {self.kind} {name!r}{did_you_mean(name, self._entries)} (known: {', '.join(sorted(self._entries))})"
+
+    def __getitem__(self, name: str) -> Any:
+        return self.get(name)
+
+    def values(self) -> list[Any]:
+        return [self._entries[n].obj for n in self.names()]
+
+    def items(self) -> list[tuple[str, Any]]:
+        return [(n, self._entries[n].obj) for n in self.names()]
 
     def build(self, name: str, **kwargs: Any) -> Any:
         return self.get(name)(**kwargs)

@@ -336,3 +336,18 @@ def test_plot_command_draws_a_log_and_refuses_bad_input(tmp_path, data):
     assert main(["--plot", str(junk)]) == 2
     assert main(["--plot", str(tmp_path / "missing.csv")]) == 2
     assert main(["--steps", "2"]) == 2  # neither --link nor --plot
+
+
+def test_training_reads_the_links_source_unless_a_dataset_is_given(tmp_path, monkeypatch):
+    from semcom.zoo.store import read_meta
+
+    monkeypatch.setenv("SEMCOM_LINKS", str(tmp_path))
+    (tmp_path / "dj-skimage.toml").write_text('name = "dj-skimage"\n[codec]\nname = "deepjscc"\n'
+                                               '[source]\nname = "skimage"\ncrops_per_picture = 1\n')
+    out = train("dj-skimage", cbr=1 / 48, snr_db=10.0, steps=1, batch_size=2, size=32, n_train=2,
+                out=tmp_path / "a.ckpt", progress=False, **SMALL)
+    tr = read_meta(out.checkpoint)["training"]
+    assert tr["dataset"] == "skimage" and ["crops_per_picture", 1] in [list(p) for p in tr["dataset_params"]]
+    (tmp_path / "bad.toml").write_text('name = "bad"\n[codec]\nname = "deepjscc"\n[source]\nname = "skimag"\n')
+    with pytest.raises(SemcomError, match="unknown source 'skimag'; did you mean 'skimage'"):
+        find_link("bad")

@@ -18,6 +18,7 @@ import click
 
 from semcom.conventions import format_cbr, parse_snr
 from semcom.errors import SemcomError
+from semcom.registry import Registry, did_you_mean
 
 if TYPE_CHECKING:
     import torch
@@ -60,7 +61,9 @@ class FigureSpec:
     snr: str = "0:20:2"
 
 
-FIGURES: dict[str, FigureSpec] = {f.name: f for f in (
+#: figure name -> its declaration (``semcom reproduce --list``)
+FIGURES = Registry("figure")
+for _fig in (
     FigureSpec("evjscc-fig4", "PSNR/SSIM/DISTS vs SNR at CBR 1/48 on AWGN (paper Fig. 4)", "curves", 1 / 48),
     FigureSpec("evjscc-fig5", "PSNR/SSIM/DISTS vs SNR at CBR 1/96 on AWGN (paper Fig. 5)", "curves", 1 / 96),
     FigureSpec("evjscc-fig6", "visual comparison at CBR 1/48 on AWGN, 5 dB unless --snr (paper Fig. 6)", "grid", 1 / 48,
@@ -69,16 +72,14 @@ FIGURES: dict[str, FigureSpec] = {f.name: f for f in (
                channel="rayleigh"),
     FigureSpec("evjscc-fig5-rayleigh", "Fig. 5 on block Rayleigh fading (not in the paper)", "curves", 1 / 96,
                channel="rayleigh"),
-)}
+):
+    FIGURES.add(_fig.name, _fig, help=_fig.description)
+del _fig
 
 
 def get_figure(name: str) -> FigureSpec:
     if name not in FIGURES:
-        import difflib
-
-        close = difflib.get_close_matches(name, list(FIGURES), n=1, cutoff=0.5)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise SemcomError(f"unknown figure {name!r}{hint} (see `semcom reproduce --list`)")
+        raise SemcomError(f"unknown figure {name!r}{did_you_mean(name, FIGURES)} (see `semcom reproduce --list`)")
     return FIGURES[name]
 
 

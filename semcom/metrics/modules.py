@@ -84,7 +84,6 @@ class PSNR(Metric):
         pred, target: ``(B, C, H, W)`` float -> ``[B]`` float64.
     """
 
-    name = "psnr"
     higher_is_better = True
     unit = "dB"
 
@@ -115,7 +114,6 @@ class SSIM(Metric):
         pred, target: ``(B, C, H, W)`` float, ``H, W >= win_size`` -> ``[B]`` float64.
     """
 
-    name = "ssim"
     higher_is_better = True
     unit = ""
 
@@ -151,7 +149,6 @@ class MSSSIM(Metric):
         pred, target: ``(B, C, H, W)`` float -> ``[B]`` float64.
     """
 
-    name = "ms-ssim"
     higher_is_better = True
     unit = ""
 
@@ -245,7 +242,6 @@ class DISTS(Metric):
         pred, target: ``(B, 3, H, W)`` float in [0, 1] -> ``[B]`` float64.
     """
 
-    name = "dists"
     higher_is_better = False
     unit = ""
 

@@ -496,7 +496,6 @@ class SynthBlur(_SynthBase):
         torch.Size([6, 64, 64])
     """
 
-    name = "synth-blur"
 
     def __init__(self, *, split: str = "test", size: int | None = None, n: int | None = None,
                  limit: int | None = None, seed: int = 0, data_root: str | None = None,
@@ -589,7 +588,6 @@ class FolderBlur(_SynthBase):
         as ``synth-blur``.
     """
 
-    name = "folder"
 
     def __init__(self, *, data_root: str | None = None, split: str = "test", size: int | None = None,
                  n: int | None = None, limit: int | None = None, seed: int = 0,
@@ -676,7 +674,6 @@ class GoPro(_HybridDataset):
         as ``synth-blur``; frames are 720 x 1280 without ``size``.
     """
 
-    name = "gopro"
 
     def __init__(self, *, data_root: str | None = None, split: str = "test", size: int | None = None,
                  limit: int | None = None, seed: int = 0, n: int | None = None, frames_root: str | None = None,

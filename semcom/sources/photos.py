@@ -116,7 +116,6 @@ class PhotosBlur(SynthBlur):
         as ``synth-blur``.
     """
 
-    name = "photos"
 
     def __init__(self, *, split: str = "train", photos_root: str | None = None, dead_leaves: float = 0.3,
                  short_side: int = 512, **kwargs: Any) -> None:

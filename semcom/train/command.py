@@ -40,7 +40,7 @@ def _parse_range(text: str) -> tuple[float, float]:
                    "default: the codec's own (ev-jscc for EV-JSCC links), else single.")
 @click.option("--lam", default=0.02, show_default=True, type=float,
               help="Weight of the events' normalized MSE in the EV-JSCC stage-1 loss.")
-@click.option("--dataset", default="synth-blur", show_default=True, help="Training source (its train split).")
+@click.option("--dataset", default=None, help="Training source, its train split (default: the link's [source]).")
 @click.option("--size", default=128, show_default=True, type=int, help="Side of the training frames.")
 @click.option("--crop", default=None, type=int, help="Random crop side (default: whole frames).")
 @click.option("--n-train", default=512, show_default=True, type=int, help="Training frames kept in memory.")

@@ -19,6 +19,7 @@ from torch.nn import functional as F
 
 from semcom.codecs.base import Reception, Transmission
 from semcom.errors import SemcomError
+from semcom.registry import Registry
 from semcom.sources.base import Batch
 
 __all__ = ["StepOutput", "LOSSES", "register_loss", "compute_loss"]
@@ -46,14 +47,13 @@ class StepOutput:
 
 
 LossFn = Callable[..., torch.Tensor]
-LOSSES: dict[str, LossFn] = {}
+#: loss name -> ``fn(out: StepOutput, **params) -> (loss, parts)``
+LOSSES = Registry("loss")
 
 
 def register_loss(name: str) -> Callable[[LossFn], LossFn]:
-    def deco(fn: LossFn) -> LossFn:
-        LOSSES[name] = fn
-        return fn
-    return deco
+    """Decorator: make a loss function available to schedules under ``name``."""
+    return LOSSES.register(name)
 
 
 @register_loss("mse")
@@ -86,6 +86,4 @@ def transmission(out: StepOutput, lam: float = 0.0) -> torch.Tensor:
 
 def compute_loss(name: str, out: StepOutput, params: dict[str, float] | None = None) -> torch.Tensor:
     """Evaluate the loss ``name`` with its stage parameters."""
-    if name not in LOSSES:
-        raise SemcomError(f"unknown loss {name!r} (known: {', '.join(sorted(LOSSES))})")
-    return LOSSES[name](out, **(params or {}))
+    return LOSSES.get(name)(out, **(params or {}))

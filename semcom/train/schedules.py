@@ -20,6 +20,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
+from semcom.registry import Registry
+
 __all__ = ["Stage", "Schedule", "SCHEDULES", "get_schedule", "schedule_as_dicts", "split_steps"]
 
 LR_SHAPES = ("cosine", "step", "constant")
@@ -157,22 +159,17 @@ def _ev_jscc(*, steps: int, lr: float, lam: float = 1.0,
 
 
 #: schedule name -> builder ``(steps=..., lr=..., lam=...) -> Schedule``
-SCHEDULES: dict[str, Callable[..., Schedule]] = {
-    "single": _single,
-    "jscc-then-deblur": _jscc_then_deblur,
-    "deblur-then-all": _deblur_then_all,
-    "codec-then-receiver": _codec_then_receiver,
-    "ev-jscc": _ev_jscc,
-}
+SCHEDULES = Registry("schedule")
+for _name, _builder in (("single", _single), ("jscc-then-deblur", _jscc_then_deblur),
+                        ("deblur-then-all", _deblur_then_all), ("codec-then-receiver", _codec_then_receiver),
+                        ("ev-jscc", _ev_jscc)):
+    SCHEDULES.add(_name, _builder)
+del _name, _builder
 
 
 def get_schedule(name: str, *, steps: int, lr: float, lam: float = 1.0) -> Schedule:
     """Build a named schedule of ``steps`` optimizer steps in total."""
-    from semcom.errors import SemcomError
-
-    if name not in SCHEDULES:
-        raise SemcomError(f"unknown schedule {name!r} (known: {', '.join(sorted(SCHEDULES))})")
-    return SCHEDULES[name](steps=int(steps), lr=float(lr), lam=float(lam))
+    return SCHEDULES.get(name)(steps=int(steps), lr=float(lr), lam=float(lam))
 
 
 def schedule_as_dicts(schedule: Schedule) -> list[dict[str, Any]]:

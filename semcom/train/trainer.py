@@ -630,7 +630,7 @@ def _resolve_device(device: str) -> torch.device:
 
 def train(link_name: str, *, cbr: float, snr_db: float | None = None,
           snr_range: tuple[float, float] | None = None, steps: int = 20000, out: str | Path | None = None,
-          seed: int = 0, batch_size: int = 8, lr: float = 5e-4, dataset: str = "synth-blur", size: int = 128,
+          seed: int = 0, batch_size: int = 8, lr: float = 5e-4, dataset: str | None = None, size: int = 128,
           crop: int | None = None, n_train: int = 512, schedule: str | None = None, lam: float = 1.0,
           grad_clip: float | None = 1.0, init: str | None = None, device: str = "cpu",
           checkpoint_every: int = 500, log_every: int = 10, progress: bool = True, overwrite: bool = False,
@@ -654,7 +654,8 @@ def train(link_name: str, *, cbr: float, snr_db: float | None = None,
         seed: seeds initialization and every per-step draw.
         batch_size: the global batch (all shards and processes together).
         lr: peak learning rate at batch 8; another batch scales it by ``sqrt(batch_size / 8)``.
-        dataset: training source (``synth-blur``), its ``train`` split; ``size`` the frame side,
+        dataset: training source, its ``train`` split (``None``: the link's ``[source]`` with its
+            parameters, under ``dataset_params``); ``size`` the frame side,
             ``n_train`` the number of samples kept on the device, ``crop`` a random crop per sample.
         schedule: a name in :data:`semcom.train.schedules.SCHEDULES`; ``lam`` its event weight.
             ``None``: the codec's ``default_schedule`` (``"ev-jscc"`` for EV-JSCC), else ``"single"``.
@@ -728,6 +729,9 @@ def train(link_name: str, *, cbr: float, snr_db: float | None = None,
     learned = isinstance(codec_cls, type) and issubclass(codec_cls, LearnedCodec)
     if schedule is None:
         schedule = codec_cls.default_schedule if learned else "single"
+    if dataset is None and data is None:  # the link's own source, its table's parameters under the given ones
+        dataset = spec.source.name
+        dataset_params = {**spec.source.params, **(dataset_params or {})}
     out = Path(out) if out is not None else default_out(spec.name, cbr, snr_db, snr_range)
     if overwrite and dist_util.rank() == 0:
         for path in (out, out.with_suffix(".csv"), out.with_suffix(".png")):
