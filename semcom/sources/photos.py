@@ -21,7 +21,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from functools import lru_cache
@@ -31,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from semcom.errors import SemcomError
+from semcom.files import sha256_of
 from semcom.registry import SOURCES
 from semcom.sources.datasets import SynthBlur, read_picture
 
@@ -55,10 +55,6 @@ def installed_name(entry: dict[str, Any]) -> str:
     return entry["name"] + Path(entry["path"]).suffix.lower()
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def installed_photos(root: str | Path | None = None) -> list[tuple[str, Path]]:
     """``(name, path)`` of every manifest photograph present under ``root`` with the right SHA-256.
 
@@ -72,7 +68,7 @@ def installed_photos(root: str | Path | None = None) -> list[tuple[str, Path]]:
         path = root / installed_name(entry)
         if not path.is_file():
             continue
-        if _sha256(path) != entry["sha256"]:
+        if sha256_of(path) != entry["sha256"]:
             bad.append(path.name)
             continue
         found.append((entry["name"], path))

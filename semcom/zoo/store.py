@@ -31,6 +31,7 @@ import torch
 
 from semcom.conventions import format_cbr
 from semcom.errors import SemcomError
+from semcom.files import sha256_of
 
 __all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "read_meta", "sha256_of",
            "manifest_path", "read_manifest", "write_manifest", "find_entry", "entry_path", "same_cbr",
@@ -57,15 +58,6 @@ class Checkpoint:
     receiver: dict[str, torch.Tensor] = field(default_factory=dict)
     train: dict[str, Any] | None = None
     path: str = ""
-
-
-def sha256_of(path: str | Path) -> str:
-    """Hex SHA-256 of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def save_checkpoint(path: str | Path, *, meta: dict[str, Any], codec: dict[str, torch.Tensor],
