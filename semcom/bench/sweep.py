@@ -302,6 +302,86 @@ def run_sweep(cfg: SweepConfig, *, out_dir: Path | str = DEFAULT_OUT, overwrite:
         return _run_sweep(cfg, out_dir=folder, overwrite=overwrite, progress=progress, notice=notice)
 
 
+def _held_notices(notice: Callable[[str], None] | None) -> tuple[Callable[[str], None], Callable[[], None],
+                                                                    Callable[[str], None]]:
+    """``(hold, release, say)``: notices wait for the first finished point, so that a refused sweep
+    prints its error alone; ``say`` prints at once."""
+    say = notice or (lambda msg: print(msg, file=sys.stderr))
+    held: list[str] = []
+
+    def release() -> None:
+        while held:
+            say(held.pop(0))
+
+    return held.append, release, say
+
+
+def sweep_identity(cfg: SweepConfig, spec: Any, channel: Component, dataset: Any) -> dict[str, Any]:
+    """What the sweep's numbers depend on (stored as ``resolved`` in the sidecar)."""
+    return {"link": spec.as_dict(), "cbr": cfg.cbr, "channel": {"name": channel.name, **channel.params},
+            "dataset": dataset.describe() or str(cfg.dataset), "limit": cfg.limit, "repeats": cfg.repeats,
+            "seed": cfg.seed, "metrics": list(cfg.metrics), "checkpoint": cfg.checkpoint}
+
+
+def resumed_points(csv_path: Path, json_path: Path, *, key: str, weights: str) -> set[float]:
+    """SNR points already in ``csv_path``; refuses results of another configuration or other weights."""
+    if not csv_path.exists():
+        return set()
+    import json
+
+    try:
+        old = json.loads(json_path.read_text())
+        old_key, old_weights, old_identity = old.get("config_key"), old.get("weights"), old.get("resolved")
+    except (OSError, ValueError, AttributeError):
+        old_key = old_weights = old_identity = None
+    # sidecars written before keys were path-free: compare what they resolved, paths left out
+    same = old_key == key or (isinstance(old_identity, dict) and config_key(portable_identity(old_identity)) == key)
+    if not same:
+        raise SemcomError(f"{csv_path} holds results of a different configuration; "
+                          "pass --overwrite to replace it or choose another --out")
+    if old_weights is not None and old_weights != weights:
+        raise SemcomError(f"{csv_path} holds results of other model weights (the checkpoint changed since, "
+                          "or the model has no trained weights and starts at random); "
+                          "pass --overwrite to replace them or choose another --out")
+    return {round(float(r["snr_db"]), 6) for r in read_rows(csv_path)}
+
+
+def envelope_point(link: Link, batches: list[Batch], metrics: dict[str, Any], *, snr_db: float, cfg: SweepConfig,
+                   configs_row: Callable[[PointResult, str], None] | None,
+                   tick: Callable[[int], None]) -> tuple[str, PointResult, float]:
+    """The best of the codec's configurations at one SNR: ``(configuration, result, seconds)``.
+
+    The envelope is chosen on one metric (PSNR where asked); without ``configs_row`` (no
+    ``--all-configs``) the others are computed for the chosen configuration only, from its kept
+    outputs (DISTS and SSIM are the costly ones).  ``configs_row`` receives every configuration's
+    result; ``tick`` advances the progress bar.
+    """
+    variants = link.codec.variants()
+    tried = variants if configs_row is not None else link.codec.candidate_variants(snr_db, fading=link.channel.fades)
+    select = "psnr" if "psnr" in metrics else next(iter(metrics))
+    sign = 1.0 if metrics[select].higher_is_better else -1.0
+    score = lambda res: sign * float(np.nanmean(res.values[select]))  # noqa: E731
+    lazy = configs_row is None and _kept_bytes(batches, cfg.repeats) <= MAX_KEPT_BYTES
+    first = {select: metrics[select]} if lazy else metrics
+    best, best_res, seconds = None, None, 0.0
+    for v in tried:
+        link.codec.set_variant(v)
+        res = evaluate_point(link, batches, first, snr_db=snr_db, repeats=cfg.repeats, seed=cfg.seed,
+                             keep_outputs=lazy)
+        seconds += res.seconds
+        if configs_row is not None:
+            configs_row(res, v)
+        if best_res is None or score(res) > score(best_res):   # the first best wins ties
+            best, best_res = v, res                             # (older outputs are dropped)
+        tick(1)
+    tick(len(variants) - len(tried))
+    if lazy:
+        scored = add_metrics(best_res, link, batches, metrics)
+        seconds += scored.seconds - best_res.seconds
+        best_res = scored
+    return best, best_res, seconds
+
+
 def _run_sweep(cfg: SweepConfig, *, out_dir: Path, overwrite: bool, progress: bool,
                notice: Callable[[str], None] | None) -> Path:
     """Run (or resume) a sweep and return the path of its CSV file.
@@ -310,15 +390,8 @@ def _run_sweep(cfg: SweepConfig, *, out_dir: Path, overwrite: bool, progress: bo
     with the configuration, seed, git commit and package versions, and with ``all_configs``
     a ``..._configs.csv`` with one row per (SNR point, codec configuration).
     """
-    say = notice or (lambda msg: print(msg, file=sys.stderr))
-    held: list[str] = []  # notices wait for the first finished point: a refused sweep prints its error alone
-
-    def notice(msg: str) -> None:
-        held.append(msg)
-
-    def release() -> None:
-        while held:
-            say(held.pop(0))
+    hold, release, say = _held_notices(notice)
+    # 1. build and check everything before a file is written
     spec = find_link(cfg.link)
     channel = Component(cfg.channel, dict(cfg.channel_params)) if cfg.channel else spec.channel
     if cfg.channel is None and cfg.channel_params:
@@ -327,21 +400,19 @@ def _run_sweep(cfg: SweepConfig, *, out_dir: Path, overwrite: bool, progress: bo
     link = Link(spec, cbr=cfg.cbr, channel=channel, codec_overrides=overrides)
     link.eval()
     dataset = load_dataset(cfg, spec.source)
-    metrics = build_metrics(cfg.metrics, notice)
+    metrics = build_metrics(cfg.metrics, hold)
     if cfg.all_configs and not link.codec.variants():
         raise SemcomError(f"--all-configs: link {spec.name!r} has one configuration only (it applies to links "
                           "that choose among several, e.g. bpg-ldpc)")
     outside = trained_range_notice(link, cfg.snr_db)
     if outside:
-        notice(outside)
+        hold(outside)
 
+    # 2. identity and resume
     stem = output_stem(spec.name, channel.name, cfg.cbr, cfg)
     csv_path, json_path = out_dir / f"{stem}.csv", out_dir / f"{stem}.json"
     configs_path = out_dir / f"{stem}_configs.csv"
-    identity = {"link": spec.as_dict(), "cbr": cfg.cbr, "channel": {"name": channel.name, **channel.params},
-                "dataset": dataset.describe() or str(cfg.dataset),
-                "limit": cfg.limit, "repeats": cfg.repeats, "seed": cfg.seed, "metrics": list(cfg.metrics),
-                "checkpoint": cfg.checkpoint}
+    identity = sweep_identity(cfg, spec, channel, dataset)
     key = config_key(portable_identity(identity))
     # the checkpoint's name (or None for the shipped one) is in the identity; its contents are not,
     # so the weights' fingerprint is kept beside it: a resumed run must not mix two models' rows
@@ -349,26 +420,9 @@ def _run_sweep(cfg: SweepConfig, *, out_dir: Path, overwrite: bool, progress: bo
     if overwrite:
         for p in (csv_path, json_path, configs_path):
             p.unlink(missing_ok=True)
-    done: set[float] = set()
-    if csv_path.exists():
-        import json as _json
-        try:
-            old = _json.loads(json_path.read_text())
-            old_key, old_weights, old_identity = old.get("config_key"), old.get("weights"), old.get("resolved")
-        except (OSError, ValueError, AttributeError):
-            old_key = old_weights = old_identity = None
-        # sidecars written before keys were path-free: compare what they resolved, paths left out
-        same = old_key == key or (isinstance(old_identity, dict)
-                                  and config_key(portable_identity(old_identity)) == key)
-        if not same:
-            raise SemcomError(f"{csv_path} holds results of a different configuration; "
-                              "pass --overwrite to replace it or choose another --out")
-        if old_weights is not None and old_weights != weights:
-            raise SemcomError(f"{csv_path} holds results of other model weights (the checkpoint changed since, "
-                              "or the model has no trained weights and starts at random); "
-                              "pass --overwrite to replace them or choose another --out")
-        done = {round(float(r["snr_db"]), 6) for r in read_rows(csv_path)}
+    done = resumed_points(csv_path, json_path, key=key, weights=weights)
 
+    # 3. the sidecar, then one row per SNR point
     indices = list(range(len(dataset)))
     batches = [collate([dataset[i] for i in indices[s:s + cfg.batch_size]])
                for s in range(0, len(indices), cfg.batch_size)]
@@ -391,44 +445,20 @@ def _run_sweep(cfg: SweepConfig, *, out_dir: Path, overwrite: bool, progress: bo
         return csv_path
 
     metric_names = tuple(cfg.metrics)
+    row_of = lambda snr, res: _row(spec.name, channel.name, cfg.cbr, snr, res, metric_names, cfg.repeats)  # noqa: E731
     bar = tqdm(total=len(todo) * max(1, len(variants)), desc=f"{spec.name} cbr {format_cbr(cfg.cbr)}",
                unit="pt", disable=not progress, file=sys.stderr, dynamic_ncols=True)
     try:
         for snr in todo:
             if variants:
-                tried = variants
-                if not cfg.all_configs:
-                    tried = link.codec.candidate_variants(float(snr), fading=link.channel.fades)
-                # the envelope is chosen on one metric; without --all-configs the others are
-                # computed for the chosen configuration only (DISTS and SSIM are the costly ones)
-                select = "psnr" if "psnr" in metrics else next(iter(metrics))
-                sign = 1.0 if metrics[select].higher_is_better else -1.0
-                score = lambda res: sign * float(np.nanmean(res.values[select]))  # noqa: E731
-                lazy = cfg_writer is None and _kept_bytes(batches, cfg.repeats) <= MAX_KEPT_BYTES
-                first = {select: metrics[select]} if lazy else metrics
-                best, best_res, seconds = None, None, 0.0
-                for v in tried:
-                    link.codec.set_variant(v)
-                    res = evaluate_point(link, batches, first, snr_db=float(snr), repeats=cfg.repeats,
-                                         seed=cfg.seed, keep_outputs=lazy)
-                    seconds += res.seconds
-                    if cfg_writer is not None:
-                        row = _row(spec.name, channel.name, cfg.cbr, float(snr), res, metric_names, cfg.repeats)
-                        cfg_writer.write({**row, "config": v})
-                    if best_res is None or score(res) > score(best_res):   # the first best wins ties
-                        best, best_res = v, res                             # (older outputs are dropped)
-                    bar.update(1)
-                bar.update(len(variants) - len(tried))
-                if lazy:
-                    scored = add_metrics(best_res, link, batches, metrics)
-                    seconds += scored.seconds - best_res.seconds
-                    best_res = scored
-                row = _row(spec.name, channel.name, cfg.cbr, float(snr), best_res, metric_names, cfg.repeats)
-                row["config"] = best
-                row["seconds"] = seconds
+                configs_row = None if cfg_writer is None else (
+                    lambda res, v, snr=snr: cfg_writer.write({**row_of(float(snr), res), "config": v}))
+                best, res, seconds = envelope_point(link, batches, metrics, snr_db=float(snr), cfg=cfg,
+                                                    configs_row=configs_row, tick=bar.update)
+                row = {**row_of(float(snr), res), "config": best, "seconds": seconds}
             else:
                 res = evaluate_point(link, batches, metrics, snr_db=float(snr), repeats=cfg.repeats, seed=cfg.seed)
-                row = _row(spec.name, channel.name, cfg.cbr, float(snr), res, metric_names, cfg.repeats)
+                row = row_of(float(snr), res)
                 bar.update(1)
             writer.write(row)
             release()
