@@ -90,6 +90,10 @@ class Registry:
         """Register ``obj`` (any object, e.g. a declared figure) under ``name``."""
         return self.register(name, help=help)(obj)
 
+    def unregister(self, name: str) -> None:
+        """Remove an entry (for tests and plugins that registered something temporarily)."""
+        self._store.pop(name, None)
+
     def unknown_message(self, name: str) -> str:
         return f"unknown {self.kind} {name!r}{did_you_mean(name, self._entries)} (known: {', '.join(sorted(self._entries))})"
 
