@@ -32,10 +32,8 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import math
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -49,20 +47,20 @@ from semcom.codecs.base import LearnedCodec
 from semcom.conventions import format_cbr
 from semcom.errors import SemcomError
 from semcom.link import Link, find_link
-from semcom.registry import CODECS, SOURCES
-from semcom.sources.base import Batch
+from semcom.registry import CODECS
 from semcom.train import distributed as dist_util
 from semcom.seeds import step_seed
 from semcom.train.data import AUGMENTATIONS, TrainingData
-from semcom.train.losses import StepOutput, compute_loss
 from semcom.train.schedules import Schedule, Stage, get_schedule, schedule_as_dicts
-from semcom.zoo.store import load_checkpoint, same_cbr, save_checkpoint
+from semcom.train.step import _TrainPass, forward_step, set_trainable, validate, validation_snrs  # noqa: F401
+from semcom.train.setup import bf16_supported, copy_matching, resolve_device
+from semcom.train.sources import fresh_source, load_training_data
+from semcom.train.state import EMA, MetricsLog, psnr_from_mse, split_state
+from semcom.zoo.store import load_checkpoint, save_checkpoint
 
 __all__ = ["TrainConfig", "TrainResult", "TrainingData", "train", "train_schedule", "forward_step",
            "load_training_data", "set_trainable", "default_out", "copy_matching", "REFERENCE_BATCH"]
 
-LOG_FIELDS = ("step", "stage", "loss", "psnr", "val_psnr", "lr", "snr_mean", "samples", "seconds")
-#: the batch size ``lr`` refers to; another batch scales the peak learning rate by sqrt(batch / 8)
 REFERENCE_BATCH = 8
 
 
@@ -126,153 +124,11 @@ class TrainResult:
     val_psnr: float = float("nan")
 
 
-def _build_source(dataset: str, *, size: int, n: int, seed: int, split: str, params: dict[str, Any]):
-    if dataset not in SOURCES:
-        raise SemcomError(SOURCES.unknown_message(dataset))
-    kwargs: dict[str, Any] = {"split": split, "size": int(size), "seed": int(seed)}
-    if dataset == "skimage":
-        kwargs.update(crops_per_picture=max(1, math.ceil(n / 10)), limit=n)
-    else:
-        kwargs["n"] = int(n)
-    kwargs.update(params)
-    try:
-        return SOURCES.build(dataset, **kwargs)
-    except TypeError as exc:
-        raise SemcomError(f"cannot build training data {dataset!r}: {exc}") from None
-
-
-def _samples(args: tuple) -> list[tuple]:
-    """Worker: generate samples ``indices`` (the dataset caches them on disk)."""
-    dataset, size, n, seed, split, params, indices, spikes = args
-    torch.set_num_threads(1)
-    import semcom  # noqa: F401  (fill the registries in a fresh process)
-
-    ds = _build_source(dataset, size=size, n=n, seed=seed, split=split, params=params)
-    return [_sample_tuple(ds[i], spikes) for i in indices]
-
-
-def _sample_tuple(s, spikes: bool) -> tuple:
-    return s.sharp, s.blurry, s.events, s.spikes if spikes else None
-
-
-def load_training_data(dataset: str, *, size: int, n: int, seed: int, split: str = "train",
-                       params: dict[str, Any] | None = None, workers: int = 0,
-                       spikes: bool = False, device: torch.device | str = "cpu") -> TrainingData:
-    """Generate (or read from the dataset's disk cache) ``n`` training samples, compacted on ``device``.
-
-    Args:
-        dataset: a registered source; built with ``split``, ``size``, ``n`` (``limit`` for
-            ``skimage``), ``seed`` and ``params``.
-        workers: generate samples in this many processes (0 or 1: in this one).
-        spikes: keep the spike streams too (for codecs with spike side information).
-        device: where the compact tensors live (the training device).
-    """
-    params = dict(params or {})
-    ds = _build_source(dataset, size=size, n=n, seed=seed, split=split, params=params)
-    count = min(len(ds), int(n))
-    if count == 0:
-        raise SemcomError(f"dataset {dataset!r} gave no training samples")
-    if workers and workers > 1 and count > 1:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
-        chunks = [list(range(count))[k::workers] for k in range(workers)]
-        jobs = [(dataset, size, n, seed, split, params, c, spikes) for c in chunks if c]
-        with ProcessPoolExecutor(len(jobs), mp_context=mp.get_context("spawn")) as pool:
-            parts = list(pool.map(_samples, jobs))
-        rows: list[tuple | None] = [None] * count
-        for job, part in zip(jobs, parts):
-            for i, t in zip(job[6], part):
-                rows[i] = t
-    else:
-        rows = [_sample_tuple(ds[i], spikes) for i in range(count)]
-    sharp = torch.stack([t[0] for t in rows])
-    blurry = torch.stack([t[1] for t in rows])
-    events = torch.stack([t[2] for t in rows]) if all(t[2] is not None for t in rows) else None
-    spike_stack = None
-    if spikes:
-        if any(t[3] is None for t in rows):
-            raise SemcomError(f"training data {dataset!r} has no spike streams (a spike codec needs them)")
-        spike_stack = torch.stack([torch.as_tensor(t[3]) for t in rows])
-    info = {**ds.describe(), "n": count}
-    return TrainingData.from_float(sharp, blurry, events, describe=info, spikes=spike_stack,
-                                   representation=info.get("representation"), device=device)
-
-
-def forward_step(link: Link, batch: Batch, *, snr_db: torch.Tensor,
-                 generator: torch.Generator | None = None) -> StepOutput:
-    """One differentiable pass through the link (no clamping of the output), for the losses."""
-    res = link.codec.transmit_train(batch, link.channel, snr_db=snr_db, generator=generator)
-    output = link.receiver(res.reception.image, events=res.reception.events, batch=batch)
-    return StepOutput(batch, output, link.target(batch), res.transmission, res.reception, dict(res.aux))
-
-
-class _TrainPass(torch.nn.Module):
-    """The link's training pass and loss as one module (what DDP wraps); returns tensors only."""
-
-    def __init__(self, link: Link) -> None:
-        super().__init__()
-        self.link = link
-
-    def forward(self, batch: Batch, snr_db: torch.Tensor, generator: torch.Generator, stage: Stage,
-                amp: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        dev = snr_db.device.type
-        with torch.autocast(device_type=dev, dtype=torch.bfloat16, enabled=amp):
-            out = forward_step(self.link, batch, snr_db=snr_db, generator=generator)
-            loss = compute_loss(stage.loss, out, stage.params)
-        return loss.float(), out.output.detach(), out.target
-
-
-def set_trainable(link: torch.nn.Module, prefixes: tuple[str, ...]) -> list[torch.nn.Parameter]:
-    """Freeze every parameter of ``link`` except those under ``prefixes``; return the trainable ones.
-
-    Raises:
-        SemcomError: a prefix that names no module of the link (a typo in a schedule).
-    """
-    modules = dict(link.named_modules())
-    for p in prefixes:
-        if p not in modules:
-            raise SemcomError(f"schedule names module {p!r}, which this link does not have "
-                              f"(top-level modules: {', '.join(n for n in modules if n and '.' not in n)})")
-    params = []
-    for name, param in link.named_parameters():
-        on = any(name == p or name.startswith(p + ".") for p in prefixes)
-        param.requires_grad_(on)
-        if on:
-            params.append(param)
-    return params
-
-
 def default_out(link: str, cbr: float, snr_db: float | None, snr_range: tuple[float, float] | None) -> Path:
     inv = 1.0 / cbr
     cbr_txt = f"1-{round(inv)}" if abs(inv - round(inv)) < 1e-6 else f"{cbr:.4g}"
     mode = "adaptive" if snr_range is not None else f"snr{snr_db:g}"
     return Path("checkpoints") / f"{link}-cbr{cbr_txt}-{mode}.ckpt"
-
-
-def _psnr_from_mse(mse: float) -> float:
-    return float("inf") if mse <= 0 else -10.0 * math.log10(mse)
-
-
-class _Log:
-    """The metrics CSV; on resume, rows after the resumed step are dropped."""
-
-    def __init__(self, path: Path, *, resume_step: int) -> None:
-        self.path = path
-        rows: list[dict[str, str]] = []
-        if resume_step > 0 and path.exists():
-            with open(path, newline="") as f:
-                rows = [{k: r.get(k, "") for k in LOG_FIELDS} for r in csv.DictReader(f)
-                        if int(r["step"]) <= resume_step]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=LOG_FIELDS)
-            w.writeheader()
-            w.writerows(rows)
-
-    def write(self, row: dict[str, Any]) -> None:
-        with open(self.path, "a", newline="") as f:
-            csv.DictWriter(f, fieldnames=LOG_FIELDS).writerow(row)
 
 
 def _stage_at(schedule: Schedule, step: int) -> tuple[int, int]:
@@ -298,80 +154,6 @@ def run_lr(cfg: TrainConfig, stage: Stage, *, step: int, stage_step: int, total:
     t = min(1.0, step / max(1, total - 1))
     floor = stage.lr_floor
     return stage.lr * scale * warm * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t)))
-
-
-class _EMA:
-    """Exponential moving average of a module's floating-point state (parameters and buffers).
-
-    The decay ramps up as ``min(decay, (1 + n) / (10 + n))`` after ``n`` updates, so early
-    averages are not dominated by the initialization.
-    """
-
-    def __init__(self, module: torch.nn.Module, decay: float) -> None:
-        self.decay = float(decay)
-        state = module.state_dict()
-        self.names = [k for k, v in state.items() if v.is_floating_point() and k.startswith(("codec.", "receiver."))]
-        self.live = [state[k] for k in self.names]
-        self.avg = [t.detach().clone() for t in self.live]
-
-    def update(self, n: int) -> None:
-        d = min(self.decay, (1.0 + n) / (10.0 + n))
-        with torch.no_grad():
-            torch._foreach_lerp_(self.avg, [t.detach() for t in self.live], 1.0 - d)
-
-    def state(self) -> dict[str, torch.Tensor]:
-        return dict(zip(self.names, self.avg))
-
-    def load(self, state: dict[str, torch.Tensor]) -> None:
-        with torch.no_grad():
-            for a, k in zip(self.avg, self.names):
-                a.copy_(state[k])
-
-    @contextlib.contextmanager
-    def swapped_in(self):
-        """Inside: the module holds the averaged weights; after: its own again."""
-        saved = [t.detach().clone() for t in self.live]
-        with torch.no_grad():
-            torch._foreach_copy_(self.live, self.avg)
-        try:
-            yield
-        finally:
-            with torch.no_grad():
-                torch._foreach_copy_(self.live, saved)
-
-
-def _split_state(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    codec = {k[len("codec."):]: v for k, v in state.items() if k.startswith("codec.")}
-    receiver = {k[len("receiver."):]: v for k, v in state.items() if k.startswith("receiver.")}
-    return codec, receiver
-
-
-def validation_snrs(cfg: TrainConfig) -> list[float]:
-    """SNRs of the validation pass: the training SNR, or the ends and middle of the range."""
-    if cfg.snr_range is None:
-        return [float(cfg.snr_db)]
-    lo, hi = cfg.snr_range
-    return sorted({lo, 0.5 * (lo + hi), hi})
-
-
-@torch.no_grad()
-def validate(link: Link, val: TrainingData, cfg: TrainConfig) -> float:
-    """Mean per-frame PSNR (dB) of the link's output against its training target on ``val``,
-    over :func:`validation_snrs`, with channel noise from a fixed seed (comparable across steps)."""
-    was = link.training
-    link.eval()
-    total, count = torch.zeros((), device=val.device, dtype=torch.float64), 0
-    bs = max(1, cfg.batch_size)
-    for k, snr in enumerate(validation_snrs(cfg)):
-        g = torch.Generator(device=val.device).manual_seed(step_seed(cfg.seed, k, 3))
-        for start in range(0, len(val), bs):
-            batch = val.batch(slice(start, start + bs))
-            out = link(batch, snr_db=torch.full((batch.size,), snr, device=val.device), generator=g).output
-            mse = (out.float() - link.target(batch)).square().flatten(1).mean(1).clamp_min(1e-12)
-            total += (-10.0 * torch.log10(mse)).sum().double()
-            count += batch.size
-    link.train(was)
-    return float(total) / max(1, count)
 
 
 def train_schedule(link: Link, data: TrainingData, schedule: Schedule, cfg: TrainConfig, *, out: Path,
@@ -414,11 +196,11 @@ def train_schedule(link: Link, data: TrainingData, schedule: Schedule, cfg: Trai
     if compile:
         for module in (*link.codec.children(), *link.receiver.children()):
             module.compile()
-    ema = _EMA(link, cfg.ema) if cfg.ema > 0 else None
+    ema = EMA(link, cfg.ema) if cfg.ema > 0 else None
     if ema is not None and ema_state is not None:
         ema.load({k: v.to(device) for k, v in ema_state.items()})
     lead = rank == 0
-    log = _Log(out.with_suffix(".csv"), resume_step=step) if lead else None
+    log = MetricsLog(out.with_suffix(".csv"), resume_step=step) if lead else None
     codec_cfg = link.codec.config() if isinstance(link.codec, LearnedCodec) else {}
 
     def save(at: int, optimizer: torch.optim.Optimizer | None, seconds: float) -> None:
@@ -438,7 +220,7 @@ def train_schedule(link: Link, data: TrainingData, schedule: Schedule, cfg: Trai
                        "window": [float(loss_sum), window]}  # the log row in progress, for an exact CSV
         codec_sd, receiver_sd = live_codec, live_receiver
         if ema is not None:
-            avg_codec, avg_receiver = _split_state(ema.state())
+            avg_codec, avg_receiver = split_state(ema.state())
             codec_sd = {**live_codec, **avg_codec}
             receiver_sd = {**live_receiver, **avg_receiver}
             train_state["raw"] = {"codec": live_codec, "receiver": live_receiver}
@@ -518,10 +300,10 @@ def train_schedule(link: Link, data: TrainingData, schedule: Schedule, cfg: Trai
                     val_txt = f"{last_val:.4f}" if lead else ""
                 if lead:
                     log.write({"step": step, "stage": stage.name, "loss": f"{last_loss:.6g}",
-                               "psnr": f"{_psnr_from_mse(mse):.4f}", "val_psnr": val_txt, "lr": f"{lr:.4g}",
+                               "psnr": f"{psnr_from_mse(mse):.4f}", "val_psnr": val_txt, "lr": f"{lr:.4g}",
                                "snr_mean": f"{float(snr.mean()):.3f}", "samples": step * cfg.batch_size,
                                "seconds": f"{seconds_before + time.perf_counter() - t_run:.2f}"})
-                bar.set_postfix(stage=stage.name, loss=f"{last_loss:.4g}", psnr=f"{_psnr_from_mse(mse):.2f}",
+                bar.set_postfix(stage=stage.name, loss=f"{last_loss:.4g}", psnr=f"{psnr_from_mse(mse):.2f}",
                                 **({"val": f"{last_val:.2f}"} if val is not None else {}))
             stopping = stop_after is not None and step >= stop_after
             if step % checkpoint_every == 0 or step == total or stopping:
@@ -545,87 +327,6 @@ def train_schedule(link: Link, data: TrainingData, schedule: Schedule, cfg: Trai
         p.requires_grad_(True)
     return TrainResult(out, out.with_suffix(".csv"), total, resumed_from, last_loss, time.perf_counter() - t_start,
                        last_val)
-
-
-def fresh_source(dataset: str, *, size: int, seed: int, n_val: int, device: torch.device,
-                 params: dict[str, Any], spikes: bool = False) -> tuple[Any, TrainingData | None]:
-    """The on-device simulator for ``--fresh-data`` and its fixed validation samples."""
-    from semcom.sources.torchsim import FreshSource
-
-    pictures: list[torch.Tensor] = []
-    if dataset == "photos":
-        from semcom.sources.photos import _load_scaled, installed_photos
-
-        short = int(params.get("short_side", 512))
-        pictures = [torch.from_numpy(_load_scaled(str(p), short)).permute(2, 0, 1).contiguous()
-                    for _, p in installed_photos(params.get("photos_root"))]
-    elif dataset not in ("synth-blur", "dead-leaves"):
-        raise SemcomError(f"--fresh-data draws dead leaves and the photos corpus (--dataset photos, synth-blur); "
-                          f"not {dataset!r}")
-    known = ("dead_leaves", "exposure_us", "contrast", "contrast_sigma", "num_bins", "representation",
-             "short_side", "photos_root", "spikes")
-    unknown = sorted(set(params) - set(known))
-    if unknown:
-        raise SemcomError(f"--fresh-data takes the dataset parameters {', '.join(known)}; not {', '.join(unknown)}")
-    keep = {k: params[k] for k in known[:6] if k in params}
-    source = FreshSource(size=size, device=device, pictures=pictures, spikes=spikes, **keep)
-    val = None
-    if n_val:
-        g = torch.Generator(device=device).manual_seed(step_seed(seed, 0, 4))  # a stream training never draws
-        b = source.batch(n_val, g)
-        val = TrainingData.from_float(b.sharp, b.blurry, b.events, describe={**source.describe, "split": "validation"},
-                                      spikes=b.spikes, representation=source.representation, device=device)
-    return source, val
-
-
-def copy_matching(codec: torch.nn.Module, path: str | Path, *, cbr: float) -> list[str]:
-    """Copy the tensors of checkpoint ``path`` whose name and shape match into ``codec``.
-
-    Returns the copied names.  The checkpoint may be another codec (DeepJSCC into
-    DeepJSCC-Deblur) or the same codec at another CBR: there only the layers whose size
-    follows the latent (the encoder's last and the decoder's first) differ and keep their
-    initialization.  A checkpoint that shares no tensor with the codec is an error, as is one of
-    another codec *and* another CBR (nothing of its JSCC part would fit).
-    """
-    ck = load_checkpoint(path)
-    own = codec.state_dict()
-    other_cbr = not same_cbr(float(ck.meta.get("cbr", -1)), cbr)
-    if other_cbr and ck.meta.get("codec") != getattr(codec, "registry_name", None):
-        raise SemcomError(f"--warm-start {path} is codec {ck.meta.get('codec')!r} at CBR "
-                          f"{ck.meta.get('cbr_label', ck.meta.get('cbr'))}: another codec must be at CBR "
-                          f"{format_cbr(cbr)}")
-    matched = {k: v for k, v in ck.codec.items() if k in own and tuple(own[k].shape) == tuple(v.shape)}
-    if not matched:
-        raise SemcomError(f"--warm-start {path} shares no tensor with codec {type(codec).__name__}")
-    codec.load_state_dict({k: v.to(own[k].dtype) for k, v in matched.items()}, strict=False)
-    return sorted(matched)
-
-
-def bf16_supported(device: torch.device) -> bool:
-    """Whether bf16 autocast runs natively: CUDA, or a CPU with bf16 instructions (AMX, AVX512-BF16)."""
-    if device.type == "cuda":
-        try:
-            return bool(torch.cuda.is_bf16_supported(including_emulation=False))
-        except TypeError:  # an older torch without the keyword
-            return bool(torch.cuda.is_bf16_supported())
-    if device.type != "cpu":
-        return False
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def _resolve_device(device: str) -> torch.device:
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise SemcomError(f"--device {device} asked for, but torch sees no CUDA device")
-        if dist_util.world_size() > 1:  # one GPU per process under torchrun
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-    try:
-        return torch.device(device)
-    except RuntimeError:
-        raise SemcomError(f"unknown --device {device!r} (cpu, cuda or cuda:N)") from None
 
 
 def train(link_name: str, *, cbr: float, snr_db: float | None = None,
@@ -719,7 +420,7 @@ def train(link_name: str, *, cbr: float, snr_db: float | None = None,
     unknown = set(augment) - set(AUGMENTATIONS)
     if unknown:
         raise SemcomError(f"unknown augmentation(s) {sorted(unknown)} (known: {', '.join(AUGMENTATIONS)})")
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
     dist_util.init(dev)
     if shards is not None and (int(shards) != shards or shards < 1):
         raise SemcomError(f"--shards must be a positive integer, got {shards}")
