@@ -9,5 +9,5 @@ from semcom._lazy import lazy_exports
 __getattr__, __dir__ = lazy_exports(__name__, {
     **{n: "semcom.sources.base" for n in ("EVENT_DTYPE", "Batch", "Sample", "SourceDataset", "collate",
                                            "iterate_batches")},
-    **{m: f"semcom.sources.{m}" for m in ("skimage_set", "datasets", "photos")},
+    **{m: f"semcom.sources.{m}" for m in ("skimage_set", "datasets", "gopro", "photos")},
 })

@@ -1,0 +1,134 @@
+"""The hybrid camera: one exposure of latent frames seen by an RGB, an event and a spike camera
+(:class:`HybridCamera`), and what it captured (:class:`Capture`)."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from semcom.sources.cache import decode_events, encode_events
+from semcom.sources.events import EventCamera
+from semcom.sources.rgb import RGBCamera
+from semcom.sources.scene import LatentSequence
+from semcom.sources.spikes import SpikeCamera
+
+
+@dataclass(frozen=True, eq=False)
+class Capture:
+    """What the hybrid camera records over one exposure.
+
+    Args:
+        sharp: target ``(3, H, W)`` uint8 (the middle latent frame).
+        blurry: blurry frame ``(3, H, W)`` uint8.
+        raw_events: structured array of ``EVENT_DTYPE`` or ``None``.
+        spikes: ``(T, h, w)`` uint8 or ``None``.
+        info: scalar facts (see :class:`semcom.sources.base.Sample`).
+        rep: the event representation ``(C, H, W)`` float32 (stored so loading skips it).
+    """
+
+    sharp: np.ndarray
+    blurry: np.ndarray
+    raw_events: np.ndarray | None
+    spikes: np.ndarray | None
+    info: dict[str, Any] = field(default_factory=dict)
+    rep: np.ndarray | None = None
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        out = {"sharp": self.sharp, "blurry": self.blurry,
+               "info_json": np.frombuffer(json.dumps(self.info, sort_keys=True).encode(), np.uint8)}
+        if self.raw_events is not None:
+            out["raw_events"] = encode_events(self.raw_events)
+        if self.spikes is not None:
+            binary = self.spikes.size == 0 or int(self.spikes.max()) <= 1
+            out["spikes"] = np.packbits(self.spikes.ravel()) if binary else self.spikes
+            out["spikes_shape"] = np.asarray(self.spikes.shape, np.int64)
+            out["spikes_packed"] = np.asarray(binary)
+        if self.rep is not None:
+            out.update(_pack_rep(self.rep))
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrs: dict[str, np.ndarray]) -> "Capture":
+        spikes = None
+        if "spikes" in arrs:
+            shape = tuple(int(v) for v in arrs["spikes_shape"])
+            if bool(arrs["spikes_packed"]):
+                spikes = np.unpackbits(arrs["spikes"], count=int(np.prod(shape))).reshape(shape)
+            else:
+                spikes = arrs["spikes"].reshape(shape)
+        raw = decode_events(arrs["raw_events"]) if "raw_events" in arrs else None
+        return cls(sharp=arrs["sharp"], blurry=arrs["blurry"], raw_events=raw, spikes=spikes,
+                   info=json.loads(arrs["info_json"].tobytes().decode()),
+                   rep=_unpack_rep(arrs) if "rep_zst" in arrs else None)
+
+
+def _pack_rep(rep: np.ndarray) -> dict[str, np.ndarray]:
+    """An event representation as zstd bytes (int16 when it holds small integers, exactly)."""
+    import imagecodecs
+
+    as_int = np.all(rep == np.round(rep)) and (rep.size == 0 or np.abs(rep).max() < 2**15)
+    arr = rep.astype(np.int16) if as_int else rep.astype(np.float32)
+    return {"rep_zst": np.frombuffer(imagecodecs.zstd_encode(arr.tobytes(), level=3), np.uint8),
+            "rep_shape": np.asarray(rep.shape, np.int64), "rep_int16": np.asarray(bool(as_int))}
+
+
+def _unpack_rep(arrs: dict[str, np.ndarray]) -> np.ndarray:
+    import imagecodecs
+
+    dtype = np.int16 if bool(arrs["rep_int16"]) else np.float32
+    data = np.frombuffer(imagecodecs.zstd_decode(arrs["rep_zst"].tobytes()), dtype)
+    return data.reshape(tuple(int(v) for v in arrs["rep_shape"])).astype(np.float32)
+
+
+class HybridCamera:
+    """An RGB camera, an event camera and a spike camera that share optics and exposure.
+
+    Follows the hybrid camera of EV-JSCC (Sec. II-B: time- and space-synchronized RGB and event
+    cameras) with the spike camera of SpikeReveal beside them.
+
+    Args:
+        rgb: the frame camera.
+        events: the event camera, or ``None``.
+        spikes: the spike camera, or ``None``.
+
+    Shape:
+        :meth:`capture` takes a :class:`~semcom.sources.scene.LatentSequence` with RGB frames
+        ``(K, 3, H, W)`` and returns a :class:`Capture`.
+    """
+
+    def __init__(self, *, rgb: RGBCamera, events: EventCamera | None = None,
+                 spikes: SpikeCamera | None = None) -> None:
+        self.rgb, self.events, self.spikes = rgb, events, spikes
+
+    def describe(self) -> dict[str, Any]:
+        return {"rgb": self.rgb.describe(), "events": None if self.events is None else self.events.describe(),
+                "spikes": None if self.spikes is None else self.spikes.describe()}
+
+    def capture(self, seq: LatentSequence, rng: np.random.Generator, *,
+                sharp: np.ndarray | None = None, blurry: np.ndarray | None = None) -> Capture:
+        """Record one exposure; ``sharp``/``blurry`` codes replace the simulated ones (GoPro)."""
+        r_rgb, r_ev, r_sp = rng.spawn(3)
+        frames = seq.frames
+        if frames.ndim != 4 or frames.shape[1] != 3:
+            raise ValueError(f"the hybrid camera needs RGB latent frames (K, 3, H, W), got {frames.shape}")
+        sharp_codes = self.rgb.sharp(seq.sharp) if sharp is None else sharp
+        blurry_codes = self.rgb.expose(frames, r_rgb) if blurry is None else blurry
+        info: dict[str, Any] = {"exposure_us": int(seq.exposure_us), "num_latent": seq.num_latent,
+                                "blur_px": round(float(seq.blur_px), 4), "foreground": bool(seq.foreground)}
+        raw = None
+        if self.events is not None:
+            raw = self.events.simulate(frames, seq.times_us, exposure_us=seq.exposure_us, rng=r_ev)
+            info.update(contrast_threshold=self.events.contrast, contrast_neg=self.events.contrast_neg,
+                        contrast_sigma=self.events.contrast_sigma, num_events=int(len(raw)),
+                        bytes_per_event=self.events.bytes_per_event, event_bytes=self.events.payload_bytes(raw))
+        spikes = None
+        if self.spikes is not None:
+            spikes = self.spikes.simulate(frames, seq.times_us, exposure_us=seq.exposure_us, rng=r_sp)
+            info.update(spike_rate_hz=self.spikes.rate_hz, spike_theta=self.spikes.theta,
+                        spike_gain=self.spikes.gain, spike_scale=self.spikes.scale,
+                        spike_ticks=int(spikes.shape[0]), num_spikes=int(spikes.sum(dtype=np.int64)))
+        return Capture(sharp=sharp_codes, blurry=blurry_codes, raw_events=raw, spikes=spikes, info=info)
