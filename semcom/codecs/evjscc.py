@@ -59,14 +59,12 @@ from torch.nn import functional as F
 from semcom.channels.base import Channel, ChannelOutput
 from semcom.codecs.base import LearnedCodec, Reception, TrainStep, Transmission
 from semcom.codecs.deepjscc import DOWNSAMPLE
-from semcom.codecs.layers import AFModule, DownBlock, UpBlock, reals_to_symbols, symbols_to_reals
-from semcom.colour import linear_to_srgb, srgb_to_linear
+from semcom.codecs.evjscc_nets import EDIPrior, EVJSCCDecoder, EVJSCCEncoder  # noqa: F401  (EDIPrior re-exported)
+from semcom.codecs.layers import reals_to_symbols, symbols_to_reals
 from semcom.conventions import channel_uses_budget, format_cbr, normalize_power
-from semcom.receivers.edi import edi_denominator_from_samples
 from semcom.receivers.unet_xattn import UNetXAttn
 from semcom.registry import CODECS
 from semcom.sources.base import Batch
-from semcom.sources.representations import scer_levels
 
 __all__ = ["EVJSCC", "EVJSCCNoShared", "EVJSCCEncoder", "EVJSCCDecoder", "EVJSCCState", "split_symbols",
            "DEFAULT_SPLIT", "DEFAULT_SPLIT_NOSHARED"]
@@ -101,163 +99,6 @@ def split_symbols(n: int, fractions: tuple[float, ...]) -> tuple[int, ...]:
             parts[max(range(len(parts)), key=lambda j: parts[j])] -= 1
             parts[i] = 1
     return tuple(parts)
-
-
-class _Head(nn.Module):
-    """Features at 1/4 resolution -> real latent ``(B, 2k, H/16, W/16)`` (two stride-2 layers)."""
-
-    def __init__(self, cin: int, width: int, latent: int, *, adaptive: bool) -> None:
-        super().__init__()
-        self.layers = nn.ModuleList([
-            DownBlock(cin, width, kernel=3, stride=2),
-            DownBlock(width, width, kernel=3, stride=2),
-            DownBlock(width, width, kernel=3, stride=1),
-        ])
-        self.af = nn.ModuleList([AFModule(width) for _ in self.layers]) if adaptive else None
-        self.out = nn.Conv2d(width, latent, 3, padding=1)
-
-    def forward(self, x: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
-        for i, layer in enumerate(self.layers):
-            x = layer(x)
-            if self.af is not None:
-                x = self.af[i](x, snr_db)
-        return self.out(x)
-
-
-def _stem(cin: int, width: int) -> nn.Sequential:
-    """Input ``(B, cin, H, W)`` -> features ``(B, width, H/4, W/4)``."""
-    return nn.Sequential(DownBlock(cin, width // 2, kernel=5, stride=2), DownBlock(width // 2, width, kernel=3, stride=2))
-
-
-class _Tail(nn.Module):
-    """Joined features at 1/16 resolution -> output at full resolution (four stride-2 layers)."""
-
-    def __init__(self, cin: int, width: int, cout: int, *, adaptive: bool) -> None:
-        super().__init__()
-        half = width // 2
-        self.layers = nn.ModuleList([
-            UpBlock(cin, width, kernel=3, stride=1),
-            UpBlock(width, width, kernel=3, stride=2),
-            UpBlock(width, width, kernel=3, stride=2),
-            UpBlock(width, half, kernel=3, stride=2),
-        ])
-        self.af = nn.ModuleList([AFModule(width) for _ in range(3)]) if adaptive else None
-        self.out = UpBlock(half, cout, kernel=3, stride=2, gdn=False, act=False)
-
-    def forward(self, x: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
-        for i, layer in enumerate(self.layers):
-            x = layer(x)
-            if self.af is not None and i < 3:
-                x = self.af[i](x, snr_db)
-        return self.out(x)
-
-
-class EDIPrior(nn.Module):
-    """Model-based fusion of the blurry frame and its SCER: the EDI estimate of the sharp frame.
-
-    The event double integral (Pan et al., CVPR 2019; see :mod:`semcom.receivers.edi`) with one
-    learned contrast threshold ``c`` (initialised at the camera's nominal 0.2): the blurry
-    frame in linear light divided by ``D = (1/T) ∫ exp(c E(f, t)) dt``, integrated from the
-    ``N + 1`` SCER levels by the trapezoid rule.  Differentiable; two parameters' worth of
-    learning, so it works from the first training step.  Pixels without events keep ``B``.
-
-    Shape:
-        image ``(B, 3, H, W)`` in [0, 1] (sRGB), scer ``(B, N, H, W)`` in event counts
-        -> ``(B, 3, H, W)`` in [0, 1].
-    """
-
-    def __init__(self, *, contrast: float = 0.2) -> None:
-        super().__init__()
-        self.log_contrast = nn.Parameter(torch.tensor(math.log(contrast)))
-
-    def forward(self, image: torch.Tensor, scer: torch.Tensor) -> torch.Tensor:
-        n = scer.shape[1]
-        times = torch.linspace(0.0, 1.0, n + 1, dtype=image.dtype, device=image.device)
-        denom = edi_denominator_from_samples(scer_levels(scer), times, contrast=self.log_contrast.exp())
-        return linear_to_srgb(srgb_to_linear(image) / denom.unsqueeze(1))
-
-
-class EVJSCCEncoder(nn.Module):
-    """The transmitter's three encoders: ``f_i(B)``, ``f_s(B, E)`` and ``f_e(E)``.
-
-    Args:
-        event_channels: channels ``C`` of the event tensor.
-        width: feature channels (the stems reach ``width`` at 1/4 resolution).
-        latents: ``(2 k_i, 2 k_s, 2 k_e)`` real latent channels; ``2 k_s = 0`` leaves out the
-            shared head.
-        adaptive: AF modules fed with the SNR after every head layer.
-        prior: a model-based fusion of ``B`` and ``E`` (``"edi"``: :class:`EDIPrior`) whose
-            output the shared encoder reads through a third stem; ``None`` for none.
-
-    Shape:
-        image ``(B, 3, H, W)``, events ``(B, C, H, W)`` with H, W multiples of 16, snr_db ``(B,)``
-        (and ``prior_image`` ``(B, 3, H, W)`` with a prior) -> three latents
-        ``(B, 2 k_x, H/16, W/16)`` (``None`` for an absent shared head).
-    """
-
-    def __init__(self, *, event_channels: int, width: int, latents: tuple[int, int, int], adaptive: bool,
-                 prior: str | None = None) -> None:
-        super().__init__()
-        li, ls, le = latents
-        self.image_stem = _stem(3, width)
-        self.event_stem = _stem(event_channels, width)
-        self.image = _Head(width, width, li, adaptive=adaptive)
-        self.event = _Head(width, width, le, adaptive=adaptive)
-        with_prior = prior is not None and bool(ls)
-        self.prior = EDIPrior() if with_prior and prior == "edi" else None
-        self.prior_stem = _stem(3, width) if with_prior else None
-        self.shared = _Head((3 if with_prior else 2) * width, width, ls, adaptive=adaptive) if ls else None
-
-    def forward(self, image: torch.Tensor, events: torch.Tensor, snr_db: torch.Tensor,
-                prior_image: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        cl = torch.channels_last  # faster convolutions on CPU
-        fi = self.image_stem(image.contiguous(memory_format=cl))
-        fe = self.event_stem(events.contiguous(memory_format=cl))
-        zs = None
-        if self.shared is not None:
-            feats = [fi, fe]
-            if self.prior_stem is not None:
-                if prior_image is None:
-                    raise ValueError("this encoder's shared stream reads a prior image; none was given")
-                feats.append(self.prior_stem(prior_image.contiguous(memory_format=cl)))
-            zs = self.shared(torch.cat(feats, dim=1), snr_db)
-        return self.image(fi, snr_db), zs, self.event(fe, snr_db)
-
-
-class EVJSCCDecoder(nn.Module):
-    """The receiver's image and event decoders ``g_i(z^_i, z^_s)`` and ``g_e(z^_e, z^_s)``.
-
-    Args:
-        event_channels: channels ``C`` of the decoded event tensor.
-        width: feature channels.
-        latents: ``(2 k_i, 2 k_s, 2 k_e)`` as in :class:`EVJSCCEncoder`.
-        adaptive: AF modules fed with the SNR in the tails.
-
-    Shape:
-        three latents ``(B, 2 k_x, h, w)`` (the shared one ``None`` without a shared stream),
-        snr_db ``(B,)`` -> image logits ``(B, 3, 16 h, 16 w)`` and events ``(B, C, 16 h, 16 w)``
-        (both before the output activation / scaling).
-    """
-
-    def __init__(self, *, event_channels: int, width: int, latents: tuple[int, int, int], adaptive: bool) -> None:
-        super().__init__()
-        li, ls, le = latents
-        joined = 2 * width if ls else width
-        self.image_in = UpBlock(li, width, kernel=3, stride=1)
-        self.event_in = UpBlock(le, width, kernel=3, stride=1)
-        self.shared_in = UpBlock(ls, width, kernel=3, stride=1) if ls else None
-        self.image = _Tail(joined, width, 3, adaptive=adaptive)
-        self.event = _Tail(joined, width, event_channels, adaptive=adaptive)
-
-    def forward(self, zi: torch.Tensor, zs: torch.Tensor | None, ze: torch.Tensor,
-                snr_db: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        cl = torch.channels_last
-        fi = self.image_in(zi.contiguous(memory_format=cl))
-        fe = self.event_in(ze.contiguous(memory_format=cl))
-        if self.shared_in is not None and zs is not None:
-            fs = self.shared_in(zs.contiguous(memory_format=cl))
-            fi, fe = torch.cat([fi, fs], dim=1), torch.cat([fe, fs], dim=1)
-        return self.image(fi, snr_db), self.event(fe, snr_db)
 
 
 @dataclass(frozen=True)
