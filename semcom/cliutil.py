@@ -46,9 +46,12 @@ class OutputFolder:
             p = p.parent
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-            probe = self.path / ".semcom-write-test"
-            probe.write_text("")
-            probe.unlink()
+            import os
+            import tempfile
+
+            fd, probe = tempfile.mkstemp(prefix=".semcom-write-test-", dir=self.path)  # unique: parallel
+            os.close(fd)                                                          # processes share folders
+            os.unlink(probe)
         except OSError as exc:
             self._remove_empty()
             raise SemcomError(f"cannot write to {self.what} {str(self.path)!r}: {exc.strerror or exc}") from None

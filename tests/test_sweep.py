@@ -163,3 +163,16 @@ def test_points_outside_the_trained_snr_range_are_noted_once():
     single = trained_range_notice(link({"snr_db": 10.0, "snr_range": None}), (5.0, 10.0))
     assert "at 10 dB only" in single and "(5 dB)" in single
     assert trained_range_notice(link(None), (100.0,)) is None  # untrained or model-based: nothing to say
+
+
+def test_a_finished_sweep_run_again_leaves_its_files_untouched(tmp_path):
+    from semcom.bench.sweep import SweepConfig, run_sweep
+
+    cfg = SweepConfig(link="softcast", cbr=1 / 12, snr_db=(0.0, 10.0), dataset="synth-blur",
+                      dataset_params={"size": 32}, limit=2, metrics=("psnr",))
+    csv = run_sweep(cfg, out_dir=tmp_path, progress=False, notice=lambda m: None)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    said = []
+    assert run_sweep(cfg, out_dir=tmp_path, progress=False, notice=said.append) == csv
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    assert any("already in" in m for m in said)
