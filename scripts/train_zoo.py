@@ -54,7 +54,7 @@ JOBS = [
      ["--warm-start", "{out}/ev-jscc-cbr1-48-adaptive.ckpt"], "ev-jscc-cbr1-48-adaptive"),
     ("ev-jscc-cbr1-48-snr10", "ev-jscc", "1/48", ["--snr", "10"], 3000,
      ["--warm-start", "{out}/ev-jscc-cbr1-48-adaptive.ckpt"], "ev-jscc-cbr1-48-adaptive"),
-    ("sp-jscc-cbr1-48-adaptive", "sp-jscc", "1/48", ["--snr-range", "0:20"], 2500,
+    ("sp-jscc-cbr1-48-adaptive", "sp-jscc", "1/48", ["--snr-range", "0:20"], 2000,
      ["--warm-start", "{out}/ev-jscc-cbr1-48-adaptive.ckpt"], "ev-jscc-cbr1-48-adaptive"),
 ]
 
