@@ -69,26 +69,25 @@ def _build(registry, comp: Component, **extra: Any) -> Any:
         raise SemcomError(f"cannot build {registry.kind} {comp.name!r}: {exc}") from None
 
 
-def _keywords(factory: Any) -> list[str]:
-    """The keyword arguments a component's constructor takes."""
+def _parameters(factory: Any) -> list[Any] | None:
+    """The parameters of a component's constructor (``None`` when it has no readable signature)."""
     import inspect
 
     try:
-        params = inspect.signature(factory).parameters.values()
+        return list(inspect.signature(factory).parameters.values())
     except (TypeError, ValueError):
-        return []
-    return [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self"
-            and not p.name.startswith("_")]
+        return None
+
+
+def _keywords(factory: Any) -> list[str]:
+    """The keyword arguments a component's constructor takes."""
+    return [p.name for p in _parameters(factory) or () if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+            and p.name != "self" and not p.name.startswith("_")]
 
 
 def _unknown_keys(factory: Any, given: dict[str, Any]) -> list[str]:
-    import inspect
-
-    try:
-        params = inspect.signature(factory).parameters.values()
-    except (TypeError, ValueError):
-        return []
-    if any(p.kind is p.VAR_KEYWORD for p in params):  # e.g. a class without an __init__ of its own
+    params = _parameters(factory)
+    if params is None or any(p.kind is p.VAR_KEYWORD for p in params):  # e.g. a class without an __init__ of its own
         return []
     valid = set(_keywords(factory))
     return [k for k in given if k not in valid]

@@ -41,15 +41,13 @@ INPUT_REFERENCE = "blurry input"
 
 
 def _sidecar(path: Path) -> dict:
-    """The JSON sidecar of a sweep CSV (empty when missing or unreadable)."""
-    import json
+    """The JSON sidecar of a sweep CSV (its ``_configs.csv`` table shares the run's; empty when missing)."""
+    from semcom.bench.results import read_json
 
     for candidate in (path.with_suffix(".json"), path.with_name(path.name.replace("_configs.csv", ".json"))):
-        try:
-            data = json.loads(candidate.read_text())
-            return data if isinstance(data, dict) else {}
-        except (OSError, ValueError):
-            continue
+        data = read_json(candidate)
+        if data:
+            return data
     return {}
 
 

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from semcom.bench.results import (CsvWriter, config_key, git_commit, mean_ci95, package_versions,
+from semcom.bench.results import (CsvWriter, config_key, git_commit, mean_ci95, package_versions, read_json,
                                   read_rows, write_json)
 from semcom.cliutil import OutputFolder
 from semcom.conventions import format_cbr
@@ -323,17 +323,12 @@ def sweep_identity(cfg: SweepConfig, spec: Any, channel: Component, dataset: Any
             "seed": cfg.seed, "metrics": list(cfg.metrics), "checkpoint": cfg.checkpoint}
 
 
-def resumed_points(csv_path: Path, json_path: Path, *, key: str, weights: str) -> set[float]:
-    """SNR points already in ``csv_path``; refuses results of another configuration or other weights."""
+def resumed_points(csv_path: Path, old: dict[str, Any], *, key: str, weights: str) -> set[float]:
+    """SNR points already in ``csv_path``, whose sidecar holds ``old``; refuses results of another
+    configuration or other weights."""
     if not csv_path.exists():
         return set()
-    import json
-
-    try:
-        old = json.loads(json_path.read_text())
-        old_key, old_weights, old_identity = old.get("config_key"), old.get("weights"), old.get("resolved")
-    except (OSError, ValueError, AttributeError):
-        old_key = old_weights = old_identity = None
+    old_key, old_weights, old_identity = old.get("config_key"), old.get("weights"), old.get("resolved")
     # sidecars written before keys were path-free: compare what they resolved, paths left out
     same = old_key == key or (isinstance(old_identity, dict) and config_key(portable_identity(old_identity)) == key)
     if not same:
@@ -382,17 +377,6 @@ def envelope_point(link: Link, batches: list[Batch], metrics: dict[str, Any], *,
     return best, best_res, seconds
 
 
-def _sidecar_holds(json_path: Path, reference: Any) -> bool:
-    """Whether the sidecar of a finished sweep already holds ``reference`` (then it is not rewritten)."""
-    import json
-
-    try:
-        old = json.loads(json_path.read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(old, dict) and old.get("reference") == reference
-
-
 def _run_sweep(cfg: SweepConfig, *, out_dir: Path, overwrite: bool, progress: bool,
                notice: Callable[[str], None] | None) -> Path:
     """Run (or resume) a sweep and return the path of its CSV file.
@@ -431,7 +415,8 @@ def _run_sweep(cfg: SweepConfig, *, out_dir: Path, overwrite: bool, progress: bo
     if overwrite:
         for p in (csv_path, json_path, configs_path):
             p.unlink(missing_ok=True)
-    done = resumed_points(csv_path, json_path, key=key, weights=weights)
+    old_sidecar = read_json(json_path)
+    done = resumed_points(csv_path, old_sidecar, key=key, weights=weights)
 
     # 3. the sidecar, then one row per SNR point
     indices = list(range(len(dataset)))
@@ -445,19 +430,17 @@ def _run_sweep(cfg: SweepConfig, *, out_dir: Path, overwrite: bool, progress: bo
     if spec.target == "sharp":  # what doing nothing scores: the plots draw it as a reference line
         sidecar["reference"] = {"blurry input": input_reference(batches, metrics)}
     todo = [s for s in cfg.snr_db if round(float(s), 6) not in done]
-    if not todo and _sidecar_holds(json_path, sidecar.get("reference")):
-        release()  # nothing to compute: the sidecar stays as it is (a clean clone stays clean)
-        say(f"all {len(cfg.snr_db)} SNR points already in {csv_path}")
-        return csv_path
-    write_json(json_path, sidecar)
-
-    writer = CsvWriter(csv_path)
-    cfg_writer = CsvWriter(configs_path) if cfg.all_configs else None
-    variants = link.codec.variants()
+    # nothing to compute and the reference already there: the sidecar stays as it is (a clean clone stays clean)
+    if todo or old_sidecar.get("reference") != sidecar.get("reference"):
+        write_json(json_path, sidecar)
     if not todo:
         release()
         say(f"all {len(cfg.snr_db)} SNR points already in {csv_path}")
         return csv_path
+
+    writer = CsvWriter(csv_path)
+    cfg_writer = CsvWriter(configs_path) if cfg.all_configs else None
+    variants = link.codec.variants()
 
     metric_names = tuple(cfg.metrics)
     row_of = lambda snr, res: _row(spec.name, channel.name, cfg.cbr, snr, res, metric_names, cfg.repeats)  # noqa: E731
