@@ -94,6 +94,12 @@ class LinkSpec:
                                (SOURCES, spec.source)):
             if comp.name not in registry:
                 raise SemcomError(f"{path}: {registry.unknown_message(comp.name)}")
+        check = getattr(SOURCES.get(spec.source.name), "check_settings", None)
+        if check is not None:  # hybrid-camera sources: their arguments and camera table, before any run
+            try:
+                check(spec.source.params, what=f"[source] {spec.source.name}")
+            except SemcomError as exc:
+                raise SemcomError(f"{path}: {exc}") from None
         return spec
 
     @classmethod

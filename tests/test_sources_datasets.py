@@ -111,6 +111,49 @@ def test_defaults_and_options():
         SOURCES.build("synth-blur", blur_px=-1.0)
 
 
+def test_camera_settings_as_one_table_or_as_keywords():
+    from semcom.sources.camera import CameraConfig
+
+    table = SOURCES.build("synth-blur", split="test", n=1, cache=False, camera={"spikes": False, "contrast": 0.3},
+                          **SMALL)
+    flat = SOURCES.build("synth-blur", split="test", n=1, cache=False, spikes=False, contrast=0.3, **SMALL)
+    mixed = SOURCES.build("synth-blur", split="test", n=1, cache=False, camera=CameraConfig(spikes=False),
+                          contrast=0.3, **SMALL)
+    assert table.key == flat.key == mixed.key  # one configuration, one cache folder
+    assert table.camera_config == CameraConfig(spikes=False, contrast=0.3)
+    assert table.camera.spikes is None and table.camera.events.contrast == pytest.approx(0.3)
+    assert table.key != SOURCES.build("synth-blur", split="test", n=1, cache=False, **SMALL).key
+    # the defaults are the cameras every committed result was simulated with (their cache key is unchanged)
+    assert SOURCES.build("synth-blur", split="test").key == "6af8b9d5b21a8750"
+    with pytest.raises(SemcomError, match="no setting 'spike'; did you mean 'spikes'"):
+        SOURCES.build("synth-blur", camera={"spike": False})
+    with pytest.raises(SemcomError, match="takes no argument 'siz'; did you mean 'size'"):
+        SOURCES.build("synth-blur", siz=64)
+    with pytest.raises(SemcomError, match="spikes given both"):
+        SOURCES.build("synth-blur", camera={"spikes": False}, spikes=True)
+    with pytest.raises(SemcomError, match="true or false"):
+        SOURCES.build("synth-blur", spikes="no")
+    with pytest.raises(SemcomError, match="camera must be a table"):
+        SOURCES.build("synth-blur", camera=3)
+
+
+def test_a_links_camera_table_is_checked_when_the_file_is_read(tmp_path):
+    from semcom.linkspec import LinkSpec
+
+    head = 'name = "x"\n[codec]\nname = "softcast"\n[source]\nname = "synth-blur"\n'
+    (tmp_path / "good.toml").write_text(head + "size = 64\ncamera = { spikes = false, contrast = 0.25 }\n")
+    spec = LinkSpec.load(tmp_path / "good.toml")
+    ds = SOURCES.build(spec.source.name, **spec.source.params, split="test", n=1, cache=False)
+    assert ds.camera.spikes is None and ds.size == 64
+    (tmp_path / "bad.toml").write_text(head + "camera = { spike_rate = 1000.0 }\n")
+    with pytest.raises(SemcomError, match=r"bad.toml: \[source\] synth-blur: the camera table takes no setting "
+                                          r"'spike_rate'; did you mean 'spike_rate_hz'"):
+        LinkSpec.load(tmp_path / "bad.toml")
+    (tmp_path / "typo.toml").write_text(head + "blur = 3\n")
+    with pytest.raises(SemcomError, match="takes no argument 'blur'; did you mean 'blur_px'"):
+        LinkSpec.load(tmp_path / "typo.toml")
+
+
 def test_event_encoding_round_trip():
     rng = np.random.default_rng(0)
     ev = np.empty(1000, EVENT_DTYPE)

@@ -1,12 +1,12 @@
 """The hybrid camera: one exposure of latent frames seen by an RGB, an event and a spike camera
-(:class:`HybridCamera`), and what it captured (:class:`Capture`)."""
+(:class:`HybridCamera`), its settings (:class:`CameraConfig`) and what it captured (:class:`Capture`)."""
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
-from typing import Any, Sequence
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -132,3 +132,93 @@ class HybridCamera:
                         spike_gain=self.spikes.gain, spike_scale=self.spikes.scale,
                         spike_ticks=int(spikes.shape[0]), num_spikes=int(spikes.sum(dtype=np.int64)))
         return Capture(sharp=sharp_codes, blurry=blurry_codes, raw_events=raw, spikes=spikes, info=info)
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    """The settings of the hybrid camera's three sensors, shared by every hybrid-camera dataset.
+
+    A dataset takes them as one ``camera`` table (a link's ``[source] camera = {...}``, or a
+    :class:`CameraConfig`) or as keywords of their own (``--dataset-param spikes=false``); the two
+    may be mixed, but not name the same setting twice.
+
+    Args:
+        events: whether the event camera is present.
+        contrast, contrast_sigma, refractory_us, noise_rate_hz, bytes_per_event: the event camera
+            (:class:`~semcom.sources.events.EventCamera`).
+        spikes: whether the spike camera is present.
+        spike_rate_hz, spike_theta, spike_gain, spike_scale, dark_current: the spike camera
+            (:class:`~semcom.sources.spikes.SpikeCamera`).
+        full_well, read_noise: the RGB camera's noise (:class:`~semcom.sources.rgb.RGBCamera`).
+
+    Example:
+        >>> cfg = CameraConfig.from_settings({"contrast": 0.3}, spikes=False)
+        >>> cfg.contrast, cfg.spikes
+        (0.3, False)
+        >>> cfg.build().spikes is None
+        True
+    """
+
+    events: bool = True
+    contrast: float = 0.2
+    contrast_sigma: float = 0.03
+    refractory_us: float = 0.0
+    noise_rate_hz: float = 0.0
+    bytes_per_event: int = 8
+    spikes: bool = True
+    spike_rate_hz: float = 40_000.0
+    spike_theta: float = 1.0
+    spike_gain: float = 1.0
+    spike_scale: int = 4
+    dark_current: float = 0.0
+    full_well: float | None = None
+    read_noise: float = 0.0
+
+    @classmethod
+    def settings(cls) -> tuple[str, ...]:
+        """The names of every setting."""
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def from_settings(cls, camera: "CameraConfig | Mapping[str, Any] | None" = None, *, what: str = "camera",
+                      others: Sequence[str] = (), **settings: Any) -> "CameraConfig":
+        """A configuration from a ``camera`` table and/or keywords; an unknown or repeated name is refused
+        with one line naming ``what`` (and its own arguments ``others``, for the suggestion)."""
+        from semcom.errors import SemcomError
+        from semcom.registry import did_you_mean
+
+        if isinstance(camera, CameraConfig):
+            base, table = camera, {}
+        elif camera is None or isinstance(camera, Mapping):
+            base, table = cls(), dict(camera or {})
+        else:
+            raise SemcomError(f"{what}: camera must be a table of settings ({', '.join(cls.settings())}), "
+                              f"got {camera!r}")
+        known = cls.settings()
+        for key in table:
+            if key not in known:
+                raise SemcomError(f"{what}: the camera table takes no setting {key!r}{did_you_mean(key, known)} "
+                                  f"(camera settings: {', '.join(known)})")
+        for key in settings:
+            if key not in known:
+                own = f"valid: {', '.join(others)}; " if others else ""
+                raise SemcomError(f"{what} takes no argument {key!r}{did_you_mean(key, [*others, *known])} "
+                                  f"({own}camera settings: {', '.join(known)})")
+        twice = sorted(set(table) & set(settings))
+        if twice:
+            raise SemcomError(f"{what}: {', '.join(twice)} given both in the camera table and on its own")
+        for key in ("events", "spikes"):
+            value = {**table, **settings}.get(key, True)
+            if not isinstance(value, (bool, np.bool_)):
+                raise SemcomError(f"{what}: {key} must be true or false, got {value!r}")
+        return replace(base, **table, **settings)
+
+    def build(self) -> HybridCamera:
+        """The :class:`HybridCamera` these settings describe (``ValueError`` for an invalid value)."""
+        return HybridCamera(
+            rgb=RGBCamera(full_well=self.full_well, read_noise=self.read_noise),
+            events=EventCamera(contrast=self.contrast, contrast_sigma=self.contrast_sigma,
+                               refractory_us=self.refractory_us, noise_rate_hz=self.noise_rate_hz,
+                               bytes_per_event=self.bytes_per_event) if self.events else None,
+            spikes=SpikeCamera(rate_hz=self.spike_rate_hz, theta=self.spike_theta, gain=self.spike_gain,
+                               scale=self.spike_scale, dark_current=self.dark_current) if self.spikes else None)

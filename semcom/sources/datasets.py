@@ -25,7 +25,7 @@ import math
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -35,10 +35,10 @@ from semcom.sources.scene import SceneRenderer, _range, check_picture, dead_leav
 from semcom.sources.skimage_set import SKIMAGE_PICTURES, load_skimage_picture
 from semcom.sources.cache import (CACHE_VERSION, _load_npz, cache_root, config_hash, decode_events, encode_events,
                                   save_npz)
-from semcom.sources.camera import Capture, HybridCamera
+from semcom.sources.camera import CameraConfig, Capture, HybridCamera
 from semcom.sources.hybrid import _HybridDataset, _positive_int
 
-__all__ = ["HybridCamera", "Capture", "SynthBlur", "FolderBlur", "TRAIN_PICTURES", "TEST_PICTURES",
+__all__ = ["HybridCamera", "CameraConfig", "Capture", "SynthBlur", "FolderBlur", "TRAIN_PICTURES", "TEST_PICTURES",
            "cache_root", "save_npz", "encode_events", "decode_events", "CACHE_VERSION", "read_picture"]
 
 #: scikit-image pictures used for training (``cat`` is left out: it is the same picture as ``chelsea``)
@@ -101,12 +101,11 @@ _COMMON_DOC = """
         rotation, zoom: largest shares of the blur due to rotation and zoom.
         max_step_px: largest motion between latent frames (sets their number).
         exposure_us: exposure in microseconds.
-        contrast, contrast_sigma, refractory_us, noise_rate_hz, bytes_per_event: event camera.
         representation: ``"scer"`` (default), ``"voxel"`` or ``"count"``; ``num_bins`` its
             channels (SCER: ``N`` even, default 6).
-        events, spikes: whether the event / spike camera is present.
-        spike_rate_hz, spike_theta, spike_gain, spike_scale, dark_current: spike camera.
-        full_well, read_noise: RGB camera noise (default none).
+        camera: the cameras' settings as one table (:class:`~semcom.sources.camera.CameraConfig`:
+            ``events``, ``contrast``, ..., ``spikes``, ``spike_rate_hz``, ..., ``full_well``,
+            ``read_noise``); each may also be given as a keyword of its own (``spikes=False``).
         cache: ``True`` (``$SEMCOM_CACHE``), a folder, or ``False`` (keep samples in memory).
 """
 
@@ -137,22 +136,14 @@ class SynthBlur(_SynthBase):
     def __init__(self, *, split: str = "test", size: int | None = None, n: int | None = None,
                  limit: int | None = None, seed: int = 0, data_root: str | None = None,
                  blur_px: float | Sequence[float] = (8.0, 24.0), foreground: float = 0.5, rotation: float = 0.3,
-                 zoom: float = 0.2, max_step_px: float = 1.0, exposure_us: int = 10_000, contrast: float = 0.2,
-                 contrast_sigma: float = 0.03, refractory_us: float = 0.0, noise_rate_hz: float = 0.0,
-                 bytes_per_event: int = 8, representation: str = "scer", num_bins: int = 6, events: bool = True,
-                 spikes: bool = True, spike_rate_hz: float = 40_000.0, spike_theta: float = 1.0,
-                 spike_gain: float = 1.0, spike_scale: int = 4, dark_current: float = 0.0,
-                 full_well: float | None = None, read_noise: float = 0.0, dead_leaves: float = 0.5,
-                 cache: bool | str = True) -> None:
+                 zoom: float = 0.2, max_step_px: float = 1.0, exposure_us: int = 10_000,
+                 representation: str = "scer", num_bins: int = 6, camera: CameraConfig | Mapping[str, Any] | None = None, dead_leaves: float = 0.5,
+                 cache: bool | str = True, **camera_settings: Any) -> None:
         if data_root is not None:  # accepted by name so that the mistake gets a clear answer
             raise SemcomError("synth-blur builds its pictures in and reads no data_root; for your own pictures "
                               "use --dataset folder (or gopro) with --data-root")
-        self._setup(split=split, limit=limit, seed=seed, exposure_us=exposure_us, contrast=contrast,
-                    contrast_sigma=contrast_sigma, refractory_us=refractory_us, noise_rate_hz=noise_rate_hz,
-                    bytes_per_event=bytes_per_event, representation=representation, num_bins=num_bins,
-                    events=events, spikes=spikes, spike_rate_hz=spike_rate_hz, spike_theta=spike_theta,
-                    spike_gain=spike_gain, spike_scale=spike_scale, dark_current=dark_current,
-                    full_well=full_well, read_noise=read_noise, cache=cache)
+        self._setup(split=split, limit=limit, seed=seed, exposure_us=exposure_us, representation=representation,
+                    num_bins=num_bins, camera=camera, camera_settings=camera_settings, cache=cache)
         if not 0 <= dead_leaves <= 1:
             raise SemcomError(f"dead_leaves is a fraction in [0, 1], got {dead_leaves!r}")
         self.dead_leaves = float(dead_leaves)
@@ -229,20 +220,12 @@ class FolderBlur(_SynthBase):
     def __init__(self, *, data_root: str | None = None, split: str = "test", size: int | None = None,
                  n: int | None = None, limit: int | None = None, seed: int = 0,
                  blur_px: float | Sequence[float] = (8.0, 24.0), foreground: float = 0.5, rotation: float = 0.3,
-                 zoom: float = 0.2, max_step_px: float = 1.0, exposure_us: int = 10_000, contrast: float = 0.2,
-                 contrast_sigma: float = 0.03, refractory_us: float = 0.0, noise_rate_hz: float = 0.0,
-                 bytes_per_event: int = 8, representation: str = "scer", num_bins: int = 6, events: bool = True,
-                 spikes: bool = True, spike_rate_hz: float = 40_000.0, spike_theta: float = 1.0,
-                 spike_gain: float = 1.0, spike_scale: int = 4, dark_current: float = 0.0,
-                 full_well: float | None = None, read_noise: float = 0.0, cache: bool | str = True) -> None:
+                 zoom: float = 0.2, max_step_px: float = 1.0, exposure_us: int = 10_000,
+                 representation: str = "scer", num_bins: int = 6, camera: CameraConfig | Mapping[str, Any] | None = None, cache: bool | str = True, **camera_settings: Any) -> None:
         self.files = _list_pictures(data_root, "folder")
         self.root = Path(data_root).expanduser().resolve()
-        self._setup(split=split, limit=limit, seed=seed, exposure_us=exposure_us, contrast=contrast,
-                    contrast_sigma=contrast_sigma, refractory_us=refractory_us, noise_rate_hz=noise_rate_hz,
-                    bytes_per_event=bytes_per_event, representation=representation, num_bins=num_bins,
-                    events=events, spikes=spikes, spike_rate_hz=spike_rate_hz, spike_theta=spike_theta,
-                    spike_gain=spike_gain, spike_scale=spike_scale, dark_current=dark_current,
-                    full_well=full_well, read_noise=read_noise, cache=cache)
+        self._setup(split=split, limit=limit, seed=seed, exposure_us=exposure_us, representation=representation,
+                    num_bins=num_bins, camera=camera, camera_settings=camera_settings, cache=cache)
         self._setup_scene(size=size, n=n if n is not None else len(self.files) if split == "test" else None,
                           blur_px=blur_px, foreground=foreground, rotation=rotation, zoom=zoom,
                           max_step_px=max_step_px)

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from semcom.errors import SemcomError
 from semcom.registry import SOURCES
 from semcom.sources.cache import config_hash
-from semcom.sources.camera import Capture
+from semcom.sources.camera import CameraConfig, Capture
 from semcom.sources.datasets import read_picture
 from semcom.sources.hybrid import _HybridDataset, _positive_int
 from semcom.sources.scene import LatentSequence, frame_times_us, srgb_to_linear_np
@@ -41,8 +41,8 @@ class GoPro(_HybridDataset):
         window: high-frame-rate frames per blurry frame; ``None``: the spacing of the sharp
             frame numbers in the sequence (odd, at most 13), 7 for a single frame.
         interpolate: latent frames per high-frame-rate frame interval.
-        contrast, ..., read_noise: the cameras, as ``synth-blur`` (the RGB camera is not used:
-            the blurry frame is GoPro's).
+        representation, num_bins, camera (or its settings as keywords), cache: as ``synth-blur``
+            (the RGB camera's noise settings are not used: the blurry frame is GoPro's).
 
     Shape:
         as ``synth-blur``; frames are 720 x 1280 without ``size``.
@@ -51,12 +51,9 @@ class GoPro(_HybridDataset):
 
     def __init__(self, *, data_root: str | None = None, split: str = "test", size: int | None = None,
                  limit: int | None = None, seed: int = 0, n: int | None = None, frames_root: str | None = None,
-                 window: int | None = None, interpolate: int = 4, contrast: float = 0.2,
-                 contrast_sigma: float = 0.03, refractory_us: float = 0.0, noise_rate_hz: float = 0.0,
-                 bytes_per_event: int = 8, representation: str = "scer", num_bins: int = 6, events: bool = True,
-                 spikes: bool = True, spike_rate_hz: float = 40_000.0, spike_theta: float = 1.0,
-                 spike_gain: float = 1.0, spike_scale: int = 4, dark_current: float = 0.0,
-                 full_well: float | None = None, read_noise: float = 0.0, cache: bool | str = True) -> None:
+                 window: int | None = None, interpolate: int = 4, representation: str = "scer",
+                 num_bins: int = 6, camera: CameraConfig | Mapping[str, Any] | None = None, cache: bool | str = True,
+                 **camera_settings: Any) -> None:
         if data_root is None:
             raise SemcomError("gopro needs data_root=DIR (the GOPRO_Large folder)")
         root = Path(data_root).expanduser()
@@ -80,12 +77,8 @@ class GoPro(_HybridDataset):
         if n is not None:
             self.items = self.items[:_positive_int("n", n, 0)]
         # the exposure of the default window sets the event and spike time base per sample
-        self._setup(split=split, limit=limit, seed=seed, exposure_us=1, contrast=contrast,
-                    contrast_sigma=contrast_sigma, refractory_us=refractory_us, noise_rate_hz=noise_rate_hz,
-                    bytes_per_event=bytes_per_event, representation=representation, num_bins=num_bins,
-                    events=events, spikes=spikes, spike_rate_hz=spike_rate_hz, spike_theta=spike_theta,
-                    spike_gain=spike_gain, spike_scale=spike_scale, dark_current=dark_current,
-                    full_well=full_well, read_noise=read_noise, cache=cache)
+        self._setup(split=split, limit=limit, seed=seed, exposure_us=1, representation=representation,
+                    num_bins=num_bins, camera=camera, camera_settings=camera_settings, cache=cache)
 
     def _count(self) -> int:
         return len(self.items)

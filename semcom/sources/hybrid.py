@@ -8,7 +8,7 @@ import json
 import re
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -16,11 +16,9 @@ import torch
 from semcom.errors import SemcomError
 from semcom.sources.base import Sample, SourceDataset
 from semcom.sources.cache import CACHE_VERSION, _load_npz, cache_root, config_hash, save_npz
-from semcom.sources.camera import Capture, HybridCamera
-from semcom.sources.events import EventCamera
+from semcom.sources.camera import CameraConfig, Capture
 from semcom.sources.representations import REPRESENTATIONS, event_representation
-from semcom.sources.rgb import RGBCamera, to_float
-from semcom.sources.spikes import SpikeCamera
+from semcom.sources.rgb import to_float
 
 
 _SPLITS = {"train": 0, "test": 1}
@@ -39,11 +37,9 @@ class _HybridDataset(SourceDataset):
     has_spikes = True
     name = "hybrid"
 
-    def _setup(self, *, split: str, limit: int | None, seed: int, exposure_us: int, contrast: float,
-               contrast_sigma: float, refractory_us: float, noise_rate_hz: float, bytes_per_event: int,
-               representation: str, num_bins: int, events: bool, spikes: bool, spike_rate_hz: float,
-               spike_theta: float, spike_gain: float, spike_scale: int, dark_current: float,
-               full_well: float | None, read_noise: float, cache: bool | str) -> None:
+    def _setup(self, *, split: str, limit: int | None, seed: int, exposure_us: int, representation: str,
+               num_bins: int, camera: CameraConfig | Mapping[str, Any] | None, camera_settings: dict[str, Any],
+               cache: bool | str) -> None:
         if split not in _SPLITS:
             raise SemcomError(f"split must be 'train' or 'test', got {split!r}")
         if limit is not None:
@@ -55,15 +51,13 @@ class _HybridDataset(SourceDataset):
         self.split, self.limit, self.seed = split, limit, int(seed)
         self.exposure_us = _positive_int("exposure_us", exposure_us)
         self.representation, self.num_bins = representation, _positive_int("num_bins", num_bins)
+        self.camera_config = CameraConfig.from_settings(camera, what=self.name, others=self.arguments(),
+                                                        **camera_settings)
         try:
-            self.camera = HybridCamera(
-                rgb=RGBCamera(full_well=full_well, read_noise=read_noise),
-                events=EventCamera(contrast=contrast, contrast_sigma=contrast_sigma, refractory_us=refractory_us,
-                                   noise_rate_hz=noise_rate_hz, bytes_per_event=bytes_per_event) if events else None,
-                spikes=SpikeCamera(rate_hz=spike_rate_hz, theta=spike_theta, gain=spike_gain, scale=spike_scale,
-                                   dark_current=dark_current) if spikes else None)
+            self.camera = self.camera_config.build()
         except ValueError as exc:
             raise SemcomError(f"{self.name}: {exc}") from None
+        events, spikes = self.camera_config.events, self.camera_config.spikes
         self.has_events, self.has_spikes = bool(events), bool(spikes)
         if cache is True:
             self.cache_dir: Path | None = cache_root()
@@ -72,6 +66,26 @@ class _HybridDataset(SourceDataset):
         else:
             self.cache_dir = Path(cache).expanduser()
         self._memory: dict[int, Capture] = {}
+
+    @classmethod
+    def arguments(cls) -> list[str]:
+        """The constructor's own keyword arguments (the camera's settings come on top of them)."""
+        import inspect
+
+        names: dict[str, None] = {}
+        for klass in cls.__mro__:  # a subclass (photos) forwards the rest to its base's constructor
+            if "__init__" in vars(klass) and klass is not object:
+                names.update((p.name, None) for p in inspect.signature(vars(klass)["__init__"]).parameters.values()
+                             if p.kind is p.KEYWORD_ONLY)
+        return list(names)
+
+    @classmethod
+    def check_settings(cls, params: Mapping[str, Any], *, what: str | None = None) -> None:
+        """Refuse, with one line, an argument neither the dataset nor its camera takes (a link file's
+        ``[source]`` table, checked when the file is read)."""
+        own = cls.arguments()
+        settings = {k: v for k, v in params.items() if k not in own}
+        CameraConfig.from_settings(params.get("camera"), what=what or cls.name, others=own, **settings)
 
     # subclasses: the number of samples, the configuration and one capture
     def _count(self) -> int:  # pragma: no cover - abstract
