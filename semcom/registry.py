@@ -107,7 +107,26 @@ class Registry:
         return [(n, self._entries[n].obj) for n in self.names()]
 
     def build(self, name: str, **kwargs: Any) -> Any:
-        return self.get(name)(**kwargs)
+        """``get(name)(**kwargs)``; an argument the component does not take is one clear line."""
+        factory = self.get(name)
+        try:
+            return factory(**kwargs)
+        except TypeError as exc:
+            import inspect
+            import re
+
+            found = re.search(r"unexpected keyword argument '([^']+)'", str(exc))
+            try:
+                params = inspect.signature(factory).parameters.values()
+            except (TypeError, ValueError):
+                raise exc from None
+            valid = [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+                     and p.name != "self" and not p.name.startswith("_")]
+            if found is None or found.group(1) in valid:  # raised deeper down: not about these arguments
+                raise
+            key = found.group(1)
+            raise SemcomError(f"{self.kind} {name!r} takes no argument {key!r}{did_you_mean(key, valid)} "
+                              f"(valid: {', '.join(valid) or 'none'})") from None
 
     def help(self, name: str) -> str:
         return self._entries[name].help

@@ -44,8 +44,8 @@ class SkimageCrops(SourceDataset):
     """
 
     def __init__(self, *, split: str = "test", size: int = 256, crops_per_picture: int = 2,
-                 limit: int | None = None, seed: int = 0, **_: Any) -> None:
-        if _.get("data_root") is not None:
+                 limit: int | None = None, seed: int = 0, data_root: str | None = None) -> None:
+        if data_root is not None:  # accepted by name so that the mistake gets a clear answer
             raise SemcomError("skimage reads no data_root (its pictures come with scikit-image); for your own "
                               "pictures use --dataset folder with --data-root")
         if size < 16:
