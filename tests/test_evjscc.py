@@ -4,6 +4,7 @@ import json
 import pytest
 import torch
 
+from semcom.channels.awgn import AWGN
 from semcom.channels.base import ChannelOutput
 from semcom.codecs.evjscc import (DEFAULT_SPLIT, EVJSCC, EVJSCCNoShared, split_symbols)
 from semcom.conventions import channel_uses_budget
@@ -182,7 +183,11 @@ def test_input_and_constructor_validation():
     with pytest.raises(ValueError, match="three"):
         EVJSCC(cbr=1 / 48, split=(0.5, 0.5))
     with pytest.raises(ValueError, match="positive share"):
+        EVJSCC(cbr=1 / 48, split=(0.0, 0.5, 0.5))
+    with pytest.raises(ValueError, match="shared stream no channel uses"):
         EVJSCC(cbr=1 / 48, split=(1.0, 0.0, 0.0))
+    with pytest.raises(ValueError, match="events in no stream"):
+        EVJSCC(cbr=1 / 48, split=(1.0, 0.0, 0.0), shared=False)
     with pytest.raises(ValueError, match="cannot be combined"):
         EVJSCC(cbr=1 / 48, snr_db=5.0, adaptive=True)
     with pytest.raises(ValueError, match="width"):
@@ -356,3 +361,18 @@ def test_prior_defaults_and_validation():
         _codec(cls=EVJSCCNoShared, prior="edi")
     with pytest.raises(ValueError, match="prior must be one of"):
         _codec(prior="sdm")
+
+
+def test_the_event_streams_share_can_go_to_the_image_stream():
+    """split (0.75, 0.25, 0): no event head or event stream; the events reach the shared encoder
+    only, the decoded events come from the shared stream, the budget is the same."""
+    torch.manual_seed(0)
+    full = EVJSCC(cbr=1 / 48, width=8, unet_width=8)
+    given = EVJSCC(cbr=1 / 48, width=8, unet_width=8, split=(0.75, 0.25, 0.0))
+    assert given.stream_uses(64, 64) == (192, 64, 0) and sum(full.stream_uses(64, 64)) == 256
+    assert given.encoder.event is None and given.decoder.event_in is None
+    b = _batch(64, 64)
+    step = given.transmit_train(b, AWGN(), snr_db=torch.full((2,), 10.0), generator=torch.Generator().manual_seed(0))
+    assert step.transmission.channel_uses == 256 and step.aux["events"].shape == b.events.shape
+    step.aux["events"].square().mean().backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in given.encoder.event_stem.parameters())

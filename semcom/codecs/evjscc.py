@@ -125,8 +125,8 @@ def _as_split(split: Any) -> tuple[float, float, float]:
         raise ValueError(f"split must be three non-negative fractions (image, shared, event), got {split!r}")
     if abs(sum(parts) - 1.0) > 1e-6:
         raise ValueError(f"split fractions must add up to 1, got {split!r} (sum {sum(parts):.6g})")
-    if parts[0] == 0 or parts[2] == 0:
-        raise ValueError(f"split must give the image and the event stream a positive share, got {split!r}")
+    if parts[0] == 0:
+        raise ValueError(f"split must give the image stream a positive share, got {split!r}")
     return parts
 
 
@@ -224,6 +224,8 @@ class EVJSCC(LearnedCodec):
             raise ValueError("split gives the shared stream no channel uses; use shared=false (ev-jscc-noshared)")
         if not self.shared and self.split[1] != 0:
             raise ValueError(f"without the shared encoder the shared fraction must be 0, got split={self.split}")
+        if not self.shared and self.split[2] == 0:
+            raise ValueError(f"split {self.split} sends the events in no stream (neither shared nor event)")
         #: complex symbols per latent position of each stream (image, shared, event)
         self.symbols_per_position = tuple(
             0 if f == 0 else max(1, math.ceil(f * self.cbr * 3 * DOWNSAMPLE * DOWNSAMPLE - 1e-9)) for f in self.split)

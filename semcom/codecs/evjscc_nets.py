@@ -95,7 +95,7 @@ class EVJSCCEncoder(nn.Module):
         event_channels: channels ``C`` of the event tensor.
         width: feature channels (the stems reach ``width`` at 1/4 resolution).
         latents: ``(2 k_i, 2 k_s, 2 k_e)`` real latent channels; ``2 k_s = 0`` leaves out the
-            shared head.
+            shared head, ``2 k_e = 0`` the event head (the events then reach only the shared one).
         adaptive: AF modules fed with the SNR after every head layer.
         prior: a model-based fusion of ``B`` and ``E`` (``"edi"``: :class:`EDIPrior`) whose
             output the shared encoder reads through a third stem; ``None`` for none.
@@ -113,7 +113,8 @@ class EVJSCCEncoder(nn.Module):
         self.image_stem = _stem(3, width)
         self.event_stem = _stem(event_channels, width)
         self.image = _Head(width, width, li, adaptive=adaptive)
-        self.event = _Head(width, width, le, adaptive=adaptive)
+        # no event head when the events' share goes to the image stream (they still reach the shared one)
+        self.event = _Head(width, width, le, adaptive=adaptive) if le else None
         with_prior = prior is not None and bool(ls)
         self.prior = EDIPrior() if with_prior and prior == "edi" else None
         self.prior_stem = _stem(3, width) if with_prior else None
@@ -132,7 +133,7 @@ class EVJSCCEncoder(nn.Module):
                     raise ValueError("this encoder's shared stream reads a prior image; none was given")
                 feats.append(self.prior_stem(prior_image.contiguous(memory_format=cl)))
             zs = self.shared(torch.cat(feats, dim=1), snr_db)
-        return self.image(fi, snr_db), zs, self.event(fe, snr_db)
+        return self.image(fi, snr_db), zs, None if self.event is None else self.event(fe, snr_db)
 
 
 class EVJSCCDecoder(nn.Module):
@@ -155,17 +156,17 @@ class EVJSCCDecoder(nn.Module):
         li, ls, le = latents
         joined = 2 * width if ls else width
         self.image_in = UpBlock(li, width, kernel=3, stride=1)
-        self.event_in = UpBlock(le, width, kernel=3, stride=1)
+        self.event_in = UpBlock(le, width, kernel=3, stride=1) if le else None
         self.shared_in = UpBlock(ls, width, kernel=3, stride=1) if ls else None
         self.image = _Tail(joined, width, 3, adaptive=adaptive)
-        self.event = _Tail(joined, width, event_channels, adaptive=adaptive)
+        self.event = _Tail((width if le else 0) + (width if ls else 0), width, event_channels, adaptive=adaptive)
 
-    def forward(self, zi: torch.Tensor, zs: torch.Tensor | None, ze: torch.Tensor,
+    def forward(self, zi: torch.Tensor, zs: torch.Tensor | None, ze: torch.Tensor | None,
                 snr_db: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         cl = torch.channels_last
         fi = self.image_in(zi.contiguous(memory_format=cl))
-        fe = self.event_in(ze.contiguous(memory_format=cl))
+        fe = [] if self.event_in is None or ze is None else [self.event_in(ze.contiguous(memory_format=cl))]
         if self.shared_in is not None and zs is not None:
             fs = self.shared_in(zs.contiguous(memory_format=cl))
-            fi, fe = torch.cat([fi, fs], dim=1), torch.cat([fe, fs], dim=1)
-        return self.image(fi, snr_db), self.event(fe, snr_db)
+            fi, fe = torch.cat([fi, fs], dim=1), [*fe, fs]
+        return self.image(fi, snr_db), self.event(torch.cat(fe, dim=1) if len(fe) > 1 else fe[0], snr_db)
