@@ -7,10 +7,7 @@ import math
 
 import numpy as np
 
-__all__ = ["Trajectory", "LatentSequence", "SceneRenderer", "dead_leaves", "srgb_to_linear_np",
-           "linear_to_srgb_np"]
-
-#: samples of the normalized time s in [-1/2, 1/2] used to measure path lengths and speeds
+__all__ = ["dead_leaves"]
 
 
 def dead_leaves(size: int | tuple[int, int], rng: np.random.Generator, *, r_min: float = 2.0,

@@ -15,7 +15,8 @@ from semcom.sources.cache import config_hash
 from semcom.sources.camera import CameraConfig, Capture
 from semcom.sources.datasets import read_picture
 from semcom.sources.hybrid import _HybridDataset, _positive_int
-from semcom.sources.scene import LatentSequence, frame_times_us, srgb_to_linear_np
+from semcom.colour import srgb_to_linear_np
+from semcom.sources.scene import LatentSequence, frame_times_us
 
 
 _FRAME_RATE = 240.0  # GoPro Hero4 high-frame-rate capture

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from semcom.sources.scene import linear_to_srgb_np
+from semcom.colour import linear_to_srgb_np
 
 __all__ = ["RGBCamera", "quantize", "to_float"]
 

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from semcom.colour import linear_to_srgb_np, srgb_to_linear_np  # noqa: F401  (re-exported)
 from semcom.errors import SemcomError
 from semcom.sources.deadleaves import dead_leaves  # noqa: F401  (re-exported: it used to live here)
 
@@ -35,19 +36,6 @@ __all__ = ["Trajectory", "LatentSequence", "SceneRenderer", "dead_leaves", "srgb
 
 #: samples of the normalized time s in [-1/2, 1/2] used to measure path lengths and speeds
 _DENSE = 513
-
-
-def srgb_to_linear_np(img: np.ndarray) -> np.ndarray:
-    """The sRGB decoding curve (IEC 61966-2-1) on float values in [0, 1], float32 out."""
-    x = np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0)
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
-
-
-def linear_to_srgb_np(img: np.ndarray) -> np.ndarray:
-    """The sRGB encoding curve on linear values (clamped to [0, 1] first), float32 out."""
-    x = np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0)
-    return np.where(x <= 0.0031308, x * 12.92,
-                    1.055 * np.maximum(x, 0.0031308) ** (1.0 / 2.4) - 0.055).astype(np.float32)
 
 
 # --------------------------------------------------------------------------- motion
