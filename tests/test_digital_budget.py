@@ -90,3 +90,35 @@ def test_capacity_bits_arithmetic():
     assert BpgCapacity(cbr=1 / 48).variants() == []
     with pytest.raises(ValueError, match="margins_db"):
         BpgCapacity(cbr=1 / 48, margins_db=[-1.0])
+
+
+def test_capacity_fixed_rates_follow_bpg_ldpcs_table_and_pruning():
+    from semcom.codecs.digital.capacity import mcs_rates, rate_name
+    from semcom.codecs.digital.separate import BpgLdpc
+
+    ldpc = BpgLdpc(cbr=1 / 48)
+    cap = BpgCapacity(cbr=1 / 48, margins_db=[0, 3], rates="mcs")
+    assert {round(r, 6) for r in mcs_rates()} == {round(ldpc_eff(v), 6) for v in ldpc.variants()}
+    cap.set_variant(rate_name(4 / 3))
+    assert cap.rate == pytest.approx(4 / 3) and cap.margin_db is None
+    assert cap.code_bits(3000, 20.0) == 4000
+    cap.set_variant("margin-3dB")
+    assert cap.code_bits(4096, 20.0) == capacity_bits(4096, 20.0, 3.0)
+    for snr_db in (-5.0, 0.0, 7.0, 13.0, 20.0):  # every rate bpg-ldpc tries, the bound tries too
+        for fading in (False, True):
+            tried = {round(r, 6) for r in (ldpc_eff(v) for v in ldpc.candidate_variants(snr_db, fading=fading))}
+            mine = cap.candidate_variants(snr_db, fading=fading)
+            assert {"margin-0dB", "margin-3dB"} <= set(mine)
+            assert tried <= {round(cap._table[v][1], 6) for v in mine if v.startswith("rate")}, (snr_db, fading)
+    with pytest.raises(ValueError, match="rates"):
+        BpgCapacity(cbr=1 / 48, rates=[0.0])
+    with pytest.raises(ValueError, match="rates"):
+        BpgCapacity(cbr=1 / 48, rates="all")
+
+
+def ldpc_eff(config: str) -> float:
+    from semcom.codecs.digital.qam import MODULATIONS
+    from semcom.codecs.digital.separate import parse_config
+
+    mod, rate = parse_config(config)
+    return MODULATIONS[mod][1] * float(rate)
