@@ -18,11 +18,16 @@ A link file (``semcom/links/NAME.toml``, or ``NAME.toml`` in a folder of one's o
 
     [source]                    # SOURCES; the default evaluation data, `--dataset` overrides it
     name = "synth-blur"
+
+    [transmitter]               # optional, RECEIVERS: a back-end run at the sensor on the raw
+    name = "edi"                # sensor data (events, spikes); the codec carries its output in
+                                # place of the blurry frame, within the same channel uses
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -118,6 +123,43 @@ class Link(nn.Module):
         self.codec: Codec = _build(CODECS, spec.codec, cbr=self.cbr, **(codec_overrides or {}))
         self.channel: Channel = _build(CHANNELS, self.channel_spec)
         self.receiver = _build(RECEIVERS, spec.receiver)
+        #: the sensor-side stage (fixed: not trained with the codec), or ``None``
+        self.transmitter = None if spec.transmitter is None else _build(RECEIVERS, spec.transmitter)
+        if self.transmitter is not None:
+            self.transmitter.requires_grad_(False)
+        self.sensor_seconds, self.sensor_frames = 0.0, 0
+        #: evaluation only: id(batch) -> (batch, its sensor output); a sweep sends each batch at
+        #: many SNR points and configurations, and the sensor's output does not depend on them
+        self._sensor_cache: dict[int, tuple[Batch, Batch]] = {}
+
+    def at_sensor(self, batch: Batch) -> Batch:
+        """What the codec is given: the batch itself, or with a transmitter stage its output in place
+        of the blurry frame (clamped to [0, 1]; the events and spikes stay the sensor's)."""
+        if self.transmitter is None:
+            return batch
+        hit = None if self.training else self._sensor_cache.get(id(batch))
+        if hit is not None and hit[0] is batch:
+            return hit[1]
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            self.transmitter.eval()
+            frame = self.transmitter(batch.blurry, events=batch.events, batch=batch).clamp(0.0, 1.0)
+        self.sensor_seconds += time.perf_counter() - t0
+        self.sensor_frames += batch.size
+        sent = replace(batch, blurry=frame.to(batch.blurry.dtype))
+        if not self.training:
+            if len(self._sensor_cache) >= 256:
+                self._sensor_cache.clear()
+            self._sensor_cache[id(batch)] = (batch, sent)
+        return sent
+
+    def sensor_cost(self) -> dict[str, Any] | None:
+        """The transmitter stage's compute: its parameters and measured milliseconds per frame so far."""
+        if self.transmitter is None:
+            return None
+        ms = 1000.0 * self.sensor_seconds / self.sensor_frames if self.sensor_frames else None
+        return {"name": self.spec.transmitter.name, "parameters": sum(p.numel() for p in self.transmitter.parameters()),
+                "ms_per_frame": None if ms is None else round(ms, 3), "frames": self.sensor_frames}
 
     @property
     def name(self) -> str:
@@ -128,6 +170,7 @@ class Link(nn.Module):
         snr = torch.as_tensor(snr_db, dtype=torch.float32)
         if snr.ndim == 0:
             snr = snr.expand(batch.size)
+        batch = self.at_sensor(batch)
         tx, rx = self.codec.transmit(batch, self.channel, snr_db=snr, generator=generator)
         c, h, w = batch.frame_shape
         budget = channel_uses_budget(self.cbr, h, w, c)

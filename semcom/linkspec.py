@@ -67,6 +67,8 @@ class LinkSpec:
     source: Component
     target: str = "sharp"
     path: str = ""
+    #: a back-end run at the sensor on the raw sensor data; the codec carries its output (optional)
+    transmitter: Component | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, path: str = "", validate: bool = True) -> "LinkSpec":
@@ -85,13 +87,17 @@ class LinkSpec:
             source=Component.parse(data.get("source"), what="source", default="synth-blur", path=path),
             target=target,
             path=path,
+            transmitter=None if data.get("transmitter") is None else
+            Component.parse(data["transmitter"], what="transmitter", path=path),
         )
         if not validate:
             return spec
         from semcom.registry import CHANNELS, CODECS, RECEIVERS, SOURCES
 
-        for registry, comp in ((CODECS, spec.codec), (CHANNELS, spec.channel), (RECEIVERS, spec.receiver),
-                               (SOURCES, spec.source)):
+        parts = [(CODECS, spec.codec), (CHANNELS, spec.channel), (RECEIVERS, spec.receiver), (SOURCES, spec.source)]
+        if spec.transmitter is not None:  # a sensor-side stage is a back-end too
+            parts.append((RECEIVERS, spec.transmitter))
+        for registry, comp in parts:
             if comp.name not in registry:
                 raise SemcomError(f"{path}: {registry.unknown_message(comp.name)}")
         check = getattr(SOURCES.get(spec.source.name), "check_settings", None)
@@ -119,9 +125,12 @@ class LinkSpec:
 
     def as_dict(self) -> dict[str, Any]:
         comp = lambda c: {"name": c.name, **c.params}  # noqa: E731
-        return {"name": self.name, "description": self.description, "target": self.target,
-                "codec": comp(self.codec), "channel": comp(self.channel),
-                "receiver": comp(self.receiver), "source": comp(self.source), "path": self.path}
+        out = {"name": self.name, "description": self.description, "target": self.target,
+               "codec": comp(self.codec), "channel": comp(self.channel),
+               "receiver": comp(self.receiver), "source": comp(self.source), "path": self.path}
+        if self.transmitter is not None:  # only then: the identity of every other link is unchanged
+            out["transmitter"] = comp(self.transmitter)
+        return out
 
 
 def available_links() -> dict[str, Path]:

@@ -473,5 +473,8 @@ def _run_sweep(cfg: SweepConfig, *, out_dir: Path, overwrite: bool, progress: bo
     finally:
         bar.close()
     sidecar["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    cost = link.sensor_cost()
+    if cost is not None:  # what the transmitter stage costs at the sensor (parameters, ms per frame here)
+        sidecar["transmitter"] = cost
     write_json(json_path, sidecar)
     return csv_path

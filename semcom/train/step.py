@@ -24,9 +24,10 @@ __all__ = ["forward_step", "set_trainable", "validate", "validation_snrs"]
 def forward_step(link: Link, batch: Batch, *, snr_db: torch.Tensor,
                  generator: torch.Generator | None = None) -> StepOutput:
     """One differentiable pass through the link (no clamping of the output), for the losses."""
-    res = link.codec.transmit_train(batch, link.channel, snr_db=snr_db, generator=generator)
-    output = link.receiver(res.reception.image, events=res.reception.events, batch=batch)
-    return StepOutput(batch, output, link.target(batch), res.transmission, res.reception, dict(res.aux))
+    sent = link.at_sensor(batch)  # a transmitter stage's output in place of the blurry frame
+    res = link.codec.transmit_train(sent, link.channel, snr_db=snr_db, generator=generator)
+    output = link.receiver(res.reception.image, events=res.reception.events, batch=sent)
+    return StepOutput(sent, output, link.target(batch), res.transmission, res.reception, dict(res.aux))
 
 
 class _TrainPass(torch.nn.Module):
