@@ -7,7 +7,7 @@ evaluation set (PSNR against the sharp frame).  Short runs rank the widths at eq
 show what a wider network costs per step on this machine; they do not give converged numbers
 (the shipped checkpoints train 5-10 times longer).
 
-    python benchmarks/width_sweep.py [--steps 1500] [--only deepjscc-w32,...] [--out results/ablation]
+    python benchmarks/width_sweep.py [--steps 1000] [--only deepjscc-w32,...] [--out results/ablation]
 
 Checkpoints go to ``ckpt/width-sweep/`` (resumed, skipped when complete); one row per variant in
 ``<out>/width_sweep.csv``: parameters, seconds per step, validation and evaluation PSNR.
@@ -36,7 +36,7 @@ VARIANTS = [
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--recipe", default="cpu", help="a recipe of scripts/train_zoo.py (tiny: to test this script)")
     ap.add_argument("--snr", default="10")
     ap.add_argument("--limit", type=int, default=16)
