@@ -56,6 +56,11 @@ JOBS = [
      ["--warm-start", "{out}/ev-jscc-cbr1-48-adaptive.ckpt"], "ev-jscc-cbr1-48-adaptive"),
     ("sp-jscc-cbr1-48-adaptive", "sp-jscc", "1/48", ["--snr-range", "0:20"], 2000,
      ["--warm-start", "{out}/ev-jscc-cbr1-48-adaptive.ckpt"], "ev-jscc-cbr1-48-adaptive"),
+    # EDI at the sensor, DeepJSCC on its outputs (its own weights: it sees deblurred frames)
+    ("edi-tx-deepjscc-cbr1-48-adaptive", "edi-tx-deepjscc", "1/48", ["--snr-range", "0:20"], 3000,
+     ["--warm-start", "{out}/deepjscc-cbr1-48-adaptive.ckpt"], "deepjscc-cbr1-48-adaptive"),
+    ("edi-tx-deepjscc-cbr1-96-adaptive", "edi-tx-deepjscc", "1/96", ["--snr-range", "0:20"], 2500,
+     ["--warm-start", "{out}/edi-tx-deepjscc-cbr1-48-adaptive.ckpt"], "edi-tx-deepjscc-cbr1-48-adaptive"),
 ]
 
 COMMON = {
@@ -69,7 +74,7 @@ COMMON = {
 #: steps of each job are multiplied by this per recipe
 STEP_SCALE = {"cpu": 1.0, "gpu": 0.5, "tiny": 0.0}
 #: narrow networks for the tiny recipe, per link
-TINY_WIDTHS = {"deepjscc": ["width=8"], "deepjscc-deblur": ["width=8", "unet_width=8"],
+TINY_WIDTHS = {"deepjscc": ["width=8"], "edi-tx-deepjscc": ["width=8"], "deepjscc-deblur": ["width=8", "unet_width=8"],
                "ev-jscc": ["width=8", "unet_width=8"], "sp-jscc": ["width=8", "unet_width=8"]}
 
 

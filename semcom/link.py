@@ -63,7 +63,8 @@ def _build(registry, comp: Component, **extra: Any) -> Any:
     except SemcomError:
         raise
     except (TypeError, ValueError) as exc:  # unexpected keyword or bad value in a TOML table
-        unknown = _unknown_keys(registry.get(comp.name), {**comp.params, **extra})
+        given = {k: v for k, v in {**comp.params, **extra}.items() if k not in ("link", "own_weights")}  # the zoo's
+        unknown = _unknown_keys(registry.get(comp.name), given)
         if not unknown and isinstance(exc, TypeError):
             import re
 
@@ -120,7 +121,8 @@ class Link(nn.Module):
         self.channel_spec = channel or spec.channel
         if self.channel_spec.name not in CHANNELS:
             raise SemcomError(CHANNELS.unknown_message(self.channel_spec.name))
-        self.codec: Codec = _build(CODECS, spec.codec, cbr=self.cbr, **(codec_overrides or {}))
+        zoo = {"link": spec.name, "own_weights": spec.transmitter is not None} if is_learned(spec.codec.name) else {}
+        self.codec: Codec = _build(CODECS, spec.codec, cbr=self.cbr, **zoo, **(codec_overrides or {}))
         self.channel: Channel = _build(CHANNELS, self.channel_spec)
         self.receiver = _build(RECEIVERS, spec.receiver)
         #: the sensor-side stage (fixed: not trained with the codec), or ``None``

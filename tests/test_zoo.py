@@ -107,6 +107,22 @@ def test_missing_shipped_checkpoint_names_the_cbrs_and_the_command(tmp_path, zoo
         build_codec("deepjscc", cbr=1 / 48, snr_db=10.0)  # only an adaptive one is shipped
 
 
+def test_a_link_finds_its_own_shipped_weights_first_and_a_sensor_side_link_only_its_own(tmp_path, zoo):
+    torch.manual_seed(0)
+    generic, own = DeepJSCC(cbr=1 / 48, width=16), DeepJSCC(cbr=1 / 48, width=8)
+    assert publish(_save_codec(tmp_path / "g.ckpt", generic), manifest=zoo)["name"] == "deepjscc-cbr1-48-adaptive"
+    # a link with a transmitter stage: its codec sees other frames, so the generic weights will not do
+    with pytest.raises(SemcomError, match="no shipped SNR-adaptive checkpoint of link edi-tx-deepjscc "
+                                          r"\(codec deepjscc\).*semcom train --link edi-tx-deepjscc"):
+        build_codec("deepjscc", cbr=1 / 48, link="edi-tx-deepjscc", own_weights=True)
+    assert build_codec("deepjscc", cbr=1 / 48, link="my-deepjscc").width == 16  # any other link: the generic
+    entry = publish(_save_codec(tmp_path / "o.ckpt", own, link="edi-tx-deepjscc"), manifest=zoo)
+    assert entry["name"] == "edi-tx-deepjscc-cbr1-48-adaptive" and entry["link"] == "edi-tx-deepjscc"
+    assert build_codec("deepjscc", cbr=1 / 48, link="edi-tx-deepjscc", own_weights=True).width == 8
+    assert build_codec("deepjscc", cbr=1 / 48, link="deepjscc").width == 16
+    assert build_codec("deepjscc", cbr=1 / 48).width == 16
+
+
 def test_publish_makes_a_small_fp16_file_that_the_codec_loads_by_default(tmp_path, zoo):
     torch.manual_seed(0)
     codec = DeepJSCC(cbr=1 / 48).eval()

@@ -30,7 +30,8 @@ def is_learned(name: str) -> bool:
 
 
 def build_codec(name: str, *, cbr: float, checkpoint: str | Path | None = None, snr_db: float | None = None,
-                adaptive: bool | None = None, **params: Any) -> LearnedCodec:
+                adaptive: bool | None = None, link: str | None = None, own_weights: bool = False,
+                **params: Any) -> LearnedCodec:
     """A learned codec with the weights ``checkpoint`` names.
 
     Args:
@@ -39,6 +40,8 @@ def build_codec(name: str, *, cbr: float, checkpoint: str | Path | None = None, 
         checkpoint: ``None`` for the shipped checkpoint of this codec, CBR and SNR mode (from
             the manifest), ``"none"`` for an untrained model, or a checkpoint file.
         snr_db, adaptive: the SNR mode (``snr_db``: single-SNR at that SNR; default adaptive).
+        link, own_weights: the link asking for shipped weights; its own entry wins, and with
+            ``own_weights`` (a link with a transmitter stage) no other will do.
         params: architecture arguments; with a checkpoint each must agree with its own.
 
     Raises:
@@ -52,7 +55,7 @@ def build_codec(name: str, *, cbr: float, checkpoint: str | Path | None = None, 
     if mode == "single" and snr_db is None and checkpoint is None:
         raise SemcomError("adaptive=False needs snr_db (the SNR the model is trained and tested at)")
     ck = checkpoint_for(codec=name, cbr=float(cbr), checkpoint=checkpoint, snr_mode=mode,
-                        snr_db=None if snr_db is None else float(snr_db))
+                        snr_db=None if snr_db is None else float(snr_db), link=link, own_only=own_weights)
     if ck is None:
         return cls(cbr=cbr, snr_db=snr_db, adaptive=adaptive, **params)
     return cls.from_checkpoint(cbr=float(cbr), meta=ck.meta, state=ck.codec, path=ck.path, snr_db=snr_db,

@@ -27,11 +27,12 @@ MAX_BYTES = 4 * 1024 * 1024
 
 
 def checkpoint_name(meta: dict[str, Any]) -> str:
-    """``<codec>-cbr1-48-adaptive`` or ``<codec>-cbr1-48-snr10``."""
+    """``<link>-cbr1-48-adaptive`` or ``<link>-cbr1-48-snr10`` (the link it was trained for, which for
+    the codecs' own links is the codec's name)."""
     cbr = float(meta["cbr"])
     label = format_cbr(cbr).replace("/", "-")
     mode = "adaptive" if meta.get("snr_mode") == "adaptive" else f"snr{float(meta['snr_db']):g}"
-    return f"{meta['codec']}-cbr{label}-{mode}"
+    return f"{meta.get('link') or meta['codec']}-cbr{label}-{mode}"
 
 
 def _half(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

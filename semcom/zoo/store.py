@@ -178,8 +178,12 @@ def same_cbr(a: float, b: float) -> bool:
 
 
 def find_entry(*, codec: str, cbr: float, snr_mode: str, snr_db: float | None = None,
-               link: str | None = None) -> dict[str, Any]:
+               link: str | None = None, own_only: bool = False) -> dict[str, Any]:
     """The manifest entry for a codec, CBR and SNR mode.
+
+    An entry records the link it was trained for.  With ``link``, that link's own entry wins;
+    without one, the codec's generic weights (trained by the link named like the codec) serve,
+    unless ``own_only`` (a link whose codec sees another input, e.g. behind a transmitter stage).
 
     Raises:
         SemcomError: none matches; the message lists the CBRs that have one and the command
@@ -188,22 +192,26 @@ def find_entry(*, codec: str, cbr: float, snr_mode: str, snr_db: float | None = 
     entries = [e for e in read_manifest() if e.get("codec") == codec and e.get("snr_mode") == snr_mode]
     if snr_mode == "single":
         entries = [e for e in entries if snr_db is not None and abs(float(e.get("snr_db", 1e9)) - snr_db) < 1e-6]
+    own = [e for e in entries if link is not None and e.get("link", codec) == link]
+    generic = [] if own_only else [e for e in entries if e.get("link", codec) == codec]
+    entries = own + [e for e in generic if e not in own]
     for e in entries:
         if same_cbr(e["cbr"], cbr):
             return e
     what = "SNR-adaptive" if snr_mode == "adaptive" else f"single-SNR ({snr_db:g} dB)"
     have = sorted({float(e["cbr"]) for e in entries}, reverse=True)
     have_txt = ", ".join(format_cbr(c) for c in have) if have else "none"
+    whose = f"checkpoint of link {link} (codec {codec})" if own_only else f"{codec} checkpoint"
     link = link or codec
     snr_opt = "--snr-range 0:20" if snr_mode == "adaptive" else f"--snr {snr_db:g}"
     raise SemcomError(
-        f"no shipped {what} {codec} checkpoint for CBR {format_cbr(cbr)} (CBRs with one: {have_txt}); "
+        f"no shipped {what} {whose} for CBR {format_cbr(cbr)} (CBRs with one: {have_txt}); "
         f"make one with `semcom train --link {link} --cbr {format_cbr(cbr)} {snr_opt} --out my.ckpt` "
         f"and pass `--checkpoint my.ckpt`")
 
 
 def checkpoint_for(*, codec: str, cbr: float, checkpoint: str | Path | None, snr_mode: str = "adaptive",
-                   snr_db: float | None = None) -> Checkpoint | None:
+                   snr_db: float | None = None, link: str | None = None, own_only: bool = False) -> Checkpoint | None:
     """Resolve the ``checkpoint`` argument of a learned codec.
 
     Args:
@@ -212,6 +220,8 @@ def checkpoint_for(*, codec: str, cbr: float, checkpoint: str | Path | None, snr
         checkpoint: ``None`` for the shipped checkpoint (looked up in the manifest by codec,
             CBR and SNR mode), ``"none"`` for an untrained model, or the path of a file.
         snr_mode, snr_db: which shipped checkpoint to pick when ``checkpoint`` is ``None``.
+        link, own_only: the link asking, and whether only its own shipped weights will do
+            (:func:`find_entry`).
 
     Returns:
         the verified :class:`Checkpoint`, or ``None`` for ``"none"``.
@@ -221,7 +231,7 @@ def checkpoint_for(*, codec: str, cbr: float, checkpoint: str | Path | None, snr
             (the message names both).
     """
     if checkpoint is None:
-        entry = find_entry(codec=codec, cbr=cbr, snr_mode=snr_mode, snr_db=snr_db)
+        entry = find_entry(codec=codec, cbr=cbr, snr_mode=snr_mode, snr_db=snr_db, link=link, own_only=own_only)
         return load_checkpoint(entry_path(entry), sha256=entry["sha256"])
     if str(checkpoint).lower() == "none":
         return None
