@@ -42,20 +42,15 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(ROOT / "scripts"))
-    from train_zoo import COMMON
+    from train_zoo import train_once
 
     from semcom.bench.results import write_table
-    from semcom.zoo.store import read_meta
 
     env = {**os.environ, "SEMCOM_LINKS": str(ROOT / "benchmarks" / "links")}
     args.ckpt_dir.mkdir(parents=True, exist_ok=True)
-    ck = args.ckpt_dir / "deepjscc-blurry-cbr1-48-adaptive.ckpt"
-    if not (ck.exists() and int(read_meta(ck).get("step", -1)) == args.steps):
-        extra = ["--dataset-param", "spikes=false"] if args.recipe == "cpu" else []
-        subprocess.run([sys.executable, "-m", "semcom.train", "--link", "deepjscc-blurry", "--cbr", "1/48",
-                        "--snr-range", "0:20", "--steps", str(args.steps), "--out", str(ck), "--warm-start",
-                        str(SHIPPED), "--checkpoint-every", "500", "-q", *COMMON[args.recipe], *extra],
-                       check=True, env=env)
+    ck = train_once("deepjscc-blurry", args.ckpt_dir / "deepjscc-blurry-cbr1-48-adaptive.ckpt", steps=args.steps,
+                    recipe=args.recipe, args=["--cbr", "1/48", "--snr-range", "0:20", "--warm-start", str(SHIPPED)],
+                    env=env)
     runs = args.out / "blurry-target"
     limit = [] if args.limit is None else ["--limit", str(args.limit)]
     curves = {}

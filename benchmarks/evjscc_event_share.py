@@ -25,31 +25,12 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "semcom" / "zoo" / "checkpoints" / "ev-jscc-cbr1-48-adaptive.ckpt"
 VARIANTS = {"trained": "[0.5,0.25,0.25]", "given": "[0.75,0.25,0.0]"}
-
-
-def train(name: str, split: str, *, steps: int, ckpt_dir: Path, recipe: str) -> Path:
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from train_zoo import COMMON
-
-    from semcom.zoo.store import read_meta
-
-    out = ckpt_dir / f"{name}.ckpt"
-    if out.exists() and int(read_meta(out).get("step", -1)) == steps:
-        return out
-    args = ["--link", "ev-jscc", "--cbr", "1/48", "--snr-range", "0:20", "--steps", str(steps), "--out", str(out),
-            "--warm-start", str(SHIPPED), "--codec-param", f"split={split}", "--checkpoint-every", "500", "-q",
-            *COMMON[recipe]]
-    if recipe == "cpu":
-        args += ["--dataset-param", "spikes=false"]
-    subprocess.run([sys.executable, "-m", "semcom.train", *args], check=True)
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,7 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(ROOT / "benchmarks"))
+    sys.path.insert(0, str(ROOT / "scripts"))
     from evjscc_events import measure
+    from train_zoo import train_once
 
     from semcom.bench.results import write_table
 
@@ -72,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     curves.mkdir(parents=True, exist_ok=True)
     rows = []
     for name, split in VARIANTS.items():
-        ck = train(name, split, steps=args.steps, ckpt_dir=args.ckpt_dir, recipe=args.recipe)
+        ck = train_once("ev-jscc", args.ckpt_dir / f"{name}.ckpt", steps=args.steps, recipe=args.recipe,
+                        args=["--cbr", "1/48", "--snr-range", "0:20", "--warm-start", str(SHIPPED),
+                              "--codec-param", f"split={split}"])
         for ext in (".csv", ".png"):
             if ck.with_suffix(ext).exists():
                 shutil.copyfile(ck.with_suffix(ext), curves / f"{name}{ext}")

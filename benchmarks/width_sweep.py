@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(ROOT / "scripts"))
-    from train_zoo import COMMON
+    from train_zoo import train_once
 
     from semcom.bench.results import write_table
     from semcom.zoo import build_codec
@@ -62,15 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     for name, link, params in VARIANTS:
         if name not in only:
             continue
-        ck = args.ckpt_dir / f"{name}.ckpt"
         cp = [a for p in params for a in ("--codec-param", p)]
-        if not (ck.exists() and int(read_meta(ck).get("step", -1)) == args.steps):
-            extra = ["--dataset-param", "spikes=false"] if args.recipe == "cpu" else []
-            # EMA 0.99 (the last --ema wins): the average spans ~100 steps whatever --steps is (the
-            # recipe's 0.999 ramps up as (1 + n) / (10 + n) and is still ~0.99 at step 1000)
-            subprocess.run([sys.executable, "-m", "semcom.train", "--link", link, "--cbr", "1/48", "--snr-range",
-                            "0:20", "--steps", str(args.steps), "--out", str(ck), "--checkpoint-every", "500", "-q",
-                            *cp, *COMMON[args.recipe], *extra, "--ema", "0.99"], check=True)
+        # EMA 0.99 (the last --ema wins): the average spans ~100 steps whatever --steps is (the
+        # recipe's 0.999 ramps up as (1 + n) / (10 + n) and is still ~0.99 at step 1000)
+        ck = train_once(link, args.ckpt_dir / f"{name}.ckpt", steps=args.steps, recipe=args.recipe,
+                        args=["--cbr", "1/48", "--snr-range", "0:20", *cp, "--ema", "0.99"])
         meta = read_meta(ck)
         run_dir = args.out / "width-sweep" / name
         t0 = time.perf_counter()

@@ -110,6 +110,25 @@ def complete(out: Path, job: tuple, recipe: str) -> bool:
         return False
 
 
+def train_once(link: str, ckpt: Path, *, steps: int, recipe: str = "cpu", args: list[str] = (),
+               env: dict[str, str] | None = None) -> Path:
+    """Train ``link`` into ``ckpt`` with a recipe's common arguments plus ``args`` (CBR, SNR, warm start,
+    codec parameters), unless ``ckpt`` already holds its final step; an interrupted run resumes.
+    For the benchmarks that train variants (event share, width, blurry target)."""
+    from semcom.errors import SemcomError
+    from semcom.zoo.store import read_meta
+
+    try:
+        if ckpt.exists() and int(read_meta(ckpt).get("step", -1)) == steps:
+            return ckpt
+    except (SemcomError, ValueError, OSError):
+        pass
+    extra = ["--dataset-param", "spikes=false"] if recipe == "cpu" else []
+    subprocess.run([sys.executable, "-m", "semcom.train", "--link", link, "--steps", str(steps), "--out", str(ckpt),
+                    "--checkpoint-every", "500", "-q", *COMMON[recipe], *extra, *args], check=True, env=env)
+    return ckpt
+
+
 def summarize(out: Path, names: list[str]) -> Path:
     """``<out>/summary.csv``: how each checkpoint was made (from its metadata)."""
     from semcom.zoo.store import read_meta
