@@ -38,7 +38,7 @@ from semcom.codecs.base import Codec, Reception, Transmission
 from semcom.conventions import channel_uses_budget, format_cbr
 from semcom.errors import SemcomError
 from semcom.linkspec import TARGETS, Component, LinkSpec, available_links, find_link, links_dirs  # noqa: F401
-from semcom.registry import CHANNELS, CODECS, RECEIVERS
+from semcom.registry import CHANNELS, CODECS, RECEIVERS, keywords, parameters
 from semcom.sources.base import Batch
 from semcom.zoo.build import build_codec, is_learned
 
@@ -52,50 +52,34 @@ class LinkOutput:
     reception: Reception
 
 
-def _build(registry, comp: Component, **extra: Any) -> Any:
+def _build(registry, comp: Component, *, zoo: dict[str, Any] | None = None, **extra: Any) -> Any:
+    """Build ``comp`` with ``extra`` arguments; ``zoo``: which shipped weights a learned codec looks up."""
     try:
         if registry is CODECS:
             if is_learned(comp.name):  # the zoo finds, verifies and loads its weights
-                return build_codec(comp.name, **comp.params, **extra)
+                return build_codec(comp.name, **comp.params, **extra, **(zoo or {}))
             if extra.get("checkpoint") is not None:
                 raise SemcomError(f"codec {comp.name!r} has no learned weights; a checkpoint does not apply to it")
         return registry.build(comp.name, **comp.params, **extra)
     except SemcomError:
         raise
     except (TypeError, ValueError) as exc:  # unexpected keyword or bad value in a TOML table
-        given = {k: v for k, v in {**comp.params, **extra}.items() if k not in ("link", "own_weights")}  # the zoo's
-        unknown = _unknown_keys(registry.get(comp.name), given)
+        unknown = _unknown_keys(registry.get(comp.name), {**comp.params, **extra})
         if not unknown and isinstance(exc, TypeError):
             import re
 
             unknown = re.findall(r"unexpected keyword argument '([^']+)'", str(exc))
         if unknown:
             raise SemcomError(f"{registry.kind} {comp.name!r} takes no argument {', '.join(map(repr, unknown))} "
-                              f"(valid: {', '.join(_keywords(registry.get(comp.name))) or 'none'})") from None
+                              f"(valid: {', '.join(keywords(registry.get(comp.name))) or 'none'})") from None
         raise SemcomError(f"cannot build {registry.kind} {comp.name!r}: {exc}") from None
 
 
-def _parameters(factory: Any) -> list[Any] | None:
-    """The parameters of a component's constructor (``None`` when it has no readable signature)."""
-    import inspect
-
-    try:
-        return list(inspect.signature(factory).parameters.values())
-    except (TypeError, ValueError):
-        return None
-
-
-def _keywords(factory: Any) -> list[str]:
-    """The keyword arguments a component's constructor takes."""
-    return [p.name for p in _parameters(factory) or () if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
-            and p.name != "self" and not p.name.startswith("_")]
-
-
 def _unknown_keys(factory: Any, given: dict[str, Any]) -> list[str]:
-    params = _parameters(factory)
+    params = parameters(factory)
     if params is None or any(p.kind is p.VAR_KEYWORD for p in params):  # e.g. a class without an __init__ of its own
         return []
-    valid = set(_keywords(factory))
+    valid = set(keywords(factory))
     return [k for k in given if k not in valid]
 
 
@@ -121,8 +105,8 @@ class Link(nn.Module):
         self.channel_spec = channel or spec.channel
         if self.channel_spec.name not in CHANNELS:
             raise SemcomError(CHANNELS.unknown_message(self.channel_spec.name))
-        zoo = {"link": spec.name, "own_weights": spec.transmitter is not None} if is_learned(spec.codec.name) else {}
-        self.codec: Codec = _build(CODECS, spec.codec, cbr=self.cbr, **zoo, **(codec_overrides or {}))
+        self.codec: Codec = _build(CODECS, spec.codec, cbr=self.cbr, **(codec_overrides or {}),
+                                   zoo={"link": spec.name, "own_weights": spec.transmitter is not None})
         self.channel: Channel = _build(CHANNELS, self.channel_spec)
         self.receiver = _build(RECEIVERS, spec.receiver)
         #: the sensor-side stage (fixed: not trained with the codec), or ``None``

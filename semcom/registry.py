@@ -33,6 +33,22 @@ def did_you_mean(name: str, known) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
+def parameters(factory: Any) -> list[Any] | None:
+    """The parameters of a component's constructor (``None`` when it has no readable signature)."""
+    import inspect
+
+    try:
+        return list(inspect.signature(factory).parameters.values())
+    except (TypeError, ValueError):
+        return None
+
+
+def keywords(factory: Any) -> list[str]:
+    """The keyword arguments a component's constructor takes (the one signature reader)."""
+    return [p.name for p in parameters(factory) or () if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+            and p.name != "self" and not p.name.startswith("_")]
+
+
 class Registry:
     """A named collection of factories (classes, functions) or declared objects (figures).
 
@@ -112,16 +128,12 @@ class Registry:
         try:
             return factory(**kwargs)
         except TypeError as exc:
-            import inspect
             import re
 
             found = re.search(r"unexpected keyword argument '([^']+)'", str(exc))
-            try:
-                params = inspect.signature(factory).parameters.values()
-            except (TypeError, ValueError):
+            if parameters(factory) is None:
                 raise exc from None
-            valid = [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
-                     and p.name != "self" and not p.name.startswith("_")]
+            valid = keywords(factory)
             if found is None or found.group(1) in valid:  # raised deeper down: not about these arguments
                 raise
             key = found.group(1)
