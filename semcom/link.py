@@ -139,6 +139,13 @@ class Link(nn.Module):
             self._sensor_cache[id(batch)] = (batch, sent)
         return sent
 
+    def __getstate__(self) -> dict:
+        """Picklable without the sensor cache (it is keyed by object identity, meaningless elsewhere)."""
+        state = super().__getstate__() if hasattr(super(), "__getstate__") else dict(self.__dict__)
+        state = dict(state)
+        state["_sensor_cache"] = {}
+        return state
+
     def sensor_cost(self) -> dict[str, Any] | None:
         """The transmitter stage's compute: its parameters and measured milliseconds per frame so far."""
         if self.transmitter is None:

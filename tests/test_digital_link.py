@@ -242,3 +242,15 @@ def test_the_capacity_bound_is_above_bpg_ldpc_at_every_snr(channel, params, tmp_
         curves[link] = [float(r["psnr"]) for r in read_rows(csv_path)]
     for snr_db, bound, ldpc in zip(cfg.snr_db, curves["bpg-capacity"], curves["bpg-ldpc"]):
         assert bound >= ldpc - 1e-9, (channel, params, snr_db, bound, ldpc)
+
+
+def test_a_budget_too_small_for_the_frame_header_loses_the_frame_without_an_error(tmp_path):
+    """64x64 at CBR 1/96 and 0 dB: the most robust configuration carries fewer bytes than the header."""
+    import csv as _csv
+
+    from semcom.bench.sweep import SweepConfig, run_sweep
+
+    cfg = SweepConfig(link="bpg-ldpc", cbr=1 / 96, snr_db=(0.0,), limit=1, dataset_params={"size": 64},
+                      metrics=("psnr",))
+    row = next(_csv.DictReader(open(run_sweep(cfg, out_dir=tmp_path, progress=False))))
+    assert float(row["decode_failed"]) == 1.0 and float(row["no_fit"]) == 1.0

@@ -172,6 +172,17 @@ class HevcIntraCoder(SourceCoder):
     def settings(self) -> tuple:
         return (self.chroma, self.preset, self.charge_container)
 
+    def __getstate__(self) -> dict:
+        """Picklable (sent to other processes, e.g. Ray workers): the lock and the templates stay here."""
+        state = dict(self.__dict__)
+        state.pop("_lock", None)
+        state["_templates"] = {}
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def heif_file(self, image: np.ndarray, quality: int) -> bytes:
         """The complete HEIF file of ``image`` (``(H, W, 3)`` uint8) at ``quality`` (0..100)."""
         import pillow_heif

@@ -57,6 +57,9 @@ DEFAULT_MODULATIONS = ("qpsk", "16qam", "64qam", "256qam")
 DEFAULT_CODE_RATES = ("1/3", "1/2", "2/3", "3/4", "5/6")
 #: the header fields below take this many bytes; the rest of ``header_bytes`` is reserved (zeros)
 HEADER_FIELDS_BYTES = 10
+#: block coders shared by every codec of this process (they hold no per-frame state)
+_BLOCK_CODERS: dict[tuple, BlockCoder] = {}
+
 _HEADER = struct.Struct(">HHBBI")  # width, height, format, quality, payload length (bytes)
 
 
@@ -225,6 +228,13 @@ class BpgLdpc(Codec):
         self.config = ""
         self.set_variant(str(config))
 
+    def __getstate__(self) -> dict:
+        """Picklable (sent to other processes, e.g. Ray workers): the block coders and modems, built
+        on first use, are built again there."""
+        state = dict(self.__dict__)
+        state["_coders"], state["_modems"] = {}, {}
+        return state
+
     # -- configuration table ---------------------------------------------------------------
     def variants(self) -> list[str]:
         return list(self._table)
@@ -274,8 +284,14 @@ class BpgLdpc(Codec):
         key = (plan, str(device))
         bc = self._coders.get(key)
         if bc is None:
-            bc = self._coders[key] = BlockCoder(plan=plan, crc=self.crc, num_iter=self.num_iter,
-                                                early_stop=self.early_stop, device=device)
+            shared = (plan, self.crc, self.num_iter, self.early_stop, str(device))
+            bc = _BLOCK_CODERS.get(shared)
+            if bc is None:  # building one costs 0.1-0.2 s (5 s for the first: sionna's set-up)
+                if len(_BLOCK_CODERS) >= 256:
+                    _BLOCK_CODERS.clear()
+                bc = _BLOCK_CODERS[shared] = BlockCoder(plan=plan, crc=self.crc, num_iter=self.num_iter,
+                                                        early_stop=self.early_stop, device=device)
+            self._coders[key] = bc
         return bc
 
     def _modem(self, device: torch.device) -> Modem:
@@ -341,6 +357,8 @@ class BpgLdpc(Codec):
     def _parse_frame(self, bits: np.ndarray, h: int, w: int) -> bytes | None:
         """Header + payload bytes of a frame whose blocks all passed their CRC (``None``: unusable)."""
         data = _bits_to_bytes(bits)
+        if len(data) < max(self.header_bytes, _HEADER.size):  # a budget too small for the header carries nothing
+            return None
         head = FrameHeader.unpack(data)
         body = data[self.header_bytes:]
         if (head.width, head.height) != (w, h) or head.fmt != self._fmt or head.length == 0 \
