@@ -377,9 +377,95 @@ def envelope_point(link: Link, batches: list[Batch], metrics: dict[str, Any], *,
     return best, best_res, seconds
 
 
-def _run_sweep(cfg: SweepConfig, *, out_dir: Path, overwrite: bool, progress: bool,
-               notice: Callable[[str], None] | None) -> Path:
-    """Run (or resume) a sweep and return the path of its CSV file.
+@dataclass
+class PointWork:
+    """What computing one SNR point of a sweep needs (picklable: the Ray executor sends it to its
+    workers once per sweep)."""
+
+    cfg: SweepConfig
+    name: str                         # the link's name
+    channel: str                      # the channel's name
+    link: Link
+    metrics: dict[str, Any]
+    batches: list[Batch]
+
+    def point(self, snr: float, *, tick: Callable[[int], None] = lambda n: None
+              ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """One SNR point: its row, and with ``all_configs`` one row per codec configuration."""
+        cfg = self.cfg
+        row_of = lambda res: _row(self.name, self.channel, cfg.cbr, float(snr), res,  # noqa: E731
+                                  tuple(cfg.metrics), cfg.repeats)
+        config_rows: list[dict[str, Any]] = []
+        if self.link.codec.variants():
+            configs_row = None if not cfg.all_configs else (
+                lambda res, v: config_rows.append({**row_of(res), "config": v}))
+            best, res, seconds = envelope_point(self.link, self.batches, self.metrics, snr_db=float(snr), cfg=cfg,
+                                                configs_row=configs_row, tick=tick)
+            return {**row_of(res), "config": best, "seconds": seconds}, config_rows
+        res = evaluate_point(self.link, self.batches, self.metrics, snr_db=float(snr), repeats=cfg.repeats,
+                             seed=cfg.seed)
+        tick(1)
+        return row_of(res), config_rows
+
+
+@dataclass
+class SweepJob:
+    """A sweep built, checked and resumed, ready for its missing points (``todo``)."""
+
+    work: PointWork
+    csv_path: Path
+    json_path: Path
+    configs_path: Path
+    sidecar: dict[str, Any]
+    todo: list[float]
+    existed: dict[Path, bool]
+    release: Callable[[], None]
+    say: Callable[[str], None]
+
+    @property
+    def cfg(self) -> SweepConfig:
+        return self.work.cfg
+
+    @property
+    def name(self) -> str:
+        return self.work.name
+
+    @property
+    def link(self) -> Link:
+        return self.work.link
+
+    def point(self, snr: float, *, tick: Callable[[int], None] = lambda n: None
+              ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        return self.work.point(snr, tick=tick)
+
+    def units(self) -> int:
+        """Progress units of one point (the configurations an envelope may try)."""
+        return max(1, len(self.link.codec.variants()))
+
+    def failed(self, exc: BaseException, snr: float | None = None) -> SemcomError:
+        """The one-line error of a point that raised; a sweep with no row at all leaves no files."""
+        if not read_rows(self.csv_path):  # no row at all: remove the files this call created
+            for path, was in self.existed.items():
+                if not was:
+                    path.unlink(missing_ok=True)
+        text = str(exc).strip()
+        first = (text.splitlines() or [type(exc).__name__])[-1 if "allocate" in text else 0]
+        where = "" if snr is None else f" at {snr:g} dB"
+        return SemcomError(f"{self.name} at CBR {format_cbr(self.cfg.cbr)}{where}: {first}")
+
+    def finish(self) -> Path:
+        """The sidecar completed (finish time, the sensor stage's cost); the CSV's path."""
+        self.sidecar["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        cost = self.link.sensor_cost()
+        if cost is not None:  # what the transmitter stage costs at the sensor (parameters, ms per frame here)
+            self.sidecar["transmitter"] = cost
+        write_json(self.json_path, self.sidecar)
+        return self.csv_path
+
+
+def prepare_sweep(cfg: SweepConfig, *, out_dir: Path, overwrite: bool,
+                  notice: Callable[[str], None] | None) -> SweepJob:
+    """Build and check a sweep, resume it from its files and write its sidecar (when points are missing).
 
     Writes ``<out>/<link>_<channel>_cbr<R>.csv`` (one row per SNR point), a ``.json`` sidecar
     with the configuration, seed, git commit and package versions, and with ``all_configs``
@@ -418,7 +504,7 @@ def _run_sweep(cfg: SweepConfig, *, out_dir: Path, overwrite: bool, progress: bo
     old_sidecar = read_json(json_path)
     done = resumed_points(csv_path, old_sidecar, key=key, weights=weights)
 
-    # 3. the sidecar, then one row per SNR point
+    # 3. the sidecar
     indices = list(range(len(dataset)))
     batches = [collate([dataset[i] for i in indices[s:s + cfg.batch_size]])
                for s in range(0, len(indices), cfg.batch_size)]
@@ -429,52 +515,40 @@ def _run_sweep(cfg: SweepConfig, *, out_dir: Path, overwrite: bool, progress: bo
                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "torch_threads": torch.get_num_threads()}
     if spec.target == "sharp":  # what doing nothing scores: the plots draw it as a reference line
         sidecar["reference"] = {"blurry input": input_reference(batches, metrics)}
-    todo = [s for s in cfg.snr_db if round(float(s), 6) not in done]
+    todo = [float(s) for s in cfg.snr_db if round(float(s), 6) not in done]
     # nothing to compute and the reference already there: the sidecar stays as it is (a clean clone stays clean)
     if todo or old_sidecar.get("reference") != sidecar.get("reference"):
         write_json(json_path, sidecar)
     if not todo:
         release()
         say(f"all {len(cfg.snr_db)} SNR points already in {csv_path}")
-        return csv_path
+    return SweepJob(PointWork(cfg, spec.name, channel.name, link, metrics, batches), csv_path, json_path,
+                    configs_path, sidecar, todo, existed, release, say)
 
-    writer = CsvWriter(csv_path)
-    cfg_writer = CsvWriter(configs_path) if cfg.all_configs else None
-    variants = link.codec.variants()
 
-    metric_names = tuple(cfg.metrics)
-    row_of = lambda snr, res: _row(spec.name, channel.name, cfg.cbr, snr, res, metric_names, cfg.repeats)  # noqa: E731
-    bar = tqdm(total=len(todo) * max(1, len(variants)), desc=f"{spec.name} cbr {format_cbr(cfg.cbr)}",
+def _run_sweep(cfg: SweepConfig, *, out_dir: Path, overwrite: bool, progress: bool,
+               notice: Callable[[str], None] | None) -> Path:
+    """Run (or resume) a sweep here, point after point; the path of its CSV file."""
+    job = prepare_sweep(cfg, out_dir=out_dir, overwrite=overwrite, notice=notice)
+    if not job.todo:
+        return job.csv_path
+    writer = CsvWriter(job.csv_path)
+    cfg_writer = CsvWriter(job.configs_path) if cfg.all_configs else None
+    bar = tqdm(total=len(job.todo) * job.units(), desc=f"{job.name} cbr {format_cbr(cfg.cbr)}",
                unit="pt", disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    snr = None
     try:
-        for snr in todo:
-            if variants:
-                configs_row = None if cfg_writer is None else (
-                    lambda res, v, snr=snr: cfg_writer.write({**row_of(float(snr), res), "config": v}))
-                best, res, seconds = envelope_point(link, batches, metrics, snr_db=float(snr), cfg=cfg,
-                                                    configs_row=configs_row, tick=bar.update)
-                row = {**row_of(float(snr), res), "config": best, "seconds": seconds}
-            else:
-                res = evaluate_point(link, batches, metrics, snr_db=float(snr), repeats=cfg.repeats, seed=cfg.seed)
-                row = row_of(float(snr), res)
-                bar.update(1)
+        for snr in job.todo:
+            row, config_rows = job.point(snr, tick=bar.update)
+            for r in config_rows:
+                cfg_writer.write(r)
             writer.write(row)
-            release()
+            job.release()
             if "psnr" in row and row["psnr"] is not None:
                 bar.set_postfix_str(f"{snr:g} dB: {row['psnr']:.2f} dB PSNR")
     except (ValueError, RuntimeError) as exc:  # a component refused the input, or memory ran out
         bar.leave = False  # the error line stands alone
-        if not read_rows(csv_path):  # no row at all: remove the files this call created
-            for path, was in existed.items():
-                if not was:
-                    path.unlink(missing_ok=True)
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[-1 if "allocate" in str(exc) else 0]
-        raise SemcomError(f"{spec.name} at CBR {format_cbr(cfg.cbr)}: {first}") from None
+        raise job.failed(exc) from None
     finally:
         bar.close()
-    sidecar["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    cost = link.sensor_cost()
-    if cost is not None:  # what the transmitter stage costs at the sensor (parameters, ms per frame here)
-        sidecar["transmitter"] = cost
-    write_json(json_path, sidecar)
-    return csv_path
+    return job.finish()
