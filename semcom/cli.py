@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from semcom.cliutil import parse_kv
+from semcom.cliutil import executor_options, parse_kv
 from semcom.errors import SemcomError
 
 
@@ -42,11 +42,12 @@ def cli() -> None:
               help="Folder for the CSV, JSON sidecar and PNG.")
 @click.option("--overwrite", is_flag=True, help="Replace earlier results of this link/channel/CBR instead of resuming.")
 @click.option("--no-plot", is_flag=True, help="Do not draw the PNG.")
+@executor_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or table.")
 def run_cmd(link_name: str, snr: str, cbr: str, channel: str | None, channel_param: tuple[str, ...],
             dataset: str | None, data_root: str | None, size: int | None, limit: int | None, repeats: int,
             seed: int, batch_size: int, metrics: str, checkpoint: str | None, all_configs: bool, out_dir: str,
-            overwrite: bool, no_plot: bool, quiet: bool) -> None:
+            overwrite: bool, no_plot: bool, executor: str, address: str | None, quiet: bool) -> None:
     """Run a link over SNR points and write CSV + JSON + PNG (resumes an interrupted run)."""
     from semcom.bench.plots import plot_curves, summarize
     from semcom.bench.sweep import SweepConfig, run_sweep
@@ -69,7 +70,12 @@ def run_cmd(link_name: str, snr: str, cbr: str, channel: str | None, channel_par
                       seed=seed, batch_size=batch_size,
                       metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()),
                       all_configs=all_configs, checkpoint=checkpoint)
-    csv_path = run_sweep(cfg, out_dir=out_dir, overwrite=overwrite, progress=not quiet)
+    if executor == "ray":
+        from semcom.bench.distributed import run_sweeps_ray
+
+        csv_path = run_sweeps_ray([(cfg, Path(out_dir))], address=address, overwrite=overwrite, progress=not quiet)[0]
+    else:
+        csv_path = run_sweep(cfg, out_dir=out_dir, overwrite=overwrite, progress=not quiet)
     if not no_plot:
         png = plot_curves([csv_path], csv_path.with_suffix(".png"))
         configs = csv_path.with_name(csv_path.stem + "_configs.csv")

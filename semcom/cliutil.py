@@ -68,3 +68,21 @@ class OutputFolder:
                 d.rmdir()
             except OSError:
                 break
+
+
+def executor_options(command):
+    """``--executor`` and ``--address`` (where sweeps run), shared by ``semcom run`` and ``semcom reproduce``;
+    ``--address`` without ``--executor ray`` is refused (exit 2)."""
+    import click
+
+    def check(ctx, param, value):
+        if value is not None and ctx.params.get("executor", "local") != "ray":
+            raise click.UsageError("--address applies to --executor ray")
+        return value
+
+    command = click.option("--address", default=None, callback=check, expose_value=True,
+                           help="Ray cluster to run on (e.g. 127.0.0.1:6379 or auto); default: a local "
+                                "Ray runtime.")(command)
+    return click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                        is_eager=True, help="Where sweep points run: here, or as Ray tasks (pip install "
+                                            "'semcom[ray]').")(command)

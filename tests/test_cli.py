@@ -41,6 +41,10 @@ BAD = [
     (["data", "show", "--out", "/proc/semcom/x.png"], "cannot write"),
     (["train", "--link", "deepjscc", "--cbr", "1/48", "--snr", "10", "--augment", "shear"], "unknown augmentation"),
     (["train", "--link", "deepjscc", "--cbr", "1/48", "--snr", "10", "--ema", "1.5"], "--ema"),
+    (["run", "--link", "softcast", "--snr", "0", "--cbr", "1/48", "--address", "auto"], "--executor ray"),
+    (["reproduce", "evjscc-fig4", "--address", "auto"], "--executor ray"),
+    (["reproduce", "evjscc-fig4", "--executor", "ray", "--jobs", "2"], "--jobs applies"),
+    (["run", "--link", "softcast", "--snr", "0", "--cbr", "1/48", "--executor", "dask"], "--executor"),
 ]
 
 
@@ -52,6 +56,16 @@ def test_bad_input_one_line_exit_2(argv, needle, capsys):
     assert len(lines) == 1, err
     assert lines[0].startswith("semcom: error:") and needle in lines[0]
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv", [["run", "--link", "softcast", "--snr", "0", "--cbr", "1/48"],
+                                  ["reproduce", "evjscc-fig4", "--links", "softcast", "--snr", "0"]])
+def test_executor_ray_without_ray_says_how_to_install_it(argv, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray fails as if not installed
+    assert main([*argv, "--executor", "ray", "--out", str(tmp_path / "out")]) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert lines == ["semcom: error: --executor ray needs Ray, which is not installed: pip install 'semcom[ray]'"]
+    assert not (tmp_path / "out").exists()  # nothing written
 
 
 def test_console_script_exit_code_and_no_traceback():

@@ -6,7 +6,8 @@ import semcom.bench.sweep as sweep
 from semcom.bench.reproduce import FIGURES, reproduce
 from semcom.errors import SemcomError
 
-CURVES = [name for name, f in FIGURES.items() if f.kind == "curves"]
+#: one-panel curve figures (the panel figure where-events-help has its own tests)
+CURVES = [name for name, f in FIGURES.items() if f.kind == "curves" and not f.panels]
 
 
 def _boom(*args, **kwargs):
@@ -78,3 +79,41 @@ def test_overwrite_recomputes_only_the_named_links(tmp_path, monkeypatch):
     assert seen == []  # resumed
     assert main([*base, "--links", "softcast", "--overwrite"]) == 0
     assert seen == ["softcast"]
+
+
+def test_where_events_help_covers_both_channels_and_cbrs_and_names_existing_links():
+    from semcom.linkspec import find_link
+
+    fig = FIGURES["where-events-help"]
+    assert {(p.cbr, p.channel) for p in fig.settings()} == {(1 / 48, "awgn"), (1 / 96, "awgn"),
+                                                            (1 / 48, "rayleigh"), (1 / 96, "rayleigh")}
+    for link in fig.links:
+        find_link(link)
+    # each panel resumes the sweeps of the paper figure with the same setting
+    for panel in fig.settings():
+        twin = FIGURES[panel.sweeps]
+        assert (twin.cbr, twin.channel, dict(twin.channel_params)) == (panel.cbr, panel.channel, panel.channel_params)
+
+
+def test_panel_figure_shares_sweeps_and_recomputes_a_shared_sweep_once(tmp_path, monkeypatch):
+    from semcom.cli import main
+
+    base = ["reproduce", "evjscc-fig4", "where-events-help", "--snr", "0", "--limit", "1", "--out", str(tmp_path),
+            "-q", "--links", "deepjscc"]
+    seen = []
+    real = sweep.evaluate_point
+    monkeypatch.setattr(sweep, "evaluate_point",
+                        lambda link, *a, **k: seen.append((link.cbr, "rayleigh" if link.channel.fades else "awgn")) or real(link, *a, **k))
+    assert main([*base, "--jobs", "1"]) == 0
+    # evjscc-fig4's sweep is where-events-help's AWGN 1/48 panel: four settings, four computations
+    assert sorted(seen) == sorted([(1 / 48, "awgn"), (1 / 96, "awgn"), (1 / 48, "rayleigh"), (1 / 96, "rayleigh")])
+    assert (tmp_path / "where-events-help.png").stat().st_size > 10_000
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == [
+        "evjscc-fig4", "evjscc-fig4-rayleigh", "evjscc-fig5", "evjscc-fig5-rayleigh"]
+    seen.clear()
+    assert main([*base, "--jobs", "1", "--overwrite"]) == 0
+    assert len(seen) == 4  # the shared sweep is recomputed once, not once per figure
+    seen.clear()
+    (tmp_path / "where-events-help.png").unlink()
+    assert main([*base, "--jobs", "2"]) == 0  # panels of two CBRs in two processes, drawn by the parent
+    assert seen == [] and (tmp_path / "where-events-help.png").exists()

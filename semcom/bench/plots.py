@@ -134,21 +134,7 @@ def _band(ax, x, y, ci, col: str, color) -> None:
 def plot_curves(paths: Sequence[str | Path], out: str | Path, *, title: str | None = None,
                 styles: dict[str, dict] | None = None, notice=None) -> Path:
     """Draw :func:`draw_curves` into the PNG ``out`` (written whole or not at all)."""
-    fig = draw_curves(paths, title=title, styles=styles, notice=notice)
-    import matplotlib.pyplot as plt  # after draw_curves chose the Agg backend
-
-    out = Path(out)
-    tmp = out.with_name(f".{out.name}.partial")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(tmp, dpi=120, format=out.suffix.lstrip(".") or "png")
-        tmp.replace(out)  # never a half-written figure under the final name
-    except (OSError, ValueError) as exc:
-        tmp.unlink(missing_ok=True)
-        raise SemcomError(f"cannot write {out}: {getattr(exc, 'strerror', None) or exc}") from None
-    finally:
-        plt.close(fig)
-    return out
+    return _save(draw_curves(paths, title=title, styles=styles, notice=notice), out)
 
 
 def draw_curves(paths: Sequence[str | Path], *, title: str | None = None, styles: dict[str, dict] | None = None,
@@ -172,8 +158,6 @@ def draw_curves(paths: Sequence[str | Path], *, title: str | None = None, styles
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
 
     notice = notice or (lambda msg: print(msg, file=sys.stderr))
     runs = _runs(list(paths), notice)
@@ -184,45 +168,113 @@ def draw_curves(paths: Sequence[str | Path], *, title: str | None = None, styles
     labels = _labels(runs)
     fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels) + 0.4, 4.2), squeeze=False,
                              layout="constrained")
-    axes = list(axes[0])
     handles: dict[str, object] = {}
     banded = False
-    for ax, (col, axis_label, higher) in zip(axes, panels):
-        for run, label in zip(runs, labels):
-            g = run["rows"]
-            if col not in g or g[col].isna().all():
-                continue
-            style = dict((styles or {}).get(str(g["link"].iloc[0]), {}))
-            if run["configs"]:
-                table = g.pivot_table(index="snr_db", columns="config", values=col, aggfunc="mean")
-                for cfg in table.columns:
-                    line, = ax.plot(table.index, table[cfg], linewidth=0.8, alpha=0.55)
-                    handles.setdefault(str(cfg), line)
-                env = table.max(axis=1) if higher else table.min(axis=1)
-                line, = ax.plot(env.index, env.to_numpy(float), color="black", linewidth=2.0)
-                handles.setdefault("envelope (best configuration per SNR)", line)
-                continue
-            g = g.sort_values("snr_db")
-            x, y = g["snr_db"].to_numpy(float), g[col].to_numpy(float)
-            line, = ax.plot(x, y, marker="o", markersize=3, **style)
-            handles.setdefault(label, line)
-            ci = g.get(f"{col}_ci95")
-            if ci is not None and not ci.isna().all():
-                _band(ax, x, y, ci.to_numpy(float), col, line.get_color())
-                banded = True
-        if col in refs:
-            ax.axhline(refs[col], color="0.45", linestyle="--", linewidth=1.0)
-            handles.setdefault(f"{INPUT_REFERENCE} (no transmission)",
-                               Line2D([], [], color="0.45", linestyle="--", linewidth=1.0))
-        ax.set_xlabel("SNR (dB)")
-        ax.set_ylabel(axis_label + ("" if higher else " (lower is better)"))
-        ax.grid(True, alpha=0.3)
+    for ax, panel in zip(axes[0], panels):
+        banded |= _draw_metric(ax, runs, labels, refs, panel, styles, handles)
+    _legend(fig, handles, banded)
+    fig.suptitle(title or default_title(runs), fontsize=10)
+    return fig
+
+
+def _draw_metric(ax, runs: list[dict], labels: list[str], refs: dict[str, float], panel: tuple[str, str, bool],
+                 styles: dict[str, dict] | None, handles: dict[str, object]) -> bool:
+    """One metric's curves into ``ax`` (legend entries added to ``handles``); whether a band was drawn."""
+    from matplotlib.lines import Line2D
+
+    col, axis_label, higher = panel
+    banded = False
+    for run, label in zip(runs, labels):
+        g = run["rows"]
+        if col not in g or g[col].isna().all():
+            continue
+        style = dict((styles or {}).get(str(g["link"].iloc[0]), {}))
+        if run["configs"]:
+            table = g.pivot_table(index="snr_db", columns="config", values=col, aggfunc="mean")
+            for cfg in table.columns:
+                line, = ax.plot(table.index, table[cfg], linewidth=0.8, alpha=0.55)
+                handles.setdefault(str(cfg), line)
+            env = table.max(axis=1) if higher else table.min(axis=1)
+            line, = ax.plot(env.index, env.to_numpy(float), color="black", linewidth=2.0)
+            handles.setdefault("envelope (best configuration per SNR)", line)
+            continue
+        g = g.sort_values("snr_db")
+        x, y = g["snr_db"].to_numpy(float), g[col].to_numpy(float)
+        line, = ax.plot(x, y, marker="o", markersize=3, **style)
+        handles.setdefault(label, line)
+        ci = g.get(f"{col}_ci95")
+        if ci is not None and not ci.isna().all():
+            _band(ax, x, y, ci.to_numpy(float), col, line.get_color())
+            banded = True
+    if col in refs:
+        ax.axhline(refs[col], color="0.45", linestyle="--", linewidth=1.0)
+        handles.setdefault(f"{INPUT_REFERENCE} (no transmission)",
+                           Line2D([], [], color="0.45", linestyle="--", linewidth=1.0))
+    ax.set_xlabel("SNR (dB)")
+    ax.set_ylabel(axis_label + ("" if higher else " (lower is better)"))
+    ax.grid(True, alpha=0.3)
+    return banded
+
+
+def _legend(fig, handles: dict[str, object], banded: bool) -> None:
+    from matplotlib.patches import Patch
+
     if banded:
         handles["shaded: 95 % confidence interval"] = Patch(color="0.5", alpha=0.25, linewidth=0)
     fig.legend(list(handles.values()), list(handles), loc="outside lower center", fontsize=8,
                ncols=min(4, max(1, len(handles))), frameon=False)
-    fig.suptitle(title or default_title(runs), fontsize=10)
-    return fig
+
+
+def plot_grid(rows: Sequence[tuple[str, Sequence[str | Path]]], out: str | Path, *, title: str,
+              metrics: Sequence[str] = ("psnr", "ssim"), styles: dict[str, dict] | None = None,
+              notice=None) -> Path:
+    """Several sweeps' settings in one PNG: a row of panels (one per metric) for each ``(row title,
+    CSV files)`` of ``rows``, one legend for all (legend labels carry the link's name only, the
+    row title says the rest).  A row without CSV files is left out."""
+    import sys
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    notice = notice or (lambda msg: print(msg, file=sys.stderr))
+    rows = [(t, list(ps)) for t, ps in rows if ps]
+    if not rows:
+        raise SemcomError(f"nothing to draw for {title!r}: no sweep results")
+    panels = [p for p in PANELS if p[0] in metrics]
+    fig, axes = plt.subplots(len(rows), len(panels), figsize=(4.4 * len(panels) + 0.4, 3.3 * len(rows) + 0.8),
+                             squeeze=False, layout="constrained")
+    handles: dict[str, object] = {}
+    banded = False
+    for ax_row, (row_title, paths) in zip(axes, rows):
+        runs = _runs(paths, notice)
+        labels = [str(r["rows"]["link"].iloc[0]) for r in runs]
+        refs = _references(runs)
+        for ax, panel in zip(ax_row, panels):
+            banded |= _draw_metric(ax, runs, labels, refs, panel, styles, handles)
+            ax.set_title(row_title, fontsize=9)
+    _legend(fig, handles, banded)
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, out)
+
+
+def _save(fig, out: str | Path) -> Path:
+    """Write ``fig`` to ``out`` whole or not at all, and close it."""
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.partial")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(tmp, dpi=120, format=out.suffix.lstrip(".") or "png")
+        tmp.replace(out)  # never a half-written figure under the final name
+    except (OSError, ValueError) as exc:
+        tmp.unlink(missing_ok=True)
+        raise SemcomError(f"cannot write {out}: {getattr(exc, 'strerror', None) or exc}") from None
+    finally:
+        plt.close(fig)
+    return out
 
 
 def summarize(paths: Sequence[str | Path]) -> str:
@@ -241,4 +293,4 @@ def summarize(paths: Sequence[str | Path]) -> str:
     return out.to_string(index=False)
 
 
-__all__ = ["plot_curves", "draw_curves", "load_results", "summarize", "default_title", "is_configs_table", "PANELS"]
+__all__ = ["plot_curves", "plot_grid", "draw_curves", "load_results", "summarize", "default_title", "is_configs_table", "PANELS"]

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
+from semcom.cliutil import executor_options
 from semcom.conventions import format_cbr, parse_snr
 from semcom.errors import SemcomError
 from semcom.registry import Registry, did_you_mean
@@ -34,7 +35,36 @@ STYLES: dict[str, dict[str, Any]] = {
     "bpg-ldpc": {"color": "tab:purple"},
     "bpg-capacity": {"color": "tab:purple", "linestyle": "--"},
     "softcast": {"color": "tab:gray"},
+    "bpg-ldpc-events": {"color": "tab:brown"},
+    "edi-tx-bpg-ldpc": {"color": "tab:orange"},
+    "edi-tx-deepjscc": {"color": "tab:olive"},
+    "oracle-bpg-capacity": {"color": "black", "linestyle": "--"},
 }
+
+#: where-events-help: events spent at the receiver (first three) or at the sensor, beside the
+#: frame-only links and the oracle (the sharp frame itself at capacity)
+WHERE_EVENTS_LINKS = ("ev-jscc", "deepjscc-deblur", "deepjscc", "bpg-ldpc", "bpg-ldpc-events", "edi-tx-bpg-ldpc",
+                      "edi-tx-deepjscc", "oracle-bpg-capacity")
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One (CBR, channel) setting of a curve figure.
+
+    Args:
+        sweeps: the folder (under the output folder) its sweeps go to; panels of two figures with
+            the same setting share one, so that a link in both is computed once.
+    """
+
+    cbr: float
+    channel: str = "awgn"
+    channel_params: dict[str, Any] = field(default_factory=dict)
+    sweeps: str = ""
+
+    @property
+    def title(self) -> str:
+        channel = "block Rayleigh" if self.channel == "rayleigh" and not self.channel_params else self.channel
+        return f"{channel}, CBR {format_cbr(self.cbr)}"
 
 
 @dataclass(frozen=True)
@@ -49,6 +79,8 @@ class FigureSpec:
         links: link names, drawn in this order.
         channel: channel name; ``channel_params`` its arguments.
         snr: default SNR points (curves) or the single SNR of a grid.
+        panels: several settings in one figure (then ``cbr`` and ``channel`` are those of the
+            first); a figure without them has one, its own.
     """
 
     name: str
@@ -59,6 +91,16 @@ class FigureSpec:
     channel: str = "awgn"
     channel_params: dict[str, Any] = field(default_factory=dict)
     snr: str = "0:20:2"
+    panels: tuple[Panel, ...] = ()
+
+    def settings(self) -> tuple[Panel, ...]:
+        """The figure's panels (one, sweeping into the figure's own folder, unless declared)."""
+        return self.panels or (Panel(self.cbr, self.channel, dict(self.channel_params), self.name),)
+
+
+def _shared(fig: str, cbr: float, channel: str = "awgn") -> Panel:
+    """A panel whose sweeps live in (and resume from) the folder of the figure ``fig``."""
+    return Panel(cbr, channel, {}, fig)
 
 
 #: figure name -> its declaration (``semcom reproduce --list``)
@@ -72,6 +114,11 @@ for _fig in (
                channel="rayleigh"),
     FigureSpec("evjscc-fig5-rayleigh", "Fig. 5 on block Rayleigh fading (not in the paper)", "curves", 1 / 96,
                channel="rayleigh"),
+    FigureSpec("where-events-help", "events spent at the sensor or at the receiver: AWGN and block Rayleigh, "
+               "CBR 1/48 and 1/96 (issue 15)", "curves", 1 / 48, links=WHERE_EVENTS_LINKS, snr="0:20:4",
+               panels=(_shared("evjscc-fig4", 1 / 48), _shared("evjscc-fig5", 1 / 96),
+                       _shared("evjscc-fig4-rayleigh", 1 / 48, "rayleigh"),
+                       _shared("evjscc-fig5-rayleigh", 1 / 96, "rayleigh"))),
 ):
     FIGURES.add(_fig.name, _fig, help=_fig.description)
 del _fig
@@ -83,27 +130,100 @@ def get_figure(name: str) -> FigureSpec:
     return FIGURES[name]
 
 
-def run_curves(fig: FigureSpec, *, out_dir: Path, snr: str | None = None, limit: int | None = None,
-               repeats: int = 1, seed: int = 0, links: tuple[str, ...] | None = None, progress: bool = True,
-               notice: Callable[[str], None], overwrite: bool = False) -> Path:
-    """Run (or resume; ``overwrite``: run anew) every sweep of a curve figure and draw its PNG."""
-    from semcom.bench.plots import plot_curves
-    from semcom.bench.sweep import SweepConfig, run_sweep
+def panel_configs(fig: FigureSpec, index: int, *, out_dir: Path, snr: str | None = None, limit: int | None = None,
+                  repeats: int = 1, seed: int = 0, links: tuple[str, ...] | None = None) -> list[tuple[Any, Path]]:
+    """The sweeps of one panel: ``(SweepConfig, folder)`` per link."""
+    from semcom.bench.sweep import SweepConfig
 
+    panel = fig.settings()[index]
     points = tuple(parse_snr(snr or fig.snr))
-    run_dir = out_dir / fig.name
+    return [(SweepConfig(link=link, cbr=panel.cbr, snr_db=points, channel=panel.channel,
+                         channel_params=dict(panel.channel_params), limit=limit, repeats=repeats, seed=seed),
+             out_dir / panel.sweeps) for link in links or fig.links]
+
+
+def sweep_key(cfg: Any, folder: Path) -> tuple:
+    """What tells two figures' sweeps apart (the same key: one sweep, computed once)."""
+    return (str(folder), cfg.link, cfg.cbr, cfg.channel, repr(sorted(cfg.channel_params.items())), cfg.limit,
+            cfg.repeats, cfg.seed)
+
+
+def panel_sweeps(fig: FigureSpec, index: int, *, out_dir: Path, snr: str | None = None, limit: int | None = None,
+                 repeats: int = 1, seed: int = 0, links: tuple[str, ...] | None = None, progress: bool = True,
+                 notice: Callable[[str], None], overwrite: bool = False,
+                 recomputed: set[tuple] | None = None) -> list[Path]:
+    """Run (or resume; ``overwrite``: run anew) every link's sweep of one panel; their CSV files.
+
+    ``recomputed`` collects the sweeps this command has already run anew, so that a sweep two
+    figures share is recomputed once under ``overwrite``.
+    """
+    from semcom.bench.sweep import run_sweep
+
     csvs = []
-    for link in links or fig.links:
-        cfg = SweepConfig(link=link, cbr=fig.cbr, snr_db=points, channel=fig.channel,
-                          channel_params=dict(fig.channel_params), limit=limit, repeats=repeats, seed=seed)
+    for cfg, folder in panel_configs(fig, index, out_dir=out_dir, snr=snr, limit=limit, repeats=repeats, seed=seed,
+                                     links=links):
+        key = sweep_key(cfg, folder)
+        anew = overwrite and key not in (recomputed if recomputed is not None else set())
         try:
-            csvs.append(run_sweep(cfg, out_dir=run_dir, progress=progress, notice=notice, overwrite=overwrite))
+            csvs.append(run_sweep(cfg, out_dir=folder, progress=progress, notice=notice, overwrite=anew))
+            if anew and recomputed is not None:
+                recomputed.add(key)
         except SemcomError as exc:
-            notice(f"{fig.name}: skipped {link}: {exc}")
-    if not csvs:
+            notice(f"{fig.name}: skipped {cfg.link} ({fig.settings()[index].title}): {exc}")
+    return csvs
+
+
+def ray_sweeps(names: list[str], *, address: str | None, progress: bool, notice: Callable[[str], None],
+               out_dir: Path, overwrite: bool = False, recomputed: set[tuple] | None = None,
+               **kwargs: Any) -> dict[tuple[str, int], list[Path]]:
+    """Every sweep of the curve figures ``names`` as Ray tasks at once (a sweep two figures share
+    once); the CSV files per ``(figure, panel)``."""
+    from semcom.bench.distributed import run_sweeps_ray
+
+    units = [(n, i) for n in names for i in range(len(FIGURES[n].settings()))]
+    unique: dict[tuple, tuple[Any, Path]] = {}
+    members: dict[tuple[str, int], list[tuple]] = {}
+    for n, i in units:
+        members[(n, i)] = []
+        for cfg, folder in panel_configs(FIGURES[n], i, out_dir=out_dir, **kwargs):
+            key = sweep_key(cfg, folder)
+            unique.setdefault(key, (cfg, folder))
+            members[(n, i)].append(key)
+    keys = list(unique)
+    refused: dict[tuple, str] = {}
+
+    def on_refused(cfg: Any, exc: SemcomError) -> None:
+        refused[next(k for k in keys if unique[k][0] is cfg)] = str(exc)
+
+    paths = run_sweeps_ray([unique[k] for k in keys], address=address, overwrite=overwrite, progress=progress,
+                           notice=notice, refused=on_refused)
+    found = dict(zip(keys, paths))
+    out: dict[tuple[str, int], list[Path]] = {}
+    for (n, i), ks in members.items():
+        out[(n, i)] = [found[k] for k in ks if found[k] is not None]
+        for k in ks:
+            if k in refused:
+                notice(f"{n}: skipped {k[1]} ({FIGURES[n].settings()[i].title}): {refused[k]}")
+    return out
+
+
+def draw_figure(fig: FigureSpec, csvs: list[list[Path]], *, out_dir: Path) -> Path:
+    """The PNG of a curve figure from its panels' CSV files (``csvs[i]``: panel ``i``'s)."""
+    from semcom.bench.plots import plot_curves, plot_grid
+
+    if not any(csvs):
         raise SemcomError(f"{fig.name}: no link could be run")
-    title = f"{fig.description}"
-    return plot_curves(csvs, out_dir / f"{fig.name}.png", title=title, styles=STYLES)
+    png = out_dir / f"{fig.name}.png"
+    if not fig.panels:
+        return plot_curves(csvs[0], png, title=fig.description, styles=STYLES)
+    rows = [(p.title, c) for p, c in zip(fig.settings(), csvs)]
+    return plot_grid(rows, png, title=fig.description, styles=STYLES)
+
+
+def run_curves(fig: FigureSpec, *, out_dir: Path, **kwargs: Any) -> Path:
+    """Run (or resume) every sweep of a curve figure and draw its PNG (arguments: :func:`panel_sweeps`)."""
+    csvs = [panel_sweeps(fig, i, out_dir=out_dir, **kwargs) for i in range(len(fig.settings()))]
+    return draw_figure(fig, csvs, out_dir=out_dir)
 
 
 def run_grid(fig: FigureSpec, *, out_dir: Path, snr: str | None = None, rows: int = 4, seed: int = 0,
@@ -179,8 +299,10 @@ def once_to_stderr(msg: str) -> None:
 
 def reproduce(name: str, *, out_dir: Path | str = DEFAULT_OUT, snr: str | None = None, limit: int | None = None,
               repeats: int = 1, seed: int = 0, links: tuple[str, ...] | None = None, progress: bool = True,
-              notice: Callable[[str], None] | None = None, overwrite: bool = False) -> Path:
-    """Reproduce one figure; returns its PNG path (``overwrite``: recompute its sweeps)."""
+              notice: Callable[[str], None] | None = None, overwrite: bool = False,
+              recomputed: set[tuple] | None = None) -> Path:
+    """Reproduce one figure; returns its PNG path (``overwrite``: recompute its sweeps, those in
+    ``recomputed`` excepted: see :func:`panel_sweeps`)."""
     notice = notice or once_to_stderr
     from semcom.cliutil import OutputFolder
 
@@ -189,7 +311,7 @@ def reproduce(name: str, *, out_dir: Path | str = DEFAULT_OUT, snr: str | None =
         if fig.kind == "grid":
             return run_grid(fig, out_dir=folder, snr=snr, rows=limit or 4, seed=seed, links=links, notice=notice)
         return run_curves(fig, out_dir=folder, snr=snr, limit=limit, repeats=repeats, seed=seed, links=links,
-                          progress=progress, notice=notice, overwrite=overwrite)
+                          progress=progress, notice=notice, overwrite=overwrite, recomputed=recomputed)
 
 
 @click.command("reproduce")
@@ -206,9 +328,11 @@ def reproduce(name: str, *, out_dir: Path | str = DEFAULT_OUT, snr: str | None =
               help="Processes for the curve figures (default: one per CPU core, at most one per CBR).")
 @click.option("--overwrite", is_flag=True,
               help="Recompute the figures' sweeps (with --links: those links only) instead of resuming them.")
+@executor_options
 @click.option("-q", "--quiet", is_flag=True)
 def reproduce_cmd(figures: tuple[str, ...], list_: bool, all_: bool, out: str, snr: str | None, limit: int | None,
-                  repeats: int, seed: int, links_: str | None, jobs: int | None, overwrite: bool, quiet: bool) -> None:
+                  repeats: int, seed: int, links_: str | None, jobs: int | None, overwrite: bool, executor: str,
+                  address: str | None, quiet: bool) -> None:
     """Reproduce the EV-JSCC paper's figures (resumes finished points)."""
     if list_:
         width = max(len(n) for n in FIGURES)
@@ -234,37 +358,62 @@ def reproduce_cmd(figures: tuple[str, ...], list_: bool, all_: bool, out: str, s
     if snr is not None:
         parse_snr(snr)
     kwargs = dict(out_dir=Path(out), snr=snr, limit=limit, repeats=repeats, seed=seed, links=subset,
-                  overwrite=overwrite)
-    groups = _cbr_groups([n for n in names if FIGURES[n].kind == "curves"])
+                  overwrite=overwrite, recomputed=set())
+    curves = [n for n in names if FIGURES[n].kind == "curves"]
+    if executor == "ray" and jobs is not None:
+        raise SemcomError("--jobs applies to the local executor (Ray spreads the points over its cluster)")
+    groups = _cbr_groups(curves)
     jobs = min(len(groups), jobs if jobs is not None else (os.cpu_count() or 1))
-    if jobs > 1:
+    if executor == "ray" and curves:
+        from semcom.cliutil import OutputFolder
+
+        with OutputFolder(Path(out)) as folder:
+            rest = {k: v for k, v in kwargs.items() if k != "out_dir"}
+            found = ray_sweeps(curves, address=address, progress=not quiet, notice=once_to_stderr, out_dir=folder,
+                               **rest)
+            for n in curves:
+                fig = FIGURES[n]
+                png = draw_figure(fig, [found[(n, i)] for i in range(len(fig.settings()))], out_dir=folder)
+                click.echo(f"{n}: {png}")
+        names = [n for n in names if n not in curves]
+    elif jobs > 1:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
+        from semcom.cliutil import OutputFolder
+
         threads = max(1, (os.cpu_count() or 1) // jobs)
-        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
-            for done in pool.map(_run_group, groups, [kwargs] * len(groups), [threads] * len(groups)):
-                for n, png in done:
-                    click.echo(f"{n}: {png}")
-        names = [n for n in names if FIGURES[n].kind != "curves"]
+        found: dict[tuple[str, int], list[Path]] = {}
+        with OutputFolder(Path(out)) as folder:
+            kwargs["out_dir"] = folder
+            with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+                for done in pool.map(_run_group, groups, [kwargs] * len(groups), [threads] * len(groups)):
+                    found.update(done)
+            for n in curves:  # drawn here once every panel of the figure is in
+                fig = FIGURES[n]
+                png = draw_figure(fig, [found[(n, i)] for i in range(len(fig.settings()))], out_dir=folder)
+                click.echo(f"{n}: {png}")
+        names = [n for n in names if n not in curves]
     for n in names:
         png = reproduce(n, progress=not quiet, **kwargs)
         click.echo(f"{n}: {png}")
 
 
-def _cbr_groups(names: list[str]) -> list[list[str]]:
-    """Curve figures grouped by CBR: a group shares its source-coder caches, so it runs in one process."""
-    groups: dict[float, list[str]] = {}
+def _cbr_groups(names: list[str]) -> list[list[tuple[str, int]]]:
+    """The panels of curve figures, ``(figure, panel index)``, grouped by CBR: a group shares its
+    source-coder caches, so it runs in one process (in the figures' order: a panel that shares
+    another figure's sweeps resumes them)."""
+    groups: dict[float, list[tuple[str, int]]] = {}
     for n in names:
-        groups.setdefault(FIGURES[n].cbr, []).append(n)
+        for i, panel in enumerate(FIGURES[n].settings()):
+            groups.setdefault(panel.cbr, []).append((n, i))
     return list(groups.values())
 
 
-def _run_group(names: list[str], kwargs: dict[str, Any], threads: int) -> list[tuple[str, Path]]:
-    """Worker: reproduce ``names`` in this process (quietly), with ``threads`` torch threads."""
+def _run_group(units: list[tuple[str, int]], kwargs: dict[str, Any], threads: int) -> dict[tuple[str, int], list[Path]]:
+    """Worker: the sweeps of the panels ``units`` in this process (quietly), with ``threads`` torch threads."""
     import torch
 
     torch.set_num_threads(threads)
-    return [(n, reproduce(n, progress=False, **kwargs)) for n in names]
-
-
+    kwargs = {**kwargs, "recomputed": set()}  # a shared sweep's panels are in one group (same CBR)
+    return {(n, i): panel_sweeps(FIGURES[n], i, progress=False, notice=once_to_stderr, **kwargs) for n, i in units}

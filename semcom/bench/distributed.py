@@ -1,0 +1,214 @@
+"""Sweeps on Ray (``--executor ray``): one task per SNR point, same rows as the local runner.
+
+The driver builds and checks every sweep exactly as the local runner does (:func:`prepare_sweep`:
+resume, sidecar, refusals), puts each sweep's :class:`PointWork` (the link with its weights, the
+evaluation batches, the metrics) into Ray's object store once, and submits one task per missing
+SNR point.  A worker process deserializes a sweep's work once and keeps it for the sweep's later
+points, as it keeps its HEVC encodings (the source coders' cache is per process).  Each point's
+channel draws are seeded by (seed, SNR, repeat, batch) alone, so a point computed on any worker
+gives the local runner's numbers.
+
+Rows are appended as points finish (a killed driver loses only the points in flight; a rerun
+computes the missing ones), and a sweep's CSV is put back in the requested SNR order when its last
+point is in.  A lost worker's task is retried by Ray; a task that raises stops the run with one
+line naming its point, the finished points kept.
+
+Ray is optional: ``pip install 'semcom[ray]'``.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import sys
+from collections import Counter, OrderedDict
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from semcom.errors import SemcomError
+
+INSTALL_HINT = "--executor ray needs Ray, which is not installed: pip install 'semcom[ray]'"
+EXECUTORS = ("local", "ray")
+
+#: worker process: id of a sweep's work in the object store -> the work, deserialized once (the
+#: most recently used few: a worker takes points of several sweeps in turn)
+_WORK: "OrderedDict[str, Any]" = OrderedDict()
+_WORK_KEPT = 8
+
+#: driver: SNR points computed per Ray node id since this process started (benchmarks read it)
+POINTS_PER_NODE: Counter[str] = Counter()
+
+
+def require_ray():
+    """The ``ray`` module, or the one-line install hint as a :class:`SemcomError`."""
+    try:
+        import ray
+    except ImportError:
+        raise SemcomError(INSTALL_HINT) from None
+    return ray
+
+
+def connect(address: str | None = None, *, num_cpus: int | None = None):
+    """Join the Ray cluster at ``address`` (``"auto"``: the one ``ray start`` runs here), or start a
+    local runtime with ``num_cpus`` CPUs (default: all); returns the ``ray`` module."""
+    ray = require_ray()
+    if ray.is_initialized():
+        return ray
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR",
+                              "configure_logging": True}
+    if address:
+        kwargs["address"] = address
+    else:
+        kwargs["num_cpus"] = num_cpus or os.cpu_count() or 1
+        # Ray starts workers at nice 15, below anything else running here (a training, say): the
+        # sweep's points would crawl; a local runtime's workers run at the priority of this process
+        os.environ.setdefault("RAY_worker_niceness", "0")
+    # workers import semcom from where this process does (a source checkout included)
+    root = str(Path(__file__).resolve().parents[2])
+    env = {"env_vars": {"PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}}
+    try:
+        ray.init(runtime_env=env, **kwargs)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = f"the Ray cluster at {address}" if address else "a local Ray runtime"
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise SemcomError(f"cannot start {where}: {first}") from None
+    return ray
+
+
+def _point_task(box: list, snr: float, threads: int) -> tuple[dict, list[dict], tuple[float, int], str]:
+    """Worker side of one point: ``(row, configuration rows, (sensor seconds, frames) it spent, node id)``."""
+    import ray
+    import torch
+
+    torch.set_num_threads(max(1, int(threads)))
+    ref = box[0]  # wrapped in a list so that Ray hands over the reference, not a fresh copy per task
+    key = ref.hex()
+    work = _WORK.get(key)
+    if work is None:
+        work = _WORK[key] = ray.get(ref)
+        while len(_WORK) > _WORK_KEPT:
+            _WORK.popitem(last=False)
+    _WORK.move_to_end(key)
+    link = work.link
+    before = (link.sensor_seconds, link.sensor_frames)
+    row, config_rows = work.point(snr)
+    node = ray.get_runtime_context().get_node_id()
+    return row, config_rows, (link.sensor_seconds - before[0], link.sensor_frames - before[1]), node
+
+
+def _cause(exc: BaseException) -> BaseException:
+    """The worker's own exception inside Ray's wrapper, where Ray keeps it."""
+    return getattr(exc, "cause", None) or exc
+
+
+def reorder_rows(path: Path, order: Sequence[float]) -> None:
+    """Put the rows of a sweep CSV in the order of ``order`` (SNR points; rows of other points
+    first, as they are), written whole or not at all."""
+    if not path.exists():
+        return
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        rows = list(reader)
+    if not header or "snr_db" not in header:
+        return
+    col = header.index("snr_db")
+    rank = {round(float(s), 6): i for i, s in enumerate(order)}
+    keyed = sorted(enumerate(rows), key=lambda ir: (rank.get(round(float(ir[1][col]), 6), -1), ir[0]))
+    new = [r for _, r in keyed]
+    if new == rows:
+        return
+    tmp = path.with_name(f".{path.name}.partial")
+    with open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(new)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
+
+
+def run_sweeps_ray(sweeps: Sequence[tuple[Any, Path]], *, address: str | None = None, num_cpus: int | None = None,
+                   overwrite: bool | Callable[[Any, Path], bool] = False, progress: bool = True,
+                   notice: Callable[[str], None] | None = None,
+                   refused: Callable[[Any, SemcomError], None] | None = None) -> list[Path | None]:
+    """Run (or resume) several sweeps on Ray at once; each one's CSV path (``None``: refused).
+
+    Args:
+        sweeps: ``(SweepConfig, output folder)`` pairs.
+        overwrite: replace earlier results instead of resuming (or a predicate per sweep).
+        refused: called with a sweep refused before it ran (a bad configuration, other weights in
+            its files); without it the refusal is raised.
+    """
+    from tqdm import tqdm
+
+    from semcom.bench.results import CsvWriter
+    from semcom.bench.sweep import prepare_sweep
+    from semcom.cliutil import OutputFolder
+    from semcom.conventions import format_cbr
+
+    ray = connect(address, num_cpus=num_cpus)
+    task = ray.remote(num_cpus=1, max_retries=3)(_point_task)
+    paths: list[Path | None] = [None] * len(sweeps)
+    with ExitStack() as stack:
+        folders: dict[Path, Path] = {}
+        jobs = []
+        for i, (cfg, out_dir) in enumerate(sweeps):
+            out_dir = Path(out_dir)
+            if out_dir not in folders:  # a folder left empty by refusals is removed again
+                folders[out_dir] = stack.enter_context(OutputFolder(out_dir))
+            anew = overwrite(cfg, out_dir) if callable(overwrite) else overwrite
+            try:
+                job = prepare_sweep(cfg, out_dir=folders[out_dir], overwrite=anew, notice=notice)
+            except SemcomError as exc:
+                if refused is None:
+                    raise
+                refused(cfg, exc)
+                continue
+            paths[i] = job.csv_path
+            if job.todo:
+                jobs.append(job)
+        if not jobs:
+            return paths
+        pending: dict[Any, tuple[int, float]] = {}
+        for j, job in enumerate(jobs):
+            box = [ray.put(job.work)]  # once per sweep, whatever the number of its points
+            for snr in job.todo:
+                pending[task.remote(box, snr, 1)] = (j, snr)
+        left = [len(job.todo) for job in jobs]
+        writers = [CsvWriter(job.csv_path) for job in jobs]
+        cfg_writers = [CsvWriter(job.configs_path) if job.cfg.all_configs else None for job in jobs]
+        total = sum(left)
+        desc = (f"{jobs[0].name} cbr {format_cbr(jobs[0].cfg.cbr)} (ray)" if len(jobs) == 1
+                else f"{len(jobs)} sweeps (ray)")
+        bar = tqdm(total=total, desc=desc, unit="pt", disable=not progress, file=sys.stderr, dynamic_ncols=True)
+        try:
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                for ref in ready:
+                    j, snr = pending.pop(ref)
+                    job = jobs[j]
+                    try:
+                        row, config_rows, (seconds, frames), node = ray.get(ref)
+                    except Exception as exc:  # noqa: BLE001 - any failure of a task ends the run, one line
+                        for other in pending:
+                            ray.cancel(other)
+                        bar.leave = False
+                        raise job.failed(_cause(exc), snr) from None
+                    for r in config_rows:
+                        cfg_writers[j].write(r)
+                    writers[j].write(row)
+                    job.release()
+                    job.link.sensor_seconds += seconds
+                    job.link.sensor_frames += frames
+                    POINTS_PER_NODE[node] += 1
+                    bar.update(1)
+                    left[j] -= 1
+                    if not left[j]:  # the sweep's last point: its files as the local runner leaves them
+                        reorder_rows(job.csv_path, job.cfg.snr_db)
+                        reorder_rows(job.configs_path, job.cfg.snr_db)
+                        job.finish()
+        finally:
+            bar.close()
+    return paths
