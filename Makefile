@@ -13,7 +13,7 @@ PIP     = $(BIN)/python -m pip --disable-pip-version-check -q
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install "$(TORCH)"
-	$(PIP) install -e ".[test]"
+	$(PIP) install -e ".[test,ray]"
 	@touch $(STAMP)
 
 install: $(STAMP)
