@@ -71,12 +71,18 @@ def part_reproduce(limit: int | None, keep: Path | None) -> int:
         rows, folders = [], {}
         for label, opts in runs.items():
             folder = base / label.split()[0]
-            if folder.exists():
-                shutil.rmtree(folder)
-            t0 = time.perf_counter()
-            subprocess.run([semcom, "reproduce", "--all", "--out", str(folder), "-q", *extra, *opts], check=True,
-                           stdout=subprocess.DEVNULL)
-            wall = time.perf_counter() - t0
+            stamp = base / f"{folder.name}.wall"
+            if keep and stamp.exists():  # a finished run kept from an earlier call: its files and time
+                wall = float(stamp.read_text())
+            else:
+                if folder.exists():
+                    shutil.rmtree(folder)
+                stamp.unlink(missing_ok=True)
+                t0 = time.perf_counter()
+                subprocess.run([semcom, "reproduce", "--all", "--out", str(folder), "-q", *extra, *opts], check=True,
+                               stdout=subprocess.DEVNULL)
+                wall = time.perf_counter() - t0
+                stamp.write_text(f"{wall:.1f}")
             folders[label] = folder
             rows.append({"run": label, "limit": limit or "", "wall_s": round(wall, 1), "cores": os.cpu_count()})
             print(f"semcom reproduce --all {' '.join(extra + opts)}: {wall:.1f} s", flush=True)
@@ -147,7 +153,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("part", choices=["reproduce", "cluster"])
     ap.add_argument("--limit", type=int, default=None, help="frames per sweep (default: all 32)")
-    ap.add_argument("--keep", type=Path, default=None, help="reproduce: keep both runs' outputs under this folder")
+    ap.add_argument("--keep", type=Path, default=None,
+                    help="reproduce: keep both runs' outputs under this folder; a run finished there before "
+                         "(its .wall file) is reused, not run again")
     ap.add_argument("--port", type=int, default=6390, help="cluster: the head's port on 127.0.0.1")
     args = ap.parse_args()
     if args.part == "reproduce":

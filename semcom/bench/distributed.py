@@ -19,6 +19,7 @@ Ray is optional: ``pip install 'semcom[ray]'``.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import sys
 from collections import Counter, OrderedDict
@@ -31,10 +32,26 @@ from semcom.errors import SemcomError
 INSTALL_HINT = "--executor ray needs Ray, which is not installed: pip install 'semcom[ray]'"
 EXECUTORS = ("local", "ray")
 
-#: worker process: id of a sweep's work in the object store -> the work, deserialized once (the
-#: most recently used few: a worker takes points of several sweeps in turn)
-_WORK: "OrderedDict[str, Any]" = OrderedDict()
-_WORK_KEPT = 8
+#: worker process: object-store id -> a sweep's work (without its frames) or an evaluation set,
+#: deserialized once and kept (the most recently used few: a worker takes points of several
+#: sweeps in turn, and sweeps of one setting share their frames)
+_KEPT: "OrderedDict[str, Any]" = OrderedDict()
+_KEPT_WORKS, _KEPT_SETS = 8, 2
+
+
+def _kept(ref: Any, limit: int, kind: str) -> Any:
+    import ray
+
+    key = f"{kind}:{ref.hex()}"
+    value = _KEPT.get(key)
+    if value is None:
+        value = _KEPT[key] = ray.get(ref)
+        mine = [k for k in _KEPT if k.startswith(f"{kind}:")]
+        for old in mine[:max(0, len(mine) - limit)]:
+            del _KEPT[old]
+    _KEPT.move_to_end(key)
+    return value
+
 
 #: driver: SNR points computed per Ray node id since this process started (benchmarks read it)
 POINTS_PER_NODE: Counter[str] = Counter()
@@ -76,20 +93,18 @@ def connect(address: str | None = None, *, num_cpus: int | None = None):
     return ray
 
 
-def _point_task(box: list, snr: float, threads: int) -> tuple[dict, list[dict], tuple[float, int], str]:
-    """Worker side of one point: ``(row, configuration rows, (sensor seconds, frames) it spent, node id)``."""
+def _point_task(refs: list, snr: float, threads: int) -> tuple[dict, list[dict], tuple[float, int], str]:
+    """Worker side of one point: ``(row, configuration rows, (sensor seconds, frames) it spent, node id)``.
+
+    ``refs`` = [the sweep's work, its evaluation frames] in the object store (in a list, so that Ray
+    hands over the references, not a fresh copy of both per task)."""
     import ray
     import torch
 
     torch.set_num_threads(max(1, int(threads)))
-    ref = box[0]  # wrapped in a list so that Ray hands over the reference, not a fresh copy per task
-    key = ref.hex()
-    work = _WORK.get(key)
-    if work is None:
-        work = _WORK[key] = ray.get(ref)
-        while len(_WORK) > _WORK_KEPT:
-            _WORK.popitem(last=False)
-    _WORK.move_to_end(key)
+    work = _kept(refs[0], _KEPT_WORKS, "work")
+    if work.batches is None:
+        work.batches = _kept(refs[1], _KEPT_SETS, "frames")
     link = work.link
     before = (link.sensor_seconds, link.sensor_frames)
     row, config_rows = work.point(snr)
@@ -153,6 +168,7 @@ def run_sweeps_ray(sweeps: Sequence[tuple[Any, Path]], *, address: str | None = 
     paths: list[Path | None] = [None] * len(sweeps)
     with ExitStack() as stack:
         folders: dict[Path, Path] = {}
+        frame_refs: dict[tuple, Any] = {}
         jobs = []
         for i, (cfg, out_dir) in enumerate(sweeps):
             out_dir = Path(out_dir)
@@ -168,14 +184,21 @@ def run_sweeps_ray(sweeps: Sequence[tuple[Any, Path]], *, address: str | None = 
                 continue
             paths[i] = job.csv_path
             if job.todo:
+                # into the object store once per sweep (its frames once per evaluation set), and out
+                # of this process: 44 sweeps' frames with their raw events would not fit in memory
+                frames_key = (json.dumps(job.sidecar["resolved"]["dataset"], sort_keys=True, default=str),
+                              cfg.limit, cfg.batch_size)
+                if frames_key not in frame_refs:
+                    frame_refs[frames_key] = ray.put(job.work.batches)
+                job.work.batches = None
+                job.refs = [ray.put(job.work), frame_refs[frames_key]]
                 jobs.append(job)
         if not jobs:
             return paths
         pending: dict[Any, tuple[int, float]] = {}
         for j, job in enumerate(jobs):
-            box = [ray.put(job.work)]  # once per sweep, whatever the number of its points
             for snr in job.todo:
-                pending[task.remote(box, snr, 1)] = (j, snr)
+                pending[task.remote(job.refs, snr, 1)] = (j, snr)
         left = [len(job.todo) for job in jobs]
         writers = [CsvWriter(job.csv_path) for job in jobs]
         cfg_writers = [CsvWriter(job.configs_path) if job.cfg.all_configs else None for job in jobs]
