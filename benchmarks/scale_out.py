@@ -106,7 +106,9 @@ def part_cluster(limit: int | None, port: int) -> int:
 
     cfg = SweepConfig(link="bpg-ldpc", cbr=1 / 48, snr_db=tuple(parse_snr("0:20:2")), limit=limit,
                       metrics=("psnr", "ssim"))
-    env = {**os.environ, "RAY_worker_niceness": "0", "PYTHONPATH": str(ROOT)}
+    # Ray 2.5x clusters authenticate with a token (~/.ray/auth_token, written by the head): every node and
+    # the driver must say so
+    env = {**os.environ, "RAY_worker_niceness": "0", "RAY_AUTH_MODE": "token", "PYTHONPATH": str(ROOT)}
     script = ("import sys, time, json; from pathlib import Path\n"
               "from semcom.bench import distributed as d\n"
               "from semcom.bench.sweep import SweepConfig\n"
