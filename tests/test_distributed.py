@@ -128,3 +128,16 @@ def test_killed_driver_then_rerun_computes_only_the_missing_points(tmp_path, mon
     after = _rows(path)
     assert [float(r["snr_db"]) for r in after] == list(cfg.snr_db)
     assert [r for r in after if float(r["snr_db"]) in done] == sorted(before, key=lambda r: float(r["snr_db"]))
+
+
+@pytest.mark.parametrize("address,needle", [("127.0.0.1:1", "no Ray cluster answers at 127.0.0.1:1"),
+                                            ("nonsense", "HOST:PORT")])
+def test_an_address_where_no_cluster_answers_is_one_line_at_once(address, needle, tmp_path, capsys):
+    from semcom.cli import main
+
+    t0 = time.time()
+    assert main(["run", "--link", "softcast", "--snr", "0", "--cbr", "1/48", "--executor", "ray", "--address",
+                 address, "--out", str(tmp_path / "out")]) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and needle in lines[0], lines
+    assert time.time() - t0 < 30 and not (tmp_path / "out").exists()

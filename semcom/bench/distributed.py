@@ -70,6 +70,8 @@ def connect(address: str | None = None, *, num_cpus: int | None = None):
     """Join the Ray cluster at ``address`` (``"auto"``: the one ``ray start`` runs here), or start a
     local runtime with ``num_cpus`` CPUs (default: all); returns the ``ray`` module."""
     ray = require_ray()
+    if address and address != "auto":
+        _probe(address)
     if ray.is_initialized():
         return ray
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR",
@@ -91,6 +93,22 @@ def connect(address: str | None = None, *, num_cpus: int | None = None):
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise SemcomError(f"cannot start {where}: {first}") from None
     return ray
+
+
+def _probe(address: str, timeout_s: float = 5.0) -> None:
+    """One line, at once, when nothing listens at ``host:port`` (Ray itself would retry for minutes)."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    host = host.removeprefix("ray://") or "127.0.0.1"
+    if not port.isdigit():
+        raise SemcomError(f"--address must be HOST:PORT of a Ray cluster's head (or auto), got {address!r}")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise SemcomError(f"no Ray cluster answers at {address} ({exc.strerror or exc}); start one with "
+                          "`ray start --head`, or leave out --address for a local runtime") from None
 
 
 def _point_task(refs: list, snr: float, threads: int) -> tuple[dict, list[dict], tuple[float, int], str]:
