@@ -203,7 +203,7 @@ def run_sweeps_ray(sweeps: Sequence[tuple[Any, Path]], *, address: str | None = 
             paths[i] = job.csv_path
             if job.todo:
                 # into the object store once per sweep (its frames once per evaluation set), and out
-                # of this process: 44 sweeps' frames with their raw events would not fit in memory
+                # of this process: 36 sweeps' frames with their raw events would not fit in memory
                 frames_key = (json.dumps(job.sidecar["resolved"]["dataset"], sort_keys=True, default=str),
                               cfg.limit, cfg.batch_size)
                 if frames_key not in frame_refs:
