@@ -141,8 +141,7 @@ class Link(nn.Module):
 
     def __getstate__(self) -> dict:
         """Picklable without the sensor cache (it is keyed by object identity, meaningless elsewhere)."""
-        state = super().__getstate__() if hasattr(super(), "__getstate__") else dict(self.__dict__)
-        state = dict(state)
+        state = dict(super().__getstate__())
         state["_sensor_cache"] = {}
         return state
 

@@ -163,16 +163,15 @@ def reorder_rows(path: Path, order: Sequence[float]) -> None:
 
 
 def run_sweeps_ray(sweeps: Sequence[tuple[Any, Path]], *, address: str | None = None, num_cpus: int | None = None,
-                   overwrite: bool | Callable[[Any, Path], bool] = False, progress: bool = True,
-                   notice: Callable[[str], None] | None = None,
-                   refused: Callable[[Any, SemcomError], None] | None = None) -> list[Path | None]:
+                   overwrite: bool = False, progress: bool = True, notice: Callable[[str], None] | None = None,
+                   refused: Callable[[int, SemcomError], None] | None = None) -> list[Path | None]:
     """Run (or resume) several sweeps on Ray at once; each one's CSV path (``None``: refused).
 
     Args:
         sweeps: ``(SweepConfig, output folder)`` pairs.
-        overwrite: replace earlier results instead of resuming (or a predicate per sweep).
-        refused: called with a sweep refused before it ran (a bad configuration, other weights in
-            its files); without it the refusal is raised.
+        overwrite: replace earlier results instead of resuming.
+        refused: called with the index of a sweep refused before it ran (a bad configuration, other
+            weights in its files) and the refusal; without it the refusal is raised.
     """
     from tqdm import tqdm
 
@@ -187,18 +186,17 @@ def run_sweeps_ray(sweeps: Sequence[tuple[Any, Path]], *, address: str | None = 
     with ExitStack() as stack:
         folders: dict[Path, Path] = {}
         frame_refs: dict[tuple, Any] = {}
-        jobs = []
+        jobs, refs = [], []      # refs[j]: [job j's work, its frames] in the object store
         for i, (cfg, out_dir) in enumerate(sweeps):
             out_dir = Path(out_dir)
             if out_dir not in folders:  # a folder left empty by refusals is removed again
                 folders[out_dir] = stack.enter_context(OutputFolder(out_dir))
-            anew = overwrite(cfg, out_dir) if callable(overwrite) else overwrite
             try:
-                job = prepare_sweep(cfg, out_dir=folders[out_dir], overwrite=anew, notice=notice)
+                job = prepare_sweep(cfg, out_dir=folders[out_dir], overwrite=overwrite, notice=notice)
             except SemcomError as exc:
                 if refused is None:
                     raise
-                refused(cfg, exc)
+                refused(i, exc)
                 continue
             paths[i] = job.csv_path
             if job.todo:
@@ -209,14 +207,14 @@ def run_sweeps_ray(sweeps: Sequence[tuple[Any, Path]], *, address: str | None = 
                 if frames_key not in frame_refs:
                     frame_refs[frames_key] = ray.put(job.work.batches)
                 job.work.batches = None
-                job.refs = [ray.put(job.work), frame_refs[frames_key]]
+                refs.append([ray.put(job.work), frame_refs[frames_key]])
                 jobs.append(job)
         if not jobs:
             return paths
         pending: dict[Any, tuple[int, float]] = {}
         for j, job in enumerate(jobs):
             for snr in job.todo:
-                pending[task.remote(job.refs, snr, 1)] = (j, snr)
+                pending[task.remote(refs[j], snr, 1)] = (j, snr)
         left = [len(job.todo) for job in jobs]
         writers = [CsvWriter(job.csv_path) for job in jobs]
         cfg_writers = [CsvWriter(job.configs_path) if job.cfg.all_configs else None for job in jobs]

@@ -192,8 +192,8 @@ def ray_sweeps(names: list[str], *, address: str | None, progress: bool, notice:
     keys = list(unique)
     refused: dict[tuple, str] = {}
 
-    def on_refused(cfg: Any, exc: SemcomError) -> None:
-        refused[next(k for k in keys if unique[k][0] is cfg)] = str(exc)
+    def on_refused(index: int, exc: SemcomError) -> None:
+        refused[keys[index]] = str(exc)
 
     paths = run_sweeps_ray([unique[k] for k in keys], address=address, overwrite=overwrite, progress=progress,
                            notice=notice, refused=on_refused)
@@ -364,32 +364,16 @@ def reproduce_cmd(figures: tuple[str, ...], list_: bool, all_: bool, out: str, s
         raise SemcomError("--jobs applies to the local executor (Ray spreads the points over its cluster)")
     groups = _cbr_groups(curves)
     jobs = min(len(groups), jobs if jobs is not None else (os.cpu_count() or 1))
-    if executor == "ray" and curves:
+    if curves and (executor == "ray" or jobs > 1):  # every panel computed first, then each figure drawn here
         from semcom.cliutil import OutputFolder
 
-        with OutputFolder(Path(out)) as folder:
-            rest = {k: v for k, v in kwargs.items() if k != "out_dir"}
-            found = ray_sweeps(curves, address=address, progress=not quiet, notice=once_to_stderr, out_dir=folder,
-                               **rest)
-            for n in curves:
-                fig = FIGURES[n]
-                png = draw_figure(fig, [found[(n, i)] for i in range(len(fig.settings()))], out_dir=folder)
-                click.echo(f"{n}: {png}")
-        names = [n for n in names if n not in curves]
-    elif jobs > 1:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
-        from semcom.cliutil import OutputFolder
-
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        found: dict[tuple[str, int], list[Path]] = {}
         with OutputFolder(Path(out)) as folder:
             kwargs["out_dir"] = folder
-            with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
-                for done in pool.map(_run_group, groups, [kwargs] * len(groups), [threads] * len(groups)):
-                    found.update(done)
-            for n in curves:  # drawn here once every panel of the figure is in
+            if executor == "ray":
+                found = ray_sweeps(curves, address=address, progress=not quiet, notice=once_to_stderr, **kwargs)
+            else:
+                found = _pool_sweeps(groups, kwargs, jobs)
+            for n in curves:
                 fig = FIGURES[n]
                 png = draw_figure(fig, [found[(n, i)] for i in range(len(fig.settings()))], out_dir=folder)
                 click.echo(f"{n}: {png}")
@@ -397,6 +381,20 @@ def reproduce_cmd(figures: tuple[str, ...], list_: bool, all_: bool, out: str, s
     for n in names:
         png = reproduce(n, progress=not quiet, **kwargs)
         click.echo(f"{n}: {png}")
+
+
+def _pool_sweeps(groups: list[list[tuple[str, int]]], kwargs: dict[str, Any], jobs: int
+                 ) -> dict[tuple[str, int], list[Path]]:
+    """The panels' sweeps on ``jobs`` local processes, one group (CBR) per process."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    found: dict[tuple[str, int], list[Path]] = {}
+    with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+        for done in pool.map(_run_group, groups, [kwargs] * len(groups), [threads] * len(groups)):
+            found.update(done)
+    return found
 
 
 def _cbr_groups(names: list[str]) -> list[list[tuple[str, int]]]:

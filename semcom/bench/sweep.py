@@ -536,7 +536,6 @@ def _run_sweep(cfg: SweepConfig, *, out_dir: Path, overwrite: bool, progress: bo
     cfg_writer = CsvWriter(job.configs_path) if cfg.all_configs else None
     bar = tqdm(total=len(job.todo) * job.units(), desc=f"{job.name} cbr {format_cbr(cfg.cbr)}",
                unit="pt", disable=not progress, file=sys.stderr, dynamic_ncols=True)
-    snr = None
     try:
         for snr in job.todo:
             row, config_rows = job.point(snr, tick=bar.update)
