@@ -64,3 +64,41 @@ def test_a_failed_prerequisite_does_not_release_its_dependant(tmp_path, monkeypa
                            "--only", "deepjscc-cbr1-48-adaptive,deepjscc-cbr1-96-adaptive"])
     assert code != 0
     assert not (out / "deepjscc-cbr1-96-adaptive.log").exists()
+
+
+def test_budget_plan_sizes_steps_from_the_measured_rate(tmp_path):
+    log = tmp_path / "probe.csv"
+    log.write_text("step,seconds\n10,12.0\n20,13.0\n40,15.0\n")  # 0.1 s per step after the first row
+    per_step, startup = train_zoo.step_timing(log, wall=20.0)
+    assert per_step == pytest.approx(0.1) and startup == pytest.approx(16.0)
+    plan = train_zoo.plan_steps({"a": (0.1, 16.0), "b": (0.5, 4.0)}, 116.0, safety=1.0, minimum=5)
+    assert plan == {"a": 1000, "b": 224}
+    assert train_zoo.plan_steps({"c": (1.0, 200.0)}, 100.0, minimum=5) == {"c": 5}  # never below the probe
+
+
+def test_budget_refuses_jobs_that_wait_for_another(tmp_path):
+    code = train_zoo.main(["--out", str(tmp_path / "z"), "--recipe", "tiny", "--budget", "10",
+                           "--only", "deepjscc-cbr1-96-adaptive"])
+    assert code == 2 and not (tmp_path / "z").exists()
+    # the gpu recipe trains the same job from scratch, so nothing waits
+    job = next(j for j in train_zoo.JOBS if j[0] == "deepjscc-cbr1-96-adaptive")
+    cmd = train_zoo.command(job, out=Path("o"), recipe="gpu", nproc=1, extra=[])
+    assert "--warm-start" not in cmd and cmd[cmd.index("--codec-param") + 1] == "width=96"
+
+
+@pytest.mark.slow
+def test_budget_run_stops_an_overrunning_job_and_publishes_what_it_saved(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEMCOM_CACHE", str(tmp_path / "cache"))
+    out, pub = tmp_path / "zoo", tmp_path / "pub"
+    out.mkdir()
+    (out / "plan.json").write_text('{"deepjscc-cbr1-48-adaptive": 100000}')  # far more than 15 s allow
+    code = train_zoo.main(["--out", str(out), "--recipe", "tiny", "--budget", "15",
+                           "--only", "deepjscc-cbr1-48-adaptive", "--publish", str(pub)])
+    assert code != 0  # stopped, not finished
+    row = next(csv.DictReader(open(out / "summary.csv")))
+    assert 0 < int(row["steps"]) < 100000 and row["planned"] == "100000"
+    import json
+    entries = json.loads((pub / "manifest.json").read_text())
+    entries = entries if isinstance(entries, list) else entries.get("checkpoints", entries)
+    assert [e["name"] for e in entries] == ["deepjscc-cbr1-48-adaptive"]
+    assert (pub / "checkpoints" / "deepjscc-cbr1-48-adaptive.ckpt").exists()

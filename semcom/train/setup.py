@@ -58,6 +58,7 @@ def resolve_device(device: str) -> torch.device:
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
             raise SemcomError(f"--device {device} asked for, but torch sees no CUDA device")
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest convolutions once
         if dist_util.world_size() > 1:  # one GPU per process under torchrun
             return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     try:

@@ -99,7 +99,7 @@ def fresh_source(dataset: str, *, size: int, seed: int, n_val: int, device: torc
         from semcom.sources.photos import _load_scaled, installed_photos
 
         short = int(params.get("short_side", 512))
-        pictures = [torch.from_numpy(_load_scaled(str(p), short)).permute(2, 0, 1).contiguous()
+        pictures = [torch.from_numpy(_load_scaled(str(p), short).copy()).permute(2, 0, 1).contiguous()
                     for _, p in installed_photos(params.get("photos_root"))]
     elif dataset not in ("synth-blur", "dead-leaves"):
         raise SemcomError(f"--fresh-data draws dead leaves and the photos corpus (--dataset photos, synth-blur); "
