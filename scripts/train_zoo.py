@@ -8,13 +8,16 @@ Recipes (the common `semcom train` arguments; each job adds its link, CBR, SNR m
 
 * ``cpu``: the photos corpus + dead leaves (``scripts/install_photos.py`` first), 2112 samples of
   160 x 160 held on the device (64 of them for validation), random 128 crops, batch 16, EMA 0.999.
-* ``gpu``: ``--device cuda``, fresh samples simulated on the GPU every step (dead leaves + the
-  photos corpus), batch 128, EMA 0.999, networks 1.5x as wide as the cpu zoo's (``GPU_WIDTHS``); every
-  job starts from scratch (no warm start, no prerequisite), so all of them can share one GPU at once.
+* ``gpu``: ``--device cuda``, continues every shipped checkpoint (``--init`` the zoo's file, same
+  architecture, ``single`` schedule, a quarter of the cpu recipe's peak learning rate) on fresh data
+  simulated on the GPU through a pool (2048 samples of 160 x 160, simulated anew every 200 steps, random
+  128 crops), batch 128, EMA 0.999; nothing waits for another job, so all can share one GPU at once.
+  Measured on an H200 (docs/training.md): a from-scratch zoo does not fit a 10-minute lease (nine jobs
+  at once got about 400 steps each), and simulating every batch anew cost three DeepJSCC steps.
   With ``--budget SECONDS`` the jobs first run a few steps together (``--probe-steps``, into
   ``<out>/probe``) to measure their seconds per step under that load; each job's step count is then
   set so that all of them finish within the budget (``<out>/plan.json``; a rerun resumes with the same
-  plan), and a job still running well past it is stopped with its checkpoint saved.
+  plan), and a job still running at 1.1x the budget is stopped with its checkpoint saved.
 * ``tiny``: a few steps at 32 x 32 with narrow networks, to test the script (about a minute on CPU).
 
 ``--publish DIR`` converts every checkpoint to a shipped one (fp16) into ``DIR/checkpoints`` with its
@@ -74,8 +77,9 @@ JOBS = [
 COMMON = {
     "cpu": ["--dataset", "photos", "--size", "160", "--crop", "128", "--n-train", "2112", "--val", "64",
             "--batch", "16", "--ema", "0.999", "--log-every", "100", "--val-every", "500", "--workers", "2"],
-    "gpu": ["--device", "cuda", "--dataset", "photos", "--fresh-data", "--size", "128", "--val", "128",
-            "--batch", "128", "--ema", "0.999", "--log-every", "50", "--val-every", "250"],
+    "gpu": ["--device", "cuda", "--dataset", "photos", "--fresh-pool", "2048", "--fresh-renew", "200", "--size", "160",
+            "--crop", "128", "--val", "128", "--batch", "128", "--lr", "1.25e-4", "--ema", "0.999", "--log-every", "50",
+            "--val-every", "250"],
     "tiny": ["--dataset", "synth-blur", "--size", "32", "--n-train", "10", "--val", "2", "--batch", "2",
              "--log-every", "1", "--ema", "0.5", "--dataset-param", "cache=false"],
 }
@@ -84,21 +88,19 @@ STEP_SCALE = {"cpu": 1.0, "gpu": 0.5, "tiny": 0.0}
 #: narrow networks for the tiny recipe, per link
 TINY_WIDTHS = {"deepjscc": ["width=8"], "edi-tx-deepjscc": ["width=8"], "deepjscc-deblur": ["width=8", "unet_width=8"],
                "ev-jscc": ["width=8", "unet_width=8"], "sp-jscc": ["width=8", "unet_width=8"]}
-#: the gpu recipe's networks, 1.5x the cpu zoo's widths (DeepJSCC 64, its U-Net 24, EV-JSCC 32): on a GPU a
-#: wider step costs little more, and at equal steps width 96 learned fastest (docs/training.md, widths)
-GPU_WIDTHS = {"deepjscc": ["width=96"], "edi-tx-deepjscc": ["width=96"],
-              "deepjscc-deblur": ["width=96", "unet_width=36"], "ev-jscc": ["width=48", "unet_width=36"],
-              "sp-jscc": ["width=48", "unet_width=36"]}
-WIDTHS = {"tiny": TINY_WIDTHS, "gpu": GPU_WIDTHS}
+#: the shipped checkpoints the gpu recipe continues
+ZOO = Path(__file__).resolve().parents[1] / "semcom" / "zoo" / "checkpoints"
 
 
 def job_for(job: tuple, recipe: str) -> tuple:
-    """The job as ``recipe`` runs it: the gpu recipe trains every job from scratch (its own codec's default
-    schedule, no warm start, nothing to wait for), so that all of them can share the GPU at once."""
+    """The job as ``recipe`` runs it: the gpu recipe continues the shipped checkpoint of the same name where
+    the zoo has one (else trains from scratch), one stage, waiting for no other job."""
     if recipe != "gpu":
         return job
     name, link, cbr, snr, steps, _, _ = job
-    return (name, link, cbr, snr, steps, [], None)
+    shipped = ZOO / f"{name}.ckpt"
+    init = ["--init", str(shipped)] if shipped.exists() else []
+    return (name, link, cbr, snr, steps, [*init, "--schedule", "single"], None)
 
 
 def _with(args: list[str], flag: str, value: str) -> list[str]:
@@ -120,7 +122,7 @@ def command(job: tuple, *, out: Path, recipe: str, nproc: int, extra: list[str],
         common += ["--dataset-param", "spikes=false"]  # no spike camera needed: faster synthesis
     if val_every is not None:
         common = _with(common, "--val-every", str(val_every))
-    widths = [a for w in WIDTHS.get(recipe, {}).get(link, []) for a in ("--codec-param", w)]
+    widths = [a for w in TINY_WIDTHS[link] for a in ("--codec-param", w)] if recipe == "tiny" else []
     n_steps = steps if steps is not None else steps_of(job, recipe)
     train_args = ["--link", link, "--cbr", cbr, *snr, "--steps", str(n_steps), "--out", str(out / f"{name}.ckpt"),
                   "-q", *common, *widths, *[a.replace("{out}", str(out)) for a in args], *extra]

@@ -115,3 +115,36 @@ def test_spike_camera_matches_the_numpy_camera(common_scene):
     got = torchsim.spikes(lum, torch.from_numpy(seq.times_us), exposure_us=seq.exposure_us)[0].numpy()
     assert got.shape == want.shape == (400, 16, 16) and want.sum() > 1000
     assert np.mean(got == want) > 0.999
+
+
+def test_fresh_pool_holds_one_pool_per_renewal_period_drawn_from_seed_and_period():
+    from semcom.train.sources import FreshPool
+
+    src = torchsim.FreshSource(size=32)
+    pool = FreshPool(src, size=5, renew=3, chunk=2)
+    first = pool.pool(seed=0, step=0).sharp.clone()
+    for step in (1, 2):
+        pool.draw(seed=0, step=step, batch_size=2)
+    assert pool.built == 1 and len(pool.data) == 5
+    pool.draw(seed=0, step=3, batch_size=2, crop=16, augment=("flip",))  # the next period: a new pool
+    assert pool.built == 2 and not torch.equal(pool.data.sharp, first)
+    # a new process (or a resumed run) rebuilds the same pool for the same period
+    again = FreshPool(torchsim.FreshSource(size=32), size=5, renew=3, chunk=2)
+    assert torch.equal(again.pool(seed=0, step=2).sharp, first)
+    b = again.draw(seed=0, step=1, batch_size=4, crop=16)
+    assert b.sharp.shape == (4, 3, 16, 16) and b.events.shape == (4, 6, 16, 16)
+
+
+def test_fresh_pool_training_resumes_to_the_same_weights(tmp_path):
+    from semcom.train import train
+    from semcom.zoo.store import load_checkpoint
+
+    kw = dict(cbr=1 / 48, snr_range=(0.0, 20.0), steps=5, batch_size=2, size=32, crop=24, fresh_pool=4,
+              fresh_renew=2, progress=False, log_every=1, dataset="synth-blur", codec_params={"width": 8})
+    full = train("deepjscc", out=tmp_path / "full.ckpt", **kw)
+    train("deepjscc", out=tmp_path / "part.ckpt", stop_after=3, **kw)  # stops inside the second pool's period
+    part = train("deepjscc", out=tmp_path / "part.ckpt", **kw)
+    assert part.resumed_from == 3
+    a, b = load_checkpoint(full.checkpoint), load_checkpoint(part.checkpoint)
+    assert all(torch.equal(a.codec[k], b.codec[k]) for k in a.codec)
+    assert a.meta["training"]["fresh_pool"] == 4 and a.meta["training"]["data"]["pool"] == 4

@@ -39,12 +39,12 @@ def test_tiny_zoo_trains_every_kind_of_job_into_one_folder(tmp_path, monkeypatch
 def test_recipes_and_unknown_jobs():
     job = next(j for j in train_zoo.JOBS if j[0] == "sp-jscc-cbr1-48-adaptive")
     gpu = train_zoo.command(job, out=Path("o"), recipe="gpu", nproc=2, extra=[])
-    assert "--fresh-data" in gpu and "torch.distributed.run" in gpu
+    assert "--fresh-pool" in gpu and "torch.distributed.run" in gpu
     cpu = train_zoo.command(job, out=Path("o"), recipe="cpu", nproc=1, extra=[])
     assert "spikes=false" not in cpu  # the spike codec keeps its spike camera
     ev = next(j for j in train_zoo.JOBS if j[0] == "ev-jscc-cbr1-48-adaptive")
     cmd = train_zoo.command(ev, out=Path("o"), recipe="gpu", nproc=1, extra=[])
-    assert "--fresh-data" in cmd and cmd[cmd.index("--device") + 1] == "cuda"
+    assert "--fresh-pool" in cmd and cmd[cmd.index("--device") + 1] == "cuda"
     dj96 = next(j for j in train_zoo.JOBS if j[0] == "deepjscc-cbr1-96-adaptive")
     cmd = train_zoo.command(dj96, out=Path("o"), recipe="cpu", nproc=1, extra=[])
     assert cmd[cmd.index("--warm-start") + 1] == str(Path("o") / "deepjscc-cbr1-48-adaptive.ckpt")
@@ -80,10 +80,13 @@ def test_budget_refuses_jobs_that_wait_for_another(tmp_path):
     code = train_zoo.main(["--out", str(tmp_path / "z"), "--recipe", "tiny", "--budget", "10",
                            "--only", "deepjscc-cbr1-96-adaptive"])
     assert code == 2 and not (tmp_path / "z").exists()
-    # the gpu recipe trains the same job from scratch, so nothing waits
+    # the gpu recipe continues the shipped checkpoint of the same name instead, so nothing waits
     job = next(j for j in train_zoo.JOBS if j[0] == "deepjscc-cbr1-96-adaptive")
+    assert train_zoo.job_for(job, "gpu")[6] is None
     cmd = train_zoo.command(job, out=Path("o"), recipe="gpu", nproc=1, extra=[])
-    assert "--warm-start" not in cmd and cmd[cmd.index("--codec-param") + 1] == "width=96"
+    assert "--warm-start" not in cmd and "--fresh-pool" in cmd and cmd[cmd.index("--schedule") + 1] == "single"
+    assert Path(cmd[cmd.index("--init") + 1]) == train_zoo.ZOO / "deepjscc-cbr1-96-adaptive.ckpt"
+    assert (train_zoo.ZOO / "deepjscc-cbr1-96-adaptive.ckpt").exists()
 
 
 @pytest.mark.slow

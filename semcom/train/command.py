@@ -70,6 +70,11 @@ def _parse_range(text: str) -> tuple[float, float]:
               help="One cosine over the run, or one per stage.")
 @click.option("--fresh-data", is_flag=True,
               help="Simulate every batch anew on --device (dead leaves; plus the photos with --dataset photos).")
+@click.option("--fresh-pool", default=0, type=click.IntRange(min=0), metavar="N",
+              help="Fresh data through a pool: N simulated samples held on --device, batches cropped and "
+                   "augmented from it, simulated anew every --fresh-renew steps (implies --fresh-data).")
+@click.option("--fresh-renew", default=100, show_default=True, type=click.IntRange(min=1),
+              help="Steps between two pools of --fresh-pool.")
 @click.option("--plot", "plot_log", default=None, type=click.Path(dir_okay=False),
               help="Only draw the learning curve of this training log (CSV) into --out (default: LOG.png).")
 @click.option("--threads", default=None, type=int, help="torch CPU threads.")
@@ -82,7 +87,7 @@ def train(link_name: str, cbr: str, snr: str | None, snr_range: str | None, step
           n_train: int, dataset_param: tuple[str, ...], codec_param: tuple[str, ...], workers: int,
           init: str | None, warm_start: str | None, device: str, threads: int | None, checkpoint_every: int,
           log_every: int, overwrite: bool, quiet: bool, n_val: int, val_every: int | None, ema: float, augment: str,
-          shards: int | None, amp: bool, compile_: bool, lr_curve: str, fresh_data: bool,
+          shards: int | None, amp: bool, compile_: bool, lr_curve: str, fresh_data: bool, fresh_pool: int, fresh_renew: int,
           plot_log: str | None) -> None:
     """Train a learned link (resumes an interrupted run with the same --out)."""
     if plot_log is not None:
@@ -127,7 +132,8 @@ def train(link_name: str, cbr: str, snr: str | None, snr_range: str | None, step
             codec_params=_parse_kv(codec_param, "--codec-param"), workers=workers, warm_start=warm_start,
             n_val=n_val, val_every=val_every, ema=ema,
             augment=tuple(a.strip() for a in augment.split(",") if a.strip()), shards=shards, amp=amp,
-            compile=compile_, lr_curve=lr_curve, fresh_data=fresh_data)
+            compile=compile_, lr_curve=lr_curve, fresh_data=fresh_data, fresh_pool=fresh_pool,
+            fresh_renew=fresh_renew)
     from semcom.train import distributed
 
     if distributed.rank() != 0:

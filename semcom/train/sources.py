@@ -118,3 +118,44 @@ def fresh_source(dataset: str, *, size: int, seed: int, n_val: int, device: torc
         val = TrainingData.from_float(b.sharp, b.blurry, b.events, describe={**source.describe, "split": "validation"},
                                       spikes=b.spikes, representation=source.representation, device=device)
     return source, val
+
+
+class FreshPool:
+    """Training batches drawn from ``size`` fresh samples held on the device, simulated anew every ``renew``
+    steps (``--fresh-pool``): each batch is a random crop, flip, rotation and time reversal of pool samples,
+    as from a dataset held on the device.  On a GPU, simulating a batch of 128 costs about three DeepJSCC
+    training steps (results/train_throughput/cuda.csv); a pool pays that once per ``renew`` steps.
+
+    Pool ``k`` (the one of steps ``k * renew`` to ``(k + 1) * renew - 1``) is drawn from ``(seed, k)`` alone,
+    so a resumed run rebuilds the same pool, and it is the same in every process of a DDP run."""
+
+    def __init__(self, source: Any, *, size: int, renew: int, chunk: int = 256) -> None:
+        if size < 1 or renew < 1:
+            raise SemcomError(f"--fresh-pool needs a positive size and renewal period, not {size} / {renew}")
+        self.source, self.size, self.renew, self.chunk = source, int(size), int(renew), int(chunk)
+        self.device, self.representation = source.device, source.representation
+        self.describe = {**source.describe, "pool": self.size, "renew": self.renew}
+        self.index: int | None = None  # which pool is held
+        self.data: TrainingData | None = None
+        self.built = 0  # pools simulated so far (for tests and logs)
+
+    def pool(self, seed: int, step: int) -> TrainingData:
+        k = int(step) // self.renew
+        if k != self.index:
+            self.data = None  # free the old pool first
+            g = torch.Generator(device=self.source.device).manual_seed(step_seed(seed, k, 5))
+            parts = [self.source.batch(min(self.chunk, self.size - i), g) for i in range(0, self.size, self.chunk)]
+            cat = lambda xs: None if xs[0] is None else torch.cat(xs)  # noqa: E731
+            self.data = TrainingData.from_float(cat([b.sharp for b in parts]), cat([b.blurry for b in parts]),
+                                                cat([b.events for b in parts]),
+                                                describe=self.describe,
+                                                spikes=cat([b.spikes for b in parts]),
+                                                representation=self.source.representation, device=self.source.device)
+            self.index = k
+            self.built += 1
+        return self.data
+
+    def draw(self, *, seed: int, step: int, batch_size: int, shard: int = 0, crop: int | None = None,
+             augment: tuple[str, ...] = ()) -> Any:
+        return self.pool(seed, step).draw(seed=seed, step=step, batch_size=batch_size, shard=shard, crop=crop,
+                                          augment=augment)

@@ -54,7 +54,7 @@ from semcom.train.data import AUGMENTATIONS, TrainingData
 from semcom.train.schedules import Schedule, Stage, get_schedule, schedule_as_dicts
 from semcom.train.step import _TrainPass, forward_step, set_trainable, validate, validation_snrs  # noqa: F401
 from semcom.train.setup import bf16_supported, copy_matching, resolve_device
-from semcom.train.sources import fresh_source, load_training_data
+from semcom.train.sources import FreshPool, fresh_source, load_training_data
 from semcom.train.state import EMA, MetricsLog, psnr_from_mse, split_state
 from semcom.zoo.store import load_checkpoint, save_checkpoint
 
@@ -94,6 +94,8 @@ class TrainConfig:
     amp: bool = False
     lr_curve: str = "run"
     fresh_data: bool = False
+    fresh_pool: int = 0
+    fresh_renew: int = 0
 
     @property
     def lr_scale(self) -> float:
@@ -339,7 +341,8 @@ def train(link_name: str, *, cbr: float, snr_db: float | None = None,
           codec_params: dict[str, Any] | None = None, dataset_params: dict[str, Any] | None = None,
           workers: int = 0, warm_start: str | Path | None = None, n_val: int = 0, val_every: int | None = None,
           ema: float = 0.0, augment: tuple[str, ...] = AUGMENTATIONS, shards: int | None = None,
-          amp: bool = True, compile: bool = False, lr_curve: str = "run", fresh_data: bool = False) -> TrainResult:
+          amp: bool = True, compile: bool = False, lr_curve: str = "run", fresh_data: bool = False,
+          fresh_pool: int = 0, fresh_renew: int = 100) -> TrainResult:
     """Train the learned modules of a link and write a resumable checkpoint.
 
     Args:
@@ -387,6 +390,8 @@ def train(link_name: str, *, cbr: float, snr_db: float | None = None,
             (:class:`semcom.sources.torchsim.FreshSource`: dead leaves, plus the photos corpus
             when ``dataset`` is ``photos``); ``n_val`` samples drawn once from a separate seed
             stream are the validation set.  ``size`` is the frame side; no crop.
+        fresh_pool: instead, draw batches (crops, augmentation) from this many fresh samples held on
+            the device (:class:`semcom.train.sources.FreshPool`), simulated anew every ``fresh_renew`` steps.
 
     Returns:
         a :class:`TrainResult`.
@@ -447,7 +452,9 @@ def train(link_name: str, *, cbr: float, snr_db: float | None = None,
                       codec_params=tuple(sorted((codec_params or {}).items())),
                       warm_start=None if warm_start is None else str(warm_start), n_val=int(n_val), ema=float(ema),
                       augment=tuple(a for a in AUGMENTATIONS if a in augment), shards=shards,
-                      amp=bool(amp and bf16_supported(dev)), lr_curve=lr_curve, fresh_data=bool(fresh_data))
+                      amp=bool(amp and bf16_supported(dev)), lr_curve=lr_curve,
+                      fresh_data=bool(fresh_data or fresh_pool), fresh_pool=int(fresh_pool),
+                      fresh_renew=int(fresh_renew) if fresh_pool else 0)
     sched = get_schedule(schedule, steps=steps, lr=lr, lam=lam)
     overrides: dict[str, Any] = dict(codec_params or {})
     if learned:  # a codec without weights (softcast in front of a learned back-end) takes no SNR mode
@@ -464,11 +471,14 @@ def train(link_name: str, *, cbr: float, snr_db: float | None = None,
                           "model-based)")
     if warm_start is not None:
         copy_matching(link.codec, warm_start, cbr=float(cbr))
-    if fresh_data:
-        if crop is not None or data is not None:
-            raise SemcomError("--fresh-data simulates frames of --size directly: no --crop, no data given")
+    if cfg.fresh_data:
+        if (crop is not None and not fresh_pool) or data is not None:
+            raise SemcomError("--fresh-data simulates frames of --size directly: no --crop (but with --fresh-pool), "
+                              "no data given")
         data, val = fresh_source(dataset, size=size, seed=seed, n_val=int(n_val), device=dev,
                                  params=dataset_params or {}, spikes=learned and codec_cls.needs_spikes)
+        if fresh_pool:
+            data = FreshPool(data, size=int(fresh_pool), renew=int(fresh_renew))
     else:
         if data is None:
             data = load_training_data(dataset, size=size, n=n_train, seed=seed, params=dataset_params,
