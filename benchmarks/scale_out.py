@@ -9,7 +9,7 @@ within 1.1x of ``--jobs 2``.  ``--limit N`` evaluates N frames per sweep instead
 
 ``cluster``: a ``bpg-ldpc`` sweep (CBR 1/48, AWGN, 0:20:2) on a one-node Ray runtime with one CPU,
 then on a two-node cluster on this machine (``ray start --head`` and ``ray start --address`` as
-separate processes on 127.0.0.1, one CPU each); wall times, SNR points computed per node, and the
+separate processes on 127.0.0.1, one CPU each); wall times, tasks (slices of SNR points) computed per node, and the
 two CSVs compared.  Target: the two-node run <= 0.6x the one-node run.
 
     python benchmarks/scale_out.py cluster [--limit N]
@@ -115,7 +115,7 @@ def part_cluster(limit: int | None, port: int) -> int:
               "cfg = SweepConfig(**json.loads(sys.argv[1]))\n"
               "t = time.perf_counter()\n"
               "d.run_sweeps_ray([(cfg, Path(sys.argv[2]))], address=sys.argv[3] or None, num_cpus=1, progress=False)\n"
-              "print(json.dumps({'wall': time.perf_counter() - t, 'nodes': dict(d.POINTS_PER_NODE)}))\n")
+              "print(json.dumps({'wall': time.perf_counter() - t, 'nodes': dict(d.TASKS_PER_NODE)}))\n")
     import json
 
     args = json.dumps({"link": cfg.link, "cbr": cfg.cbr, "snr_db": list(cfg.snr_db), "limit": cfg.limit,
@@ -139,8 +139,8 @@ def part_cluster(limit: int | None, port: int) -> int:
             results[label] = res
             rows.append({"run": label, "limit": limit or "", "points": len(cfg.snr_db), "wall_s": round(res["wall"], 1),
                          "nodes_used": len(res["nodes"]),
-                         "points_per_node": " ".join(str(v) for v in sorted(res["nodes"].values()))})
-            print(f"{label}: {res['wall']:.1f} s, points per node {sorted(res['nodes'].values())}", flush=True)
+                         "tasks_per_node": " ".join(str(v) for v in sorted(res["nodes"].values()))})
+            print(f"{label}: {res['wall']:.1f} s, tasks per node {sorted(res['nodes'].values())}", flush=True)
         a, b = (next(Path(f"{tmp}/{i}").glob("*.csv")) for i in (0, 1))
         same = _rows(a) == _rows(b)
     ratio = rows[1]["wall_s"] / rows[0]["wall_s"]

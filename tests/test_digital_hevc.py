@@ -146,3 +146,26 @@ def test_hevc_beats_jpeg_at_low_rate(picture):
     code_h = hevc.fit(picture, code_j.bits)
     p_h = psnr(picture, hevc.decode(code_h.payload, height=128, width=128))
     assert p_h > p_j
+
+
+def test_a_shared_tier_answers_what_another_process_encoded(monkeypatch):
+    """The Ray executor's store: an encoding made elsewhere is fetched, not made again."""
+
+    class Tier(dict):
+        def get(self, key):
+            return dict.get(self, key)
+
+        def put(self, key, value):
+            self[key] = value
+
+    coder = SOURCE_CODERS.build("jpeg")
+    image = (np.arange(32 * 32 * 3) % 251).astype(np.uint8).reshape(32, 32, 3)
+    tier = Tier()
+    monkeypatch.setattr(ENCODING_CACHE, "shared", tier)
+    ENCODING_CACHE.clear()
+    first = coder.encode_at(image, 50)
+    assert list(tier.values()) == [first]  # what this process made is shared
+    ENCODING_CACHE.clear()  # another process: nothing cached locally
+    calls = []
+    monkeypatch.setattr(coder, "_encode", lambda *a: calls.append(a) or b"never")
+    assert coder.encode_at(image, 50) == first and not calls and ENCODING_CACHE.shared_hits == 1

@@ -38,9 +38,15 @@ def _rows(path):
 
 
 def test_ray_gives_the_local_runners_rows_value_by_value(tmp_path, local_ray):
-    cfgs = [SweepConfig(link=link, cbr=cbr, snr_db=(0.0, 10.0, 20.0), **SMALL)
+    from semcom.bench import distributed
+
+    # 4 frames in 2 batches, 2 repeats: each point is 4 tasks, merged into its row
+    sliced = {**SMALL, "limit": 4, "batch_size": 2, "repeats": 2}
+    cfgs = [SweepConfig(link=link, cbr=cbr, snr_db=(0.0, 10.0, 20.0), **sliced)
             for link in ("deepjscc", "bpg-ldpc") for cbr in (1 / 48, 1 / 96)]
+    tasks = sum(distributed.TASKS_PER_NODE.values())
     got = run_sweeps_ray([(c, tmp_path / "ray") for c in cfgs], progress=False)
+    assert sum(distributed.TASKS_PER_NODE.values()) - tasks == 4 * 3 * 4
     for cfg, path in zip(cfgs, got):
         expected = run_sweep(cfg, out_dir=tmp_path / "local", progress=False)
         assert path.name == expected.name

@@ -1,16 +1,19 @@
-"""Sweeps on Ray (``--executor ray``): one task per SNR point, same rows as the local runner.
+"""Sweeps on Ray (``--executor ray``): one task per slice of an SNR point, same rows as the local runner.
 
 The driver builds and checks every sweep exactly as the local runner does (:func:`prepare_sweep`:
 resume, sidecar, refusals), puts each sweep's :class:`PointWork` (the link with its weights, the
-evaluation batches, the metrics) into Ray's object store once, and submits one task per missing
-SNR point.  A worker process deserializes a sweep's work once and keeps it for the sweep's later
-points, as it keeps its HEVC encodings (the source coders' cache is per process).  Each point's
-channel draws are seeded by (seed, SNR, repeat, batch) alone, so a point computed on any worker
-gives the local runner's numbers.
+evaluation batches, the metrics) into Ray's object store once, and submits, for every missing SNR
+point, one task per slice of its (repeat, batch) cells (``CELLS_PER_TASK`` cells each); when a point's
+slices are all in, it merges them into the point's row (:mod:`semcom.bench.cells`).  Source encodings
+(HEVC payloads) made by any worker go to one :class:`EncodingStore` actor of the run, which every
+worker asks before encoding a frame itself.  A worker process deserializes a sweep's work once and
+keeps it for the sweep's later tasks, as it keeps the encodings it used.  Each cell's channel draws
+are seeded by (seed, SNR, repeat, batch) alone, so a point computed on any workers gives the local
+runner's numbers.
 
-Rows are appended as points finish (a killed driver loses only the points in flight; a rerun
-computes the missing ones), and a sweep's CSV is put back in the requested SNR order when its last
-point is in.  A lost worker's task is retried by Ray; a task that raises stops the run with one
+Rows are appended as points finish (a killed driver loses only the points in flight, with their
+finished slices; a rerun computes the missing ones), and a sweep's CSV is put back in the requested
+SNR order when its last point is in.  A lost worker's task is retried by Ray; a task that raises stops the run with one
 line naming its point, the finished points kept.
 
 Ray is optional: ``pip install 'semcom[ray]'``.
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import sys
 from collections import Counter, OrderedDict
@@ -53,8 +57,10 @@ def _kept(ref: Any, limit: int, kind: str) -> Any:
     return value
 
 
-#: driver: SNR points computed per Ray node id since this process started (benchmarks read it)
-POINTS_PER_NODE: Counter[str] = Counter()
+#: driver: tasks (slices of points) computed per Ray node id since this process started (benchmarks read it)
+TASKS_PER_NODE: Counter[str] = Counter()
+#: a task's share of a point: this many (repeat, batch) cells
+CELLS_PER_TASK = 1
 
 
 def require_ray():
@@ -111,23 +117,64 @@ def _probe(address: str, timeout_s: float = 5.0) -> None:
                           "`ray start --head`, or leave out --address for a local runtime") from None
 
 
-def _point_task(refs: list, snr: float, threads: int) -> tuple[dict, list[dict], tuple[float, int], str]:
-    """Worker side of one point: ``(row, configuration rows, (sensor seconds, frames) it spent, node id)``.
+class EncodingStore:
+    """A Ray actor holding the run's source encodings (HEVC payloads by frame, coder and quality), so that a
+    frame encoded by one worker is not encoded again by another, on this node or another."""
 
-    ``refs`` = [the sweep's work, its evaluation frames] in the object store (in a list, so that Ray
-    hands over the references, not a fresh copy of both per task)."""
+    def __init__(self, max_bytes: int) -> None:
+        from semcom.codecs.digital.sourcecoders import _EncodingCache
+
+        self.cache = _EncodingCache(max_bytes)
+
+    def get(self, key: tuple) -> bytes | None:
+        return self.cache.get(key)
+
+    def put(self, key: tuple, value: bytes) -> None:
+        self.cache.put(key, value)
+
+    def stats(self) -> dict[str, int]:
+        return {"hits": self.cache.hits, "misses": self.cache.misses}
+
+
+class _StoreTier:
+    """A worker's handle on the :class:`EncodingStore` actor, as the encoding cache's shared tier."""
+
+    def __init__(self, actor: Any) -> None:
+        self.actor = actor
+
+    def get(self, key: tuple) -> bytes | None:
+        import ray
+
+        return ray.get(self.actor.get.remote(key))
+
+    def put(self, key: tuple, value: bytes) -> None:
+        self.actor.put.remote(key, value)  # no need to wait
+
+
+def _cells_task(refs: list, snr: float, cells: list, threads: int) -> tuple[dict, tuple[float, int], str]:
+    """Worker side of one slice of a point: ``(its cells' values per configuration, (sensor seconds, frames)
+    it spent, node id)`` (:func:`semcom.bench.cells.evaluate_cells`).
+
+    ``refs`` = [the sweep's work, its evaluation frames, the run's :class:`EncodingStore`] (in a list, so
+    that Ray hands over the references, not a fresh copy per task)."""
     import ray
     import torch
 
+    from semcom.bench.cells import evaluate_cells
+    from semcom.codecs.digital.sourcecoders import ENCODING_CACHE
+
     torch.set_num_threads(max(1, int(threads)))
+    mine = getattr(ENCODING_CACHE.shared, "actor", None)
+    if len(refs) > 2 and (mine is None or mine._actor_id != refs[2]._actor_id):
+        ENCODING_CACHE.shared = _StoreTier(refs[2])
     work = _kept(refs[0], _KEPT_WORKS, "work")
     if work.batches is None:
         work.batches = _kept(refs[1], _KEPT_SETS, "frames")
     link = work.link
     before = (link.sensor_seconds, link.sensor_frames)
-    row, config_rows = work.point(snr)
+    values = evaluate_cells(work, snr, [tuple(c) for c in cells])
     node = ray.get_runtime_context().get_node_id()
-    return row, config_rows, (link.sensor_seconds - before[0], link.sensor_frames - before[1]), node
+    return values, (link.sensor_seconds - before[0], link.sensor_frames - before[1]), node
 
 
 def _cause(exc: BaseException) -> BaseException:
@@ -180,13 +227,19 @@ def run_sweeps_ray(sweeps: Sequence[tuple[Any, Path]], *, address: str | None = 
     from semcom.cliutil import OutputFolder
     from semcom.conventions import format_cbr
 
+    from semcom.bench.cells import merge_cells, point_cells, slices
+
+    from semcom.codecs.digital.sourcecoders import CACHE_BYTES
+
     ray = connect(address, num_cpus=num_cpus)
-    task = ray.remote(num_cpus=1, max_retries=3)(_point_task)
+    task = ray.remote(num_cpus=1, max_retries=3)(_cells_task)
+    store = None  # the run's shared encodings, made with the first sweep that has work
     paths: list[Path | None] = [None] * len(sweeps)
     with ExitStack() as stack:
         folders: dict[Path, Path] = {}
         frame_refs: dict[tuple, Any] = {}
-        jobs, refs = [], []      # refs[j]: [job j's work, its frames] in the object store
+        jobs, refs = [], []      # refs[j]: [job j's work, its frames, the encoding store]
+        sizes: list[list[int]] = []  # sizes[j]: images per batch of job j's evaluation set
         for i, (cfg, out_dir) in enumerate(sweeps):
             out_dir = Path(out_dir)
             if out_dir not in folders:  # a folder left empty by refusals is removed again
@@ -206,22 +259,31 @@ def run_sweeps_ray(sweeps: Sequence[tuple[Any, Path]], *, address: str | None = 
                               cfg.limit, cfg.batch_size)
                 if frames_key not in frame_refs:
                     frame_refs[frames_key] = ray.put(job.work.batches)
+                sizes.append([b.size for b in job.work.batches])
                 job.work.batches = None
-                refs.append([ray.put(job.work), frame_refs[frames_key]])
+                if store is None:
+                    store = ray.remote(num_cpus=0)(EncodingStore).remote(CACHE_BYTES)
+                refs.append([ray.put(job.work), frame_refs[frames_key], store])
                 jobs.append(job)
         if not jobs:
             return paths
         pending: dict[Any, tuple[int, float]] = {}
+        parts: dict[tuple[int, float], list] = {}    # a point's finished slices
+        expected: dict[tuple[int, float], int] = {}  # and how many it has
         for j, job in enumerate(jobs):
+            cells = point_cells(job.cfg.repeats, len(sizes[j]))
+            cuts = slices(cells, math.ceil(len(cells) / CELLS_PER_TASK))
             for snr in job.todo:
-                pending[task.remote(refs[j], snr, 1)] = (j, snr)
+                expected[(j, snr)], parts[(j, snr)] = len(cuts), []
+                for cut in cuts:
+                    pending[task.remote(refs[j], snr, cut, 1)] = (j, snr)
         left = [len(job.todo) for job in jobs]
         writers = [CsvWriter(job.csv_path) for job in jobs]
         cfg_writers = [CsvWriter(job.configs_path) if job.cfg.all_configs else None for job in jobs]
-        total = sum(left)
+        total = len(pending)
         desc = (f"{jobs[0].name} cbr {format_cbr(jobs[0].cfg.cbr)} (ray)" if len(jobs) == 1
                 else f"{len(jobs)} sweeps (ray)")
-        bar = tqdm(total=total, desc=desc, unit="pt", disable=not progress, file=sys.stderr, dynamic_ncols=True)
+        bar = tqdm(total=total, desc=desc, unit="task", disable=not progress, file=sys.stderr, dynamic_ncols=True)
         try:
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1)
@@ -229,20 +291,24 @@ def run_sweeps_ray(sweeps: Sequence[tuple[Any, Path]], *, address: str | None = 
                     j, snr = pending.pop(ref)
                     job = jobs[j]
                     try:
-                        row, config_rows, (seconds, frames), node = ray.get(ref)
+                        values, (seconds, frames), node = ray.get(ref)
                     except Exception as exc:  # noqa: BLE001 - any failure of a task ends the run, one line
                         for other in pending:
                             ray.cancel(other)
                         bar.leave = False
                         raise job.failed(_cause(exc), snr) from None
+                    job.link.sensor_seconds += seconds
+                    job.link.sensor_frames += frames
+                    TASKS_PER_NODE[node] += 1
+                    bar.update(1)
+                    parts[(j, snr)].append(values)
+                    if len(parts[(j, snr)]) < expected[(j, snr)]:
+                        continue
+                    row, config_rows = merge_cells(job.work, snr, sizes[j], parts.pop((j, snr)))
                     for r in config_rows:
                         cfg_writers[j].write(r)
                     writers[j].write(row)
                     job.release()
-                    job.link.sensor_seconds += seconds
-                    job.link.sensor_frames += frames
-                    POINTS_PER_NODE[node] += 1
-                    bar.update(1)
                     left[j] -= 1
                     if not left[j]:  # the sweep's last point: its files as the local runner leaves them
                         reorder_rows(job.csv_path, job.cfg.snr_db)
@@ -250,4 +316,5 @@ def run_sweeps_ray(sweeps: Sequence[tuple[Any, Path]], *, address: str | None = 
                         job.finish()
         finally:
             bar.close()
+            ray.kill(store)
     return paths

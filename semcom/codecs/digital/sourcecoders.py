@@ -52,10 +52,16 @@ def image_digest(image: np.ndarray) -> str:
 
 
 class _EncodingCache:
-    """LRU map (digest, coder key, quality) -> payload bytes, bounded in total bytes."""
+    """LRU map (digest, coder key, quality) -> payload bytes, bounded in total bytes.
+
+    ``shared``: an optional second tier with the same ``get`` / ``put`` (the Ray executor's store, shared by
+    every worker of a run), asked on a miss here and given every new encoding; ``shared_hits`` counts what
+    it answered."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
+        self.shared: Any = None
+        self.shared_hits = 0
         self._data: OrderedDict[tuple, bytes] = OrderedDict()
         self._size = 0
         self._lock = threading.Lock()
@@ -86,7 +92,7 @@ class _EncodingCache:
         with self._lock:
             self._data.clear()
             self._size = 0
-            self.hits = self.misses = 0
+            self.hits = self.misses = self.shared_hits = 0
 
 
 ENCODING_CACHE = _EncodingCache(CACHE_BYTES)
@@ -174,9 +180,17 @@ class SourceCoder:
         digest = digest or image_digest(image)
         key = (digest, self.name, self.settings(), int(quality))
         val = ENCODING_CACHE.get(key)
+        shared = ENCODING_CACHE.shared
+        if val is None and shared is not None:
+            val = shared.get(key)
+            if val is not None:
+                ENCODING_CACHE.shared_hits += 1
+                ENCODING_CACHE.put(key, val)
         if val is None:
             val = bytes(self._encode(np.ascontiguousarray(image), int(quality)))
             ENCODING_CACHE.put(key, val)
+            if shared is not None:
+                shared.put(key, val)
         return val
 
     def fit(self, image: np.ndarray, budget_bits: int) -> SourceCode | None:

@@ -1,0 +1,138 @@
+"""Slices of one SNR point: some of its (repeat, batch) cells computed apart, then merged into its row.
+
+The Ray executor's unit of work (``--executor ray``): a point of a sweep with 32 frames in 4 batches
+becomes 4 tasks, so that the points of a sweep spread over more cores than it has points, and a costly
+point no longer sets the sweep's wall time on its own.
+
+:func:`merge_cells` gives exactly the row of :meth:`semcom.bench.sweep.PointWork.point`: every cell's
+draws are seeded by ``(seed, SNR, repeat, batch)`` alone; each image's values land at its place in the
+point's ``[image, repeat]`` table; the reception's extras are concatenated in the local runner's order
+(repeat, then batch) before their mean; ``cbr_used`` is the last cell's; an envelope (a codec with
+configurations) picks its configuration on the merged values with the local rule (the first best wins
+ties).  One difference in cost, not in numbers: a slice cannot know which configuration will win, so it
+scores every metric of every configuration it tries, where the local runner scores the other metrics of
+the winner only.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+Cell = tuple[int, int]   # (repeat, batch index)
+
+
+@dataclass
+class CellValues:
+    """One configuration's results on some cells of a point."""
+
+    values: dict[str, dict[Cell, np.ndarray]]       # metric -> cell -> one value per image of the batch
+    extras: dict[Cell, dict[str, list[float]]]      # cell -> the reception's extras, flattened
+    cbr: dict[Cell, float]                          # cell -> the CBR the transmission used
+    seconds: float
+
+
+def point_cells(repeats: int, n_batches: int) -> list[Cell]:
+    """Every cell of a point, in the local runner's order (repeat, then batch)."""
+    return [(r, j) for r in range(repeats) for j in range(n_batches)]
+
+
+def tried_configurations(work: Any, snr: float) -> list[str | None]:
+    """The configurations a point tries (``[None]`` for a codec without any), as the local runner does."""
+    codec = work.link.codec
+    variants = codec.variants()
+    if not variants:
+        return [None]
+    if work.cfg.all_configs:
+        return list(variants)
+    return list(codec.candidate_variants(float(snr), fading=work.link.channel.fades))
+
+
+def evaluate_cells(work: Any, snr: float, cells: Sequence[Cell]) -> dict[str | None, CellValues]:
+    """Every metric of every tried configuration on ``cells`` of point ``snr`` (worker side)."""
+    from semcom.bench.sweep import point_seed
+
+    link, seed = work.link, work.cfg.seed
+    out: dict[str | None, CellValues] = {}
+    for variant in tried_configurations(work, snr):
+        if variant is not None:
+            link.codec.set_variant(variant)
+        t0 = time.perf_counter()
+        got = CellValues({m: {} for m in work.metrics}, {}, {}, 0.0)
+        with torch.no_grad():
+            for r, j in cells:
+                batch = work.batches[j]
+                gen = torch.Generator().manual_seed(point_seed(seed, float(snr), r, j))
+                res = link(batch, snr_db=float(snr), generator=gen)
+                target = link.target(batch)
+                for m, module in work.metrics.items():
+                    got.values[m][(r, j)] = module(res.output, target).double().cpu().numpy()
+                got.extras[(r, j)] = {k: torch.as_tensor(v, dtype=torch.float64).reshape(-1).tolist()
+                                      for k, v in res.reception.extras.items()}
+                got.cbr[(r, j)] = res.transmission.cbr
+        got.seconds = time.perf_counter() - t0
+        out[variant] = got
+    return out
+
+
+def merge_cells(work: Any, snr: float, sizes: Sequence[int], parts: Sequence[dict[str | None, CellValues]]
+                ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The point's row (and with ``all_configs`` one row per configuration) from the slices covering it.
+
+    ``sizes``: the images in each batch of the evaluation set; ``parts``: :func:`evaluate_cells` of
+    slices that together hold every cell of the point once."""
+    from semcom.bench.sweep import PointResult, _row
+
+    cfg, metrics = work.cfg, work.metrics
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+    tried = list(parts[0])
+    results: dict[str | None, PointResult] = {}
+    for variant in tried:
+        values = {m: np.full((int(offsets[-1]), cfg.repeats), np.nan) for m in metrics}
+        extras: dict[Cell, dict[str, list[float]]] = {}
+        cbr: dict[Cell, float] = {}
+        seconds = 0.0
+        for part in parts:
+            got = part[variant]
+            seconds += got.seconds
+            for m in metrics:
+                for (r, j), v in got.values[m].items():
+                    values[m][offsets[j]:offsets[j + 1], r] = v
+            extras.update(got.extras)
+            cbr.update(got.cbr)
+        cells = point_cells(cfg.repeats, len(sizes))
+        missing = [c for c in cells if c not in cbr]
+        if missing:
+            raise ValueError(f"the slices of point {snr:g} dB lack cells {missing[:4]}")
+        flat: dict[str, list[float]] = {}
+        for cell in cells:
+            for k, v in extras[cell].items():
+                flat.setdefault(k, []).extend(v)
+        results[variant] = PointResult(values, {k: float(np.mean(v)) for k, v in flat.items()},
+                                       cbr[cells[-1]] if cells else math.nan, seconds)
+    row_of = lambda res: _row(work.name, work.channel, cfg.cbr, float(snr), res,  # noqa: E731
+                              tuple(cfg.metrics), cfg.repeats)
+    if tried == [None]:
+        return row_of(results[None]), []
+    select = "psnr" if "psnr" in metrics else next(iter(metrics))
+    sign = 1.0 if metrics[select].higher_is_better else -1.0
+    score = lambda res: sign * float(np.nanmean(res.values[select]))  # noqa: E731
+    best = tried[0]
+    for variant in tried[1:]:
+        if score(results[variant]) > score(results[best]):
+            best = variant
+    config_rows = [{**row_of(results[v]), "config": v} for v in tried] if cfg.all_configs else []
+    return ({**row_of(results[best]), "config": best, "seconds": sum(r.seconds for r in results.values())},
+            config_rows)
+
+
+def slices(cells: Sequence[Cell], n: int) -> list[list[Cell]]:
+    """``cells`` cut into ``n`` contiguous slices of nearly equal length (none empty)."""
+    n = max(1, min(int(n), len(cells)))
+    bounds = np.linspace(0, len(cells), n + 1).round().astype(int)
+    return [list(cells[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
