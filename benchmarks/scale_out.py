@@ -9,7 +9,7 @@ within 1.1x of ``--jobs 2``.  ``--limit N`` evaluates N frames per sweep instead
 
 ``cluster``: a ``bpg-ldpc`` sweep (CBR 1/48, AWGN, 0:20:2) on a one-node Ray runtime with one CPU,
 then on a two-node cluster on this machine (``ray start --head`` and ``ray start --address`` as
-separate processes on 127.0.0.1, one CPU each); wall times, tasks (slices of SNR points) computed per node, and the
+separate processes on 127.0.0.1, one CPU each, each pinned to its own core with ``taskset``); wall times, tasks (slices of SNR points) computed per node, and the
 two CSVs compared.  Target: the two-node run <= 0.6x the one-node run.
 
     python benchmarks/scale_out.py cluster [--limit N]
@@ -95,9 +95,17 @@ def part_reproduce(limit: int | None, keep: Path | None) -> int:
     return 0 if not diffs else 1
 
 
-def _ray(*args: str, env: dict | None = None) -> None:
+def _pin(core: int) -> list[str]:
+    """``taskset -c CORE``: Ray's ``--num-cpus 1`` only counts tasks, and the HEVC encoder runs threads on
+    every core (69 ms per 256² encode on two cores, 94 ms on one, here), so a "1-CPU" node is pinned to one
+    core (its processes and every worker they start inherit it)."""
+    return ["taskset", "-c", str(core)] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
+
+
+def _ray(*args: str, env: dict | None = None, core: int = 0) -> None:
     exe = str(Path(sys.executable).with_name("ray"))
-    subprocess.run([exe, *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    subprocess.run([*_pin(core), exe, *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   env=env)
 
 
 def part_cluster(limit: int | None, port: int) -> int:
@@ -128,9 +136,9 @@ def part_cluster(limit: int | None, port: int) -> int:
                 _ray("start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port), "--num-cpus", "1",
                      "--include-dashboard", "false", "--disable-usage-stats", env=env)
                 _ray("start", "--address", address, "--node-ip-address", "127.0.0.1", "--num-cpus", "1",
-                     "--disable-usage-stats", env=env)
-            try:
-                out = subprocess.run([sys.executable, "-c", script, args, f"{tmp}/{len(results)}", address],
+                     "--disable-usage-stats", env=env, core=1)
+            try:  # the driver (and a local runtime it starts) on the head's core
+                out = subprocess.run([*_pin(0), sys.executable, "-c", script, args, f"{tmp}/{len(results)}", address],
                                      check=True, capture_output=True, text=True, env=env).stdout
             finally:
                 if address:
