@@ -159,7 +159,7 @@ class Registry:
 #: each registry imports the modules of its built-in components the first time it is read, so
 #: ``import semcom`` (and ``semcom --help``) does not load torch
 SOURCES = Registry("source", ("semcom.sources.skimage_set", "semcom.sources.datasets", "semcom.sources.gopro",
-                              "semcom.sources.photos"))
+                              "semcom.sources.photos", "semcom.sources.video"))
 CODECS = Registry("codec", ("semcom.codecs",))
 CHANNELS = Registry("channel", ("semcom.channels",))
 RECEIVERS = Registry("receiver", ("semcom.receivers",))

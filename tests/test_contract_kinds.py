@@ -150,22 +150,29 @@ def test_source_contract(name, tmp_path):
     _refuses_an_unknown_argument(SOURCES, name, **params)
     ds = SOURCES.build(name, **params)
     assert len(ds) == 2
-    s = ds[0]
-    assert isinstance(s, Sample)
-    for frame in (s.sharp, s.blurry):
-        assert frame.dtype == torch.float32 and frame.ndim == 3 and frame.shape[0] == 3
-        assert float(frame.min()) >= 0.0 and float(frame.max()) <= 1.0
-    assert s.sharp.shape == s.blurry.shape
-    if s.events is not None:
-        assert s.events.dtype == torch.float32 and s.events.shape[1:] == s.sharp.shape[1:]
-    if s.spikes is not None:
-        assert s.spikes.dtype == torch.uint8 and s.spikes.ndim == 3
+    from semcom.sources.video import SequenceSample
+
+    first, again = ds[0], SOURCES.build(name, **params)[0]
+    if isinstance(first, SequenceSample):  # a sequence source: every exposure is a sample
+        assert len(first) >= 1 and again.name == first.name
+        pairs, second = list(zip(first.frames, again.frames)), ds[1].frames[0]
+    else:
+        pairs, second = [(first, again)], ds[1]
+    for s, same in pairs:
+        assert isinstance(s, Sample)
+        for frame in (s.sharp, s.blurry):
+            assert frame.dtype == torch.float32 and frame.ndim == 3 and frame.shape[0] == 3
+            assert float(frame.min()) >= 0.0 and float(frame.max()) <= 1.0
+        assert s.sharp.shape == s.blurry.shape
+        if s.events is not None:
+            assert s.events.dtype == torch.float32 and s.events.shape[1:] == s.sharp.shape[1:]
+        if s.spikes is not None:
+            assert s.spikes.dtype == torch.uint8 and s.spikes.ndim == 3
+        assert torch.equal(same.sharp, s.sharp) and torch.equal(same.blurry, s.blurry) and same.name == s.name
+        if s.events is not None:
+            assert torch.equal(same.events, s.events)
     json.dumps(ds.describe(), default=str)
-    again = SOURCES.build(name, **params)[0]
-    assert torch.equal(again.sharp, s.sharp) and torch.equal(again.blurry, s.blurry) and again.name == s.name
-    if s.events is not None:
-        assert torch.equal(again.events, s.events)
-    batch = collate([ds[0], ds[1]])
+    batch = collate([pairs[0][0], second])
     assert batch.sharp.shape[0] == 2
 
 

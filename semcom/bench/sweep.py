@@ -173,6 +173,9 @@ def load_dataset(cfg: SweepConfig, default: Component) -> Any:
     if name not in SOURCES:
         raise SemcomError(SOURCES.unknown_message(name))
     ds = SOURCES.build(name, **params)
+    if getattr(ds, "sequences", False):
+        raise SemcomError(f"dataset {name!r} yields sequences of exposures, which the runner does not evaluate yet; "
+                          "use a single-exposure source (synth-blur, folder, gopro)")
     if len(ds) == 0:
         raise SemcomError(f"dataset {name!r} has no samples")
     return ds

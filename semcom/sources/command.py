@@ -42,6 +42,59 @@ def build_splits(*, size: int = 128, test_size: int = 256, n_train: int = 512, n
     return rows
 
 
+def _event_image(raw: np.ndarray, h: int, w: int, span_us: int) -> np.ndarray:
+    """Raw events as an RGB picture: positive events red, negative blue, on white."""
+    from semcom.sources.representations import event_count
+
+    cnt = event_count(raw, height=h, width=w, exposure_us=max(1, int(span_us)))
+    vis = np.ones((h, w, 3), np.float32)
+    scale = max(float(np.percentile(cnt[cnt > 0], 99)) if (cnt > 0).any() else 1.0, 1.0)
+    pos, neg = np.clip(cnt[0] / scale, 0, 1), np.clip(cnt[1] / scale, 0, 1)
+    vis[..., 0] -= neg          # negative events: blue
+    vis[..., 1] -= np.maximum(pos, neg)
+    vis[..., 2] -= pos          # positive events: red
+    return np.clip(vis, 0, 1)
+
+
+def draw_sequence(seq: Any, out: str | Path, *, title: str | None = None) -> Path:
+    """Draw a :class:`~semcom.sources.video.SequenceSample`: per exposure (a row) its blurry frame, sharp
+    frame and events, and the events of the read-out gap that follows it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    img = lambda t: np.clip(t.permute(1, 2, 0).numpy(), 0, 1)  # noqa: E731
+    n = len(seq.frames)
+    fig, axes = plt.subplots(n, 4, figsize=(12.8, 3.4 * n), squeeze=False, layout="constrained")
+    for i, frame in enumerate(seq.frames):
+        h, w = frame.sharp.shape[1:]
+        start = frame.info.get("start_us", 0)
+        panels = [(f"#{i} blurry (from {start / 1000:g} ms)", img(frame.blurry)), (f"#{i} sharp", img(frame.sharp))]
+        if frame.raw_events is not None:
+            panels.append((f"#{i} events ({len(frame.raw_events)})",
+                           _event_image(frame.raw_events, h, w, int(frame.info["exposure_us"]))))
+        if i < len(seq.gap_events):
+            gap = seq.gap_events[i]
+            panels.append((f"gap after #{i}: events ({len(gap)})",
+                           _event_image(gap, h, w, int(seq.info.get("gap_us", 1)))))
+        for ax in axes[i]:
+            ax.axis("off")
+        for ax, (name, arr) in zip(axes[i], panels):
+            ax.imshow(arr, interpolation="nearest")
+            ax.set_title(name, fontsize=9)
+    fig.suptitle(title or seq.name, fontsize=10)
+    out = Path(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, dpi=80)
+    except OSError as exc:
+        raise SemcomError(f"cannot write {out}: {exc.strerror or exc}") from None
+    finally:
+        plt.close(fig)
+    return out
+
+
 def draw_sample(sample: Any, out: str | Path, *, title: str | None = None) -> Path:
     """Draw one :class:`~semcom.sources.base.Sample` to a PNG and return its path."""
     import matplotlib
@@ -49,20 +102,14 @@ def draw_sample(sample: Any, out: str | Path, *, title: str | None = None) -> Pa
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from semcom.sources.representations import event_count, tfp
+    from semcom.sources.representations import tfp
 
     img = lambda t: np.clip(t.permute(1, 2, 0).numpy(), 0, 1)  # noqa: E731
     h, w = sample.sharp.shape[1:]
     panels: list[tuple[str, np.ndarray, dict]] = [("blurry", img(sample.blurry), {}), ("sharp", img(sample.sharp), {})]
     if sample.raw_events is not None:
-        cnt = event_count(sample.raw_events, height=h, width=w, exposure_us=int(sample.info["exposure_us"]))
-        vis = np.ones((h, w, 3), np.float32)
-        scale = max(float(np.percentile(cnt[cnt > 0], 99)) if (cnt > 0).any() else 1.0, 1.0)
-        pos, neg = np.clip(cnt[0] / scale, 0, 1), np.clip(cnt[1] / scale, 0, 1)
-        vis[..., 0] -= neg          # negative events: blue
-        vis[..., 1] -= np.maximum(pos, neg)
-        vis[..., 2] -= pos          # positive events: red
-        panels.append((f"events ({len(sample.raw_events)}: + red, - blue)", np.clip(vis, 0, 1), {}))
+        panels.append((f"events ({len(sample.raw_events)}: + red, - blue)",
+                       _event_image(sample.raw_events, h, w, int(sample.info["exposure_us"])), {}))
     if sample.events is not None:
         rep = sample.events.numpy()
         lim = max(float(np.abs(rep).max()), 1.0)
@@ -131,7 +178,7 @@ def synth_cmd(size: int, test_size: int, n_train: int, n_test: int, seed: int, o
 @click.option("--data-root", default=None, type=click.Path(), help="Folder for folder/gopro datasets.")
 def show_cmd(index: int, out: str, dataset: str, split: str, size: int | None, seed: int,
              data_root: str | None) -> None:
-    """Draw one sample: blurry, sharp, events, SCER channels and spike TFP."""
+    """Draw one sample: blurry, sharp, events, SCER channels and spike TFP (a sequence: each exposure and gap)."""
     from semcom.registry import SOURCES
 
     if dataset not in SOURCES:
@@ -144,4 +191,6 @@ def show_cmd(index: int, out: str, dataset: str, split: str, size: int | None, s
     ds = SOURCES.build(dataset, **params)
     if not 0 <= index < len(ds):
         raise SemcomError(f"--index {index} out of range: {dataset} {split} has {len(ds)} samples")
-    click.echo(str(draw_sample(ds[index], out, title=f"{dataset} {split} #{index}: {ds[index].name}")))
+    sample = ds[index]
+    draw = draw_sequence if hasattr(sample, "gap_events") else draw_sample
+    click.echo(str(draw(sample, out, title=f"{dataset} {split} #{index}: {sample.name}")))

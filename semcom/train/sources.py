@@ -26,9 +26,13 @@ def _build_source(dataset: str, *, size: int, n: int, seed: int, split: str, par
         kwargs["n"] = int(n)
     kwargs.update(params)
     try:
-        return SOURCES.build(dataset, **kwargs)
+        ds = SOURCES.build(dataset, **kwargs)
     except TypeError as exc:
         raise SemcomError(f"cannot build training data {dataset!r}: {exc}") from None
+    if getattr(ds, "sequences", False):
+        raise SemcomError(f"{dataset} yields sequences of exposures; training on sequences is not supported yet "
+                          "(train on single exposures: --dataset synth-blur or photos)")
+    return ds
 
 
 def _samples(args: tuple) -> list[tuple]:

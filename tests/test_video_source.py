@@ -1,0 +1,85 @@
+"""synth-blur-video: consecutive exposures of one continuous motion, their events and the gaps' events."""
+
+import numpy as np
+import pytest
+from skimage.registration import phase_cross_correlation
+
+from semcom.errors import SemcomError
+from semcom.registry import SOURCES
+from semcom.sources.base import EVENT_DTYPE
+from semcom.sources.camera import CameraConfig
+from semcom.sources.skimage_set import load_skimage_picture
+from semcom.sources.video import VideoRenderer, capture_video, split_events
+
+
+def test_consecutive_exposures_continue_one_motion():
+    # straight motion at constant speed: 12 px per 10 ms exposure, 2.5 ms gaps
+    r = VideoRenderer(size=64, exposures=3, exposure_us=10_000, gap_us=2_500, blur_px=12.0, curvature=0.0,
+                      rotation=0.0, zoom=0.0)
+    video = r.render(load_skimage_picture("astronaut"), np.random.default_rng(0))
+    assert video.blur_px == pytest.approx((12.0, 12.0, 12.0), abs=1e-6)
+    assert np.all(np.diff(video.times_us) > 0) and video.times_us[-1] < video.span_us
+    caps, gaps = capture_video(CameraConfig(spikes=False).build(), video, np.random.default_rng(1))
+    lum = [c.sharp.astype(float).mean(0) for c in caps]
+    shifts = [phase_cross_correlation(lum[i], lum[i + 1], upsample_factor=20)[0] for i in range(2)]
+    # frame t+1 is where frame t's motion leads: the same step twice, 12 px x (10 + 2.5) / 10 long
+    assert np.allclose(shifts[0], shifts[1], atol=0.2)
+    assert np.hypot(*shifts[0]) == pytest.approx(15.0, abs=0.3)
+    # each sharp target is the latent frame at the middle of its exposure
+    for i, cap in enumerate(caps):
+        a, b = video.windows[i]
+        assert video.times_us[(a + b) // 2] == pytest.approx(i * 12_500 + 5_000)
+
+
+def test_every_event_lands_in_one_exposure_or_one_gap():
+    t = np.array([0, 9_999, 10_000, 12_499, 12_500, 22_499, 22_500, 24_999, 25_000, 34_999])
+    ev = np.zeros(len(t), EVENT_DTYPE)
+    ev["t"] = t
+    ins, gaps = split_events(ev, exposures=3, exposure_us=10_000, gap_us=2_500)
+    assert [list(e["t"]) for e in ins] == [[0, 9_999], [0, 9_999], [0, 9_999]]
+    assert [list(g["t"]) for g in gaps] == [[0, 2_499], [0, 2_499]]
+    assert sum(map(len, ins)) + sum(map(len, gaps)) == len(ev)
+
+
+def test_dataset_sequences_hold_the_gap_events_and_cache_byte_identically(tmp_path):
+    kw = dict(size=48, limit=1, seed=3, blur_px=10.0)
+    a = SOURCES.build("synth-blur-video", cache=str(tmp_path / "a"), **kw)
+    seq = a[0]
+    assert len(seq) == 3 and len(seq.gap_events) == 2 and seq.info["gap_us"] == 2_500
+    for i, frame in enumerate(seq.frames):
+        assert frame.info["start_us"] == i * 12_500 and frame.events.shape == (6, 48, 48)
+        assert frame.info["num_events"] == len(frame.raw_events) > 0
+        assert frame.raw_events["t"].min() >= 0 and frame.raw_events["t"].max() < 10_000
+        assert frame.spikes is None  # no spike camera unless asked for
+    for gap in seq.gap_events:  # the camera kept moving during the read-out
+        assert len(gap) > 0 and gap["t"].max() < 2_500
+    b = SOURCES.build("synth-blur-video", cache=str(tmp_path / "b"), **kw)
+    b[0]
+    fa, fb = (next(p.rglob("*.npz")) for p in (tmp_path / "a", tmp_path / "b"))
+    assert fa.read_bytes() == fb.read_bytes()
+    again = SOURCES.build("synth-blur-video", cache=str(tmp_path / "a"), **kw)[0]  # read from the cache
+    for x, y in zip(seq.frames, again.frames):
+        assert np.array_equal(x.blurry.numpy(), y.blurry.numpy()) and np.array_equal(x.raw_events, y.raw_events)
+    assert all(np.array_equal(x, y) for x, y in zip(seq.gap_events, again.gap_events))
+
+
+def test_bad_settings_are_one_line():
+    with pytest.raises(SemcomError, match="exposures"):
+        SOURCES.build("synth-blur-video", exposures=0, cache=False)
+    with pytest.raises(SemcomError, match="gap_us"):
+        SOURCES.build("synth-blur-video", gap_us=-1, cache=False)
+    with pytest.raises(SemcomError, match="sequences"):
+        SOURCES.build("synth-blur-video", size=32, limit=1, cache=False).capture(0)
+
+
+def test_runner_and_trainer_refuse_sequences_in_one_line(tmp_path, capsys):
+    from semcom.cli import main
+
+    assert main(["run", "--link", "deepjscc", "--cbr", "1/48", "--snr", "10", "--dataset", "synth-blur-video",
+                 "--limit", "1", "--size", "32", "--out", str(tmp_path / "runs")]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and "sequences" in err[0] and not (tmp_path / "runs").exists()
+    assert main(["train", "--link", "deepjscc", "--cbr", "1/48", "--snr", "10", "--steps", "1", "--dataset",
+                 "synth-blur-video", "--size", "32", "--out", str(tmp_path / "t" / "x.ckpt")]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert "sequences" in err[-1] and not (tmp_path / "t" / "x.ckpt").exists()
