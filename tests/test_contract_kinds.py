@@ -125,10 +125,11 @@ def _source_params(name, tmp_path):
     small = {"size": 32, "limit": 2, "cache": False}
     if name == "folder":
         return {**small, "data_root": str(_pictures(tmp_path / "pics")), "blur_px": (4.0, 6.0)}
-    if name == "gopro":
+    if name in ("gopro", "gopro-video"):
         from test_sources_datasets import _fake_gopro
 
-        return {**small, "data_root": str(_fake_gopro(tmp_path)[0])}
+        # the fake tree holds 2 blurry frames: sequences of one exposure each for the video loader
+        return {**small, "data_root": str(_fake_gopro(tmp_path)[0]), **({"exposures": 1} if "video" in name else {})}
     if name == "photos":
         from semcom.sources.photos import installed_photos
 

@@ -83,3 +83,32 @@ def test_runner_and_trainer_refuse_sequences_in_one_line(tmp_path, capsys):
                  "synth-blur-video", "--size", "32", "--out", str(tmp_path / "t" / "x.ckpt")]) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert "sequences" in err[-1] and not (tmp_path / "t" / "x.ckpt").exists()
+
+
+def test_gopro_video_yields_windows_of_consecutive_frames_of_one_folder(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    base = (rng.uniform(size=(40, 56, 3)) * 200 + 20).astype(np.uint8)
+    frames = [np.roll(base, j, axis=1) for j in range(1, 29)]  # a pan, one pixel per 240 fps frame
+    root = tmp_path / "GOPRO_Large" / "test"
+    for seq, centres in (("SEQ_01", (4, 11, 18, 25)), ("SEQ_02", (4, 11))):
+        for d in ("blur", "sharp"):
+            (root / seq / d).mkdir(parents=True)
+        for c in centres:
+            Image.fromarray(np.mean(frames[c - 4:c + 3], axis=0).astype(np.uint8)).save(root / seq / "blur" / f"{c:06d}.png")
+            Image.fromarray(frames[c - 1]).save(root / seq / "sharp" / f"{c:06d}.png")
+    hfr = tmp_path / "GOPRO_Large_all" / "test" / "SEQ_01"
+    hfr.mkdir(parents=True)
+    for j, f in enumerate(frames, start=1):
+        Image.fromarray(f).save(hfr / f"{j:06d}.png")
+    ds = SOURCES.build("gopro-video", data_root=str(tmp_path / "GOPRO_Large"), cache=str(tmp_path / "cache"))
+    assert len(ds) == 2  # SEQ_01: 4-11-18 and 11-18-25; SEQ_02 is too short for three
+    seq = ds[1]
+    assert [f.name for f in seq.frames] == ["SEQ_01/000011.png", "SEQ_01/000018.png", "SEQ_01/000025.png"]
+    exposure = round(7 / 240 * 1e6)
+    assert [f.info["start_us"] for f in seq.frames] == [0, exposure, 2 * exposure]  # back to back
+    assert all(f.info["gap_us"] == 0 for f in seq.frames[:2]) and len(seq.gap_events) == 2
+    assert all(f.events is not None and f.info["frames"] == "simulated" for f in seq.frames)
+    with pytest.raises(SemcomError, match="exposures"):
+        SOURCES.build("gopro-video", data_root=str(tmp_path / "GOPRO_Large"), exposures=0)

@@ -4,6 +4,7 @@ high-frame-rate frames where present."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -164,3 +165,58 @@ def _interpolated_sequence(frames: np.ndarray, factor: int) -> LatentSequence:
     out.append(frames[-1])
     times.append(hfr_times[-1])
     return LatentSequence(frames=np.stack(out).astype(np.float32), times_us=np.asarray(times), exposure_us=exposure)
+
+
+@SOURCES.register("gopro-video", help="consecutive blurry frames of a local GOPRO_Large tree, as sequences")
+class GoProVideo(GoPro):
+    """Sequences of ``exposures`` consecutive blurry frames of one GoPro sequence folder (a sliding window
+    over its sorted frames), each with its sharp frame and, where the 240 fps frames are there, its events:
+    ``dataset[i]`` is a :class:`~semcom.sources.video.SequenceSample`.  The read-out gap between two
+    exposures is ``gap_us`` in each exposure's ``info`` (from the frame numbers at 240 fps; 0 when the
+    windows are back to back, as in GoPro's own blurring); the events of a gap are not simulated (empty).
+
+    Args: ``exposures`` (T, default 3), the rest as ``gopro``.
+    """
+
+    name = "gopro-video"
+    sequences = True
+
+    def __init__(self, *, exposures: int = 3, **params: Any) -> None:
+        self.exposures = _positive_int("exposures", exposures)
+        super().__init__(**params)
+        self.starts = [k for k in range(len(self.items) - self.exposures + 1)
+                       if len({seq for seq, _, _ in self.items[k:k + self.exposures]}) == 1]
+
+    def _config(self) -> dict[str, Any]:
+        return {**super()._config(), "exposures": self.exposures}
+
+    def _stored(self) -> int:
+        return len(self.items)
+
+    def __len__(self) -> int:
+        n = len(self.starts)
+        return n if self.limit is None else min(n, int(self.limit))
+
+    def __getitem__(self, index: int):
+        from semcom.sources.base import EVENT_DTYPE
+        from semcom.sources.video import SequenceSample
+
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(f"sequence {index} out of range (dataset of {len(self)})")
+        first = self.starts[index]
+        frames = [super(GoProVideo, self).__getitem__(k) for k in range(first, first + self.exposures)]
+        start, out = 0, []
+        for k, frame in enumerate(frames):
+            info = dict(frame.info, exposure_index=k, start_us=int(start))
+            if k + 1 < len(frames):
+                _, name, win = self.items[first + k]
+                gap_frames = (_frame_number(self.items[first + k + 1][1]) or 0) - (_frame_number(name) or 0) - win
+                info["gap_us"] = int(round(gap_frames / _FRAME_RATE * 1e6))
+                start += int(info["exposure_us"]) + info["gap_us"]
+            out.append(replace(frame, info=info))
+        seq = self.items[first][0]
+        return SequenceSample(frames=tuple(out), gap_events=tuple(np.zeros(0, EVENT_DTYPE) for _ in out[1:]),
+                              name=f"{seq}/{self.items[first][1]}+{self.exposures}",
+                              info={"exposures": self.exposures, "index": int(index), "gap_events": "not simulated"})

@@ -97,6 +97,10 @@ class _HybridDataset(SourceDataset):
     def _generate(self, index: int) -> Capture:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _stored(self) -> int:
+        """How many captures there are (a sequence dataset has more captures than samples)."""
+        return len(self)
+
     def _full_config(self) -> dict[str, Any]:
         return {"dataset": self.name, "version": CACHE_VERSION, "split": self.split, "seed": self.seed,
                 "exposure_us": self.exposure_us, "camera": self.camera.describe(),
@@ -118,8 +122,8 @@ class _HybridDataset(SourceDataset):
 
     def capture(self, index: int) -> Capture:
         """The stored capture of sample ``index`` (generated and cached on first access)."""
-        if not 0 <= index < len(self):
-            raise IndexError(f"sample {index} out of range (dataset of {len(self)})")
+        if not 0 <= index < self._stored():
+            raise IndexError(f"sample {index} out of range (dataset of {self._stored()})")
         if index in self._memory:
             return self._memory[index]
         path = self.sample_path(index)
