@@ -72,13 +72,26 @@ def test_bad_settings_are_one_line():
         SOURCES.build("synth-blur-video", size=32, limit=1, cache=False).capture(0)
 
 
-def test_runner_and_trainer_refuse_sequences_in_one_line(tmp_path, capsys):
+def test_per_frame_links_send_every_frame_of_a_sequence_at_the_same_cbr(tmp_path):
+    import csv
+    import json
+
+    from semcom.bench.sweep import SweepConfig, run_sweep
+
+    for link in ("deepjscc", "bpg-ldpc"):
+        path = run_sweep(SweepConfig(link=link, cbr=1 / 48, snr_db=(10.0,), dataset="synth-blur-video", limit=2,
+                                     dataset_params={"size": 64}, metrics=("psnr",)), out_dir=tmp_path,
+                         progress=False)
+        row = next(csv.DictReader(open(path)))
+        assert int(row["n_images"]) == 6  # 2 sequences of 3 frames, each frame sent
+        assert float(row["cbr_used"]) <= 1 / 48 + 1e-12 and float(row["cbr_used"]) > 0.9 / 48
+        side = json.loads(path.with_suffix(".json").read_text())
+        assert side["resolved"]["dataset"]["frames_of_sequences"] == {"sequences": 2, "frames": 6}
+
+
+def test_the_trainer_refuses_sequences_in_one_line(tmp_path, capsys):
     from semcom.cli import main
 
-    assert main(["run", "--link", "deepjscc", "--cbr", "1/48", "--snr", "10", "--dataset", "synth-blur-video",
-                 "--limit", "1", "--size", "32", "--out", str(tmp_path / "runs")]) == 2
-    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert len(err) == 1 and "sequences" in err[0] and not (tmp_path / "runs").exists()
     assert main(["train", "--link", "deepjscc", "--cbr", "1/48", "--snr", "10", "--steps", "1", "--dataset",
                  "synth-blur-video", "--size", "32", "--out", str(tmp_path / "t" / "x.ckpt")]) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]

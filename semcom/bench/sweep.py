@@ -173,9 +173,10 @@ def load_dataset(cfg: SweepConfig, default: Component) -> Any:
     if name not in SOURCES:
         raise SemcomError(SOURCES.unknown_message(name))
     ds = SOURCES.build(name, **params)
-    if getattr(ds, "sequences", False):
-        raise SemcomError(f"dataset {name!r} yields sequences of exposures, which the runner does not evaluate yet; "
-                          "use a single-exposure source (synth-blur, folder, gopro)")
+    if getattr(ds, "sequences", False):  # a per-frame link sends every exposure of every sequence
+        from semcom.sources.video import SequenceFrames
+
+        ds = SequenceFrames(ds)
     if len(ds) == 0:
         raise SemcomError(f"dataset {name!r} has no samples")
     return ds

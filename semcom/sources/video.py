@@ -245,6 +245,33 @@ class SequenceSample:
         return len(self.frames)
 
 
+class SequenceFrames:
+    """Every exposure of a sequence source as a single-exposure dataset (sequence after sequence), for the
+    links that send and restore each frame on its own: their per-frame metrics average over all frames of
+    all sequences, and the CBR of a sequence is the CBR of its frames (each frame sends its own budget).
+    A frame's ``info`` gains ``sequence`` (its sequence's index) besides ``exposure_index``."""
+
+    def __init__(self, sequences: Any) -> None:
+        self.sequences = sequences
+        self.index = [(i, k) for i in range(len(sequences)) for k in range(self._length(i))]
+
+    def _length(self, i: int) -> int:
+        return int(getattr(self.sequences, "exposures", None) or len(self.sequences[i]))
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, j: int) -> Sample:
+        i, k = self.index[j]
+        frame = self.sequences[i].frames[k]
+        return Sample(sharp=frame.sharp, blurry=frame.blurry, events=frame.events, spikes=frame.spikes,
+                      raw_events=frame.raw_events, name=frame.name, info={**frame.info, "sequence": i})
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.sequences.describe(), "frames_of_sequences": {"sequences": len(self.sequences),
+                                                                    "frames": len(self)}}
+
+
 @SOURCES.register("synth-blur-video", help="T consecutive exposures of one continuous motion (blur, events "
                                            "in and between exposures), over synth-blur's pictures")
 class SynthBlurVideo(SynthBlur):
