@@ -1,0 +1,66 @@
+"""The STRA network: shapes, the memory reads the neighbours' events, the ablations' switches."""
+
+import pytest
+import torch
+
+from semcom.receivers.stra import STRA
+
+
+def _inputs(seed=0, b=2, h=16, w=20):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(b, 3, 3, h, w, generator=g), torch.randn(b, 3, 6, h, w, generator=g)
+
+
+def test_output_is_a_frame_and_gradients_reach_every_part():
+    torch.manual_seed(0)
+    net = STRA(width=8)
+    frames, events = _inputs()
+    out = net(frames, events)
+    assert out.shape == (2, 3, 16, 20) and torch.isfinite(out).all()
+    out.square().mean().backward()
+    for name in ("enc1", "event_encoder", "tmb", "sfb", "head"):
+        grads = [p.grad for n, p in net.named_parameters() if n.startswith(name)]
+        assert grads and all(gr is not None and torch.isfinite(gr).all() for gr in grads), name
+
+
+def test_the_memory_reads_the_previous_and_next_event_sequences_in_order():
+    torch.manual_seed(0)
+    net = STRA(width=8).eval()
+    frames, events = _inputs()
+    with torch.no_grad():
+        out = net(frames, events)
+        swapped = net(frames, events[:, [2, 1, 0]])  # T-1 and T+1 exchanged
+        zeroed = events.clone()
+        zeroed[:, [0, 2]] = 0
+        without = net(frames, zeroed)
+    assert not torch.equal(out, swapped) and not torch.equal(out, without)  # (exactly equal without memory)
+    # the block itself: each direction has its own keys and values, so the order matters
+    cur, prev, nxt = (torch.randn(2, 32, 4, 5, generator=torch.Generator().manual_seed(k)) for k in range(3))
+    with torch.no_grad():
+        a, b = net.tmb(cur, prev, nxt), net.tmb(cur, nxt, prev)
+    assert (a - b).abs().max() > 1e-2 * (a - cur).abs().max()
+
+
+def test_without_memory_the_neighbours_events_are_not_read():
+    torch.manual_seed(0)
+    net = STRA(width=8, memory=False).eval()
+    frames, events = _inputs()
+    zeroed = events.clone()
+    zeroed[:, [0, 2]] = 0
+    with torch.no_grad():
+        assert torch.equal(net(frames, events), net(frames, zeroed))
+        assert not torch.equal(net(frames, events), net(frames, events * 2))  # the current sequence is
+    assert net.tmb is None
+
+
+def test_frame_only_stra_takes_no_events_and_bad_shapes_are_refused():
+    net = STRA(width=8, events=False)
+    frames, _ = _inputs()
+    assert net(frames).shape == (2, 3, 16, 20)
+    with pytest.raises(ValueError, match="multiples of 4"):
+        net(torch.rand(1, 3, 3, 10, 12))
+    with pytest.raises(ValueError, match="three event sequences"):
+        STRA(width=8)(frames)
+    sizes = {m: sum(p.numel() for p in STRA(width=16, memory=m[0], events=m[1]).parameters())
+             for m in ((True, True), (False, True), (False, False))}
+    assert sizes[(True, True)] > sizes[(False, True)] > sizes[(False, False)]
