@@ -56,6 +56,21 @@ def _event_image(raw: np.ndarray, h: int, w: int, span_us: int) -> np.ndarray:
     return np.clip(vis, 0, 1)
 
 
+def _save(fig: Any, out: str | Path, *, dpi: int) -> Path:
+    """Write a figure (one line, exit 2, when the file cannot be written) and close it."""
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, dpi=dpi)
+    except OSError as exc:
+        raise SemcomError(f"cannot write {out}: {exc.strerror or exc}") from None
+    finally:
+        plt.close(fig)
+    return out
+
+
 def draw_sequence(seq: Any, out: str | Path, *, title: str | None = None) -> Path:
     """Draw a :class:`~semcom.sources.video.SequenceSample`: per exposure (a row) its blurry frame, sharp
     frame and events, and the events of the read-out gap that follows it."""
@@ -84,15 +99,7 @@ def draw_sequence(seq: Any, out: str | Path, *, title: str | None = None) -> Pat
             ax.imshow(arr, interpolation="nearest")
             ax.set_title(name, fontsize=9)
     fig.suptitle(title or seq.name, fontsize=10)
-    out = Path(out)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=80)
-    except OSError as exc:
-        raise SemcomError(f"cannot write {out}: {exc.strerror or exc}") from None
-    finally:
-        plt.close(fig)
-    return out
+    return _save(fig, out, dpi=80)
 
 
 def draw_sample(sample: Any, out: str | Path, *, title: str | None = None) -> Path:
@@ -129,15 +136,7 @@ def draw_sample(sample: Any, out: str | Path, *, title: str | None = None) -> Pa
         ax.imshow(arr, interpolation="nearest", **kw)
         ax.set_title(name, fontsize=9)
     fig.suptitle(title or sample.name, fontsize=10)
-    out = Path(out)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=110)
-    except OSError as exc:
-        raise SemcomError(f"cannot write {out}: {exc.strerror or exc}") from None
-    finally:
-        plt.close(fig)
-    return out
+    return _save(fig, out, dpi=110)
 
 
 @click.group("data")

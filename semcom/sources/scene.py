@@ -213,6 +213,22 @@ def _upscale(pic: np.ndarray, factor: float) -> np.ndarray:
     return out[0].clamp(0.0, 1.0).numpy()
 
 
+def _window(pic: np.ndarray, size: tuple[int, int], margin: int, need: tuple[int, int],
+            rng: np.random.Generator) -> tuple[np.ndarray, torch.Tensor, int, int, float]:
+    """A random window of the crop ``size`` plus ``margin`` on each side, from ``pic`` enlarged first when it
+    is smaller than ``need``: ``(the picture as used, the window in linear light, y0, x0, enlargement)``."""
+    h, w = size
+    ph, pw = pic.shape[1:]
+    factor = max(1.0, need[0] / ph, need[1] / pw)
+    if factor > 1.0:
+        pic = _upscale(pic, factor * 1.0001)
+        ph, pw = pic.shape[1:]
+    y0 = int(rng.integers(0, ph - (h + 2 * margin) + 1))
+    x0 = int(rng.integers(0, pw - (w + 2 * margin) + 1))
+    window = np.ascontiguousarray(pic[:, y0:y0 + h + 2 * margin, x0:x0 + w + 2 * margin])
+    return pic, torch.from_numpy(srgb_to_linear_np(window)), y0, x0, factor
+
+
 def _affine_sample(src: torch.Tensor, mats: np.ndarray, centre: tuple[float, float],
                    out_hw: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
     """Bicubic resampling of ``src (C, Hs, Ws)`` through per-frame affine maps.
@@ -353,15 +369,7 @@ class SceneRenderer:
         need_h, need_w = h + 2 * margin, w + 2 * margin
         if fg is not None:  # the patch texture is taken from the picture as well
             need_h, need_w = max(need_h, fg["tex"] + 4), max(need_w, fg["tex"] + 4)
-        ph, pw = pic.shape[1:]
-        factor = max(1.0, need_h / ph, need_w / pw)
-        if factor > 1.0:
-            pic = _upscale(pic, factor * 1.0001)
-            ph, pw = pic.shape[1:]
-        y0 = int(rng.integers(0, ph - (h + 2 * margin) + 1))
-        x0 = int(rng.integers(0, pw - (w + 2 * margin) + 1))
-        window = np.ascontiguousarray(pic[:, y0:y0 + h + 2 * margin, x0:x0 + w + 2 * margin])
-        src = torch.from_numpy(srgb_to_linear_np(window))
+        pic, src, y0, x0, factor = _window(pic, (h, w), margin, (need_h, need_w), rng)
 
         k = self._num_frames(speed)
         times = frame_times_us(k, self.exposure_us)

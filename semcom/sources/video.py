@@ -37,7 +37,7 @@ from semcom.sources.hybrid import _positive_int
 from semcom.sources.representations import event_representation
 from semcom.sources.rgb import to_float
 from semcom.sources.scene import (LatentSequence, SceneRenderer, _affine_sample, _as_float_picture, _inverse_affine,
-                                  _path_stats, _random_trajectory, _upscale, srgb_to_linear_np)
+                                  _path_stats, _random_trajectory, _window)
 
 if TYPE_CHECKING:  # pragma: no cover
     from semcom.sources.camera import HybridCamera
@@ -172,15 +172,7 @@ class VideoRenderer:
                                  rotation=sc.rotation, zoom=sc.zoom, curvature=sc.curvature, probe=probe)
         _, speed, disp = _path_stats(cam, probe)
         margin = int(math.ceil(disp)) + 4
-        ph, pw = pic.shape[1:]
-        factor = max(1.0, (h + 2 * margin) / ph, (w + 2 * margin) / pw)
-        if factor > 1.0:
-            pic = _upscale(pic, factor * 1.0001)
-            ph, pw = pic.shape[1:]
-        y0 = int(rng.integers(0, ph - (h + 2 * margin) + 1))
-        x0 = int(rng.integers(0, pw - (w + 2 * margin) + 1))
-        window = np.ascontiguousarray(pic[:, y0:y0 + h + 2 * margin, x0:x0 + w + 2 * margin])
-        src = torch.from_numpy(srgb_to_linear_np(window))
+        _, src, y0, x0, factor = _window(pic, (h, w), margin, (h + 2 * margin, w + 2 * margin), rng)
         times, windows = self.times(speed)
         s = times / self.span_us - 0.5  # the trajectory's own time: [-1/2, 1/2] over the span
         centre = (margin + (w - 1) / 2.0, margin + (h - 1) / 2.0)
