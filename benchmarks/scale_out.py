@@ -132,11 +132,12 @@ def part_cluster(limit: int | None, port: int) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         results = {}
         for label, address in (("one node, 1 CPU", ""), ("two nodes, 1 CPU each", f"127.0.0.1:{port}")):
-            if address:
+            if address:  # each node its own folder of shared encodings, as on separate machines
                 _ray("start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port), "--num-cpus", "1",
-                     "--include-dashboard", "false", "--disable-usage-stats", env=env)
+                     "--include-dashboard", "false", "--disable-usage-stats",
+                     env={**env, "SEMCOM_ENCODINGS": f"{tmp}/node0"})
                 _ray("start", "--address", address, "--node-ip-address", "127.0.0.1", "--num-cpus", "1",
-                     "--disable-usage-stats", env=env, core=1)
+                     "--disable-usage-stats", env={**env, "SEMCOM_ENCODINGS": f"{tmp}/node1"}, core=1)
             try:  # the driver (and a local runtime it starts) on the head's core
                 out = subprocess.run([*_pin(0), sys.executable, "-c", script, args, f"{tmp}/{len(results)}", address],
                                      check=True, capture_output=True, text=True, env=env).stdout

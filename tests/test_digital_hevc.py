@@ -169,3 +169,15 @@ def test_a_shared_tier_answers_what_another_process_encoded(monkeypatch):
     calls = []
     monkeypatch.setattr(coder, "_encode", lambda *a: calls.append(a) or b"never")
     assert coder.encode_at(image, 50) == first and not calls and ENCODING_CACHE.shared_hits == 1
+
+
+def test_a_disk_tier_is_shared_by_everything_that_opens_its_folder(tmp_path):
+    from semcom.codecs.digital.sourcecoders import DiskTier
+
+    a, b = DiskTier(tmp_path / "enc"), DiskTier(tmp_path / "enc")
+    key = ("digest", "bpg", (), 30)
+    assert a.get(key) is None
+    a.put(key, b"payload")
+    assert b.get(key) == b"payload" and DiskTier(tmp_path / "other").get(key) is None
+    b.put(key, b"other")  # the first writer's file stays
+    assert a.get(key) == b"payload"

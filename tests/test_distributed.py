@@ -26,10 +26,17 @@ TIMING = {"seconds"}
 
 
 @pytest.fixture(scope="module")
-def local_ray():
+def local_ray(tmp_path_factory):
+    # the workers share their encodings under this folder (a killed driver leaves its run's folder behind)
+    before = os.environ.get("SEMCOM_ENCODINGS")
+    os.environ["SEMCOM_ENCODINGS"] = str(tmp_path_factory.mktemp("encodings"))
     connect(num_cpus=2)
     yield
     ray.shutdown()
+    if before is None:
+        os.environ.pop("SEMCOM_ENCODINGS", None)
+    else:
+        os.environ["SEMCOM_ENCODINGS"] = before
 
 
 def _rows(path):

@@ -5,8 +5,8 @@ resume, sidecar, refusals), puts each sweep's :class:`PointWork` (the link with 
 evaluation batches, the metrics) into Ray's object store once, and submits, for every missing SNR
 point, one task per slice of its (repeat, batch) cells (``CELLS_PER_TASK`` cells each); when a point's
 slices are all in, it merges them into the point's row (:mod:`semcom.bench.cells`).  Source encodings
-(HEVC payloads) made by any worker go to one :class:`EncodingStore` actor of the run, which every
-worker asks before encoding a frame itself.  A worker process deserializes a sweep's work once and
+(HEVC payloads) made by any worker of a machine go to a folder of the run on that machine
+(:func:`encodings_folder`), which every worker there reads before encoding a frame itself.  A worker process deserializes a sweep's work once and
 keeps it for the sweep's later tasks, as it keeps the encodings it used.  Each cell's channel draws
 are seeded by (seed, SNR, repeat, batch) alone, so a point computed on any workers gives the local
 runner's numbers.
@@ -117,56 +117,33 @@ def _probe(address: str, timeout_s: float = 5.0) -> None:
                           "`ray start --head`, or leave out --address for a local runtime") from None
 
 
-class EncodingStore:
-    """A Ray actor holding the run's source encodings (HEVC payloads by frame, coder and quality), so that a
-    frame encoded by one worker is not encoded again by another, on this node or another."""
+def encodings_folder(run: str) -> Path:
+    """Where a run's workers on this machine share their source encodings: ``$SEMCOM_ENCODINGS`` (a
+    cluster node can be given its own) or the temporary folder, one sub-folder per run."""
+    import tempfile
 
-    def __init__(self, max_bytes: int) -> None:
-        from semcom.codecs.digital.sourcecoders import _EncodingCache
-
-        self.cache = _EncodingCache(max_bytes)
-
-    def get(self, key: tuple) -> bytes | None:
-        return self.cache.get(key)
-
-    def put(self, key: tuple, value: bytes) -> None:
-        self.cache.put(key, value)
-
-    def stats(self) -> dict[str, int]:
-        return {"hits": self.cache.hits, "misses": self.cache.misses}
-
-
-class _StoreTier:
-    """A worker's handle on the :class:`EncodingStore` actor, as the encoding cache's shared tier."""
-
-    def __init__(self, actor: Any) -> None:
-        self.actor = actor
-
-    def get(self, key: tuple) -> bytes | None:
-        import ray
-
-        return ray.get(self.actor.get.remote(key))
-
-    def put(self, key: tuple, value: bytes) -> None:
-        self.actor.put.remote(key, value)  # no need to wait
+    return Path(os.environ.get("SEMCOM_ENCODINGS") or tempfile.gettempdir()) / f"semcom-encodings-{run}"
 
 
 def _cells_task(refs: list, snr: float, cells: list, threads: int) -> tuple[dict, tuple[float, int], str]:
     """Worker side of one slice of a point: ``(its cells' values per configuration, (sensor seconds, frames)
     it spent, node id)`` (:func:`semcom.bench.cells.evaluate_cells`).
 
-    ``refs`` = [the sweep's work, its evaluation frames, the run's :class:`EncodingStore`] (in a list, so
-    that Ray hands over the references, not a fresh copy per task)."""
+    ``refs`` = [the sweep's work, its evaluation frames, the run's id] (in a list, so that Ray hands over
+    the references, not a fresh copy per task).  Source encodings go through the run's folder on this
+    machine (:func:`encodings_folder`): a worker never waits on another process for them (a task that
+    waited on a Ray call would free its CPU and let Ray start more workers than cores)."""
     import ray
     import torch
 
     from semcom.bench.cells import evaluate_cells
-    from semcom.codecs.digital.sourcecoders import ENCODING_CACHE
+    from semcom.codecs.digital.sourcecoders import ENCODING_CACHE, DiskTier
 
     torch.set_num_threads(max(1, int(threads)))
-    mine = getattr(ENCODING_CACHE.shared, "actor", None)
-    if len(refs) > 2 and (mine is None or mine._actor_id != refs[2]._actor_id):
-        ENCODING_CACHE.shared = _StoreTier(refs[2])
+    if len(refs) > 2:
+        folder = encodings_folder(refs[2])
+        if getattr(ENCODING_CACHE.shared, "root", None) != folder:
+            ENCODING_CACHE.shared = DiskTier(folder)
     work = _kept(refs[0], _KEPT_WORKS, "work")
     if work.batches is None:
         work.batches = _kept(refs[1], _KEPT_SETS, "frames")
@@ -229,16 +206,17 @@ def run_sweeps_ray(sweeps: Sequence[tuple[Any, Path]], *, address: str | None = 
 
     from semcom.bench.cells import merge_cells, point_cells, slices
 
-    from semcom.codecs.digital.sourcecoders import CACHE_BYTES
+    import shutil
+    import uuid
 
     ray = connect(address, num_cpus=num_cpus)
     task = ray.remote(num_cpus=1, max_retries=3)(_cells_task)
-    store = None  # the run's shared encodings, made with the first sweep that has work
+    run = uuid.uuid4().hex[:12]  # names the folder where this run's workers share their encodings
     paths: list[Path | None] = [None] * len(sweeps)
     with ExitStack() as stack:
         folders: dict[Path, Path] = {}
         frame_refs: dict[tuple, Any] = {}
-        jobs, refs = [], []      # refs[j]: [job j's work, its frames, the encoding store]
+        jobs, refs = [], []      # refs[j]: [job j's work, its frames, the run's id]
         sizes: list[list[int]] = []  # sizes[j]: images per batch of job j's evaluation set
         for i, (cfg, out_dir) in enumerate(sweeps):
             out_dir = Path(out_dir)
@@ -261,9 +239,7 @@ def run_sweeps_ray(sweeps: Sequence[tuple[Any, Path]], *, address: str | None = 
                     frame_refs[frames_key] = ray.put(job.work.batches)
                 sizes.append([b.size for b in job.work.batches])
                 job.work.batches = None
-                if store is None:
-                    store = ray.remote(num_cpus=0)(EncodingStore).remote(CACHE_BYTES)
-                refs.append([ray.put(job.work), frame_refs[frames_key], store])
+                refs.append([ray.put(job.work), frame_refs[frames_key], run])
                 jobs.append(job)
         if not jobs:
             return paths
@@ -316,5 +292,5 @@ def run_sweeps_ray(sweeps: Sequence[tuple[Any, Path]], *, address: str | None = 
                         job.finish()
         finally:
             bar.close()
-            ray.kill(store)
+            shutil.rmtree(encodings_folder(run), ignore_errors=True)  # this machine's; a remote node's stays
     return paths

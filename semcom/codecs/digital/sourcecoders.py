@@ -17,6 +17,7 @@ whole file (container and header included), since their decoders need it.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import warnings
 from collections import OrderedDict
@@ -96,6 +97,38 @@ class _EncodingCache:
 
 
 ENCODING_CACHE = _EncodingCache(CACHE_BYTES)
+
+
+class DiskTier:
+    """Encodings in a folder, one file per key, shared by the processes of one machine (the Ray executor's
+    workers: no process asks another, so none blocks waiting).  Files are written whole or not at all."""
+
+    def __init__(self, root: "str | os.PathLike[str]") -> None:
+        from pathlib import Path
+
+        self.root = Path(root)
+
+    def _path(self, key: tuple):
+        h = hashlib.blake2b(repr(key).encode(), digest_size=16).hexdigest()
+        return self.root / h[:2] / h
+
+    def get(self, key: tuple) -> bytes | None:
+        try:
+            return self._path(key).read_bytes()
+        except OSError:
+            return None
+
+    def put(self, key: tuple, value: bytes) -> None:
+        path = self._path(key)
+        if path.exists():
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+            tmp.write_bytes(value)
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a full or read-only disk: the encoding stays in this process's cache
 
 
 class _DecodeGuard:
