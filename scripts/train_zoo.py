@@ -293,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if waiting:
             print(f"--budget runs every job at once, but {', '.join(waiting)} start(s) from another job's checkpoint "
-                  f"under the {recipe} recipe (the gpu recipe trains all from scratch)", file=sys.stderr)
+                  f"under the {recipe} recipe (under the gpu recipe no job waits for another)", file=sys.stderr)
             return 2
     parallel = len(queue) if args.budget is not None else args.parallel or (4 if recipe == "gpu" else 1)
     out = Path(args.out)
