@@ -20,7 +20,7 @@ mkdir -p "$out" "$work/zoo"
   nproc --all; } > "$out/gpu.txt" 2>&1
 nvidia-smi dmon -s u -d 5 > "$work/zoo/dmon.txt" 2>&1 &
 dmon=$!
-timeout -s INT $((budget * 11 / 10 + 60)) "$py" scripts/train_zoo.py --recipe "${RECIPE:-gpu}" --out "$work/zoo" \
+timeout $((budget * 11 / 10 + 60)) "$py" scripts/train_zoo.py --recipe "${RECIPE:-gpu}" --out "$work/zoo" \
     --budget "$budget" --only "$jobs" --publish "$work/pub" 2>&1 | tee "$out/driver.log"
 kill $dmon 2>/dev/null
 tar czf "$out/logs.tgz" -C "$work" --exclude='*.ckpt' zoo

@@ -329,7 +329,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         status = _run_queue(queue, running, finished, status, out=out, recipe=recipe, plan=plan, parallel=parallel,
                             nproc=args.nproc, extra=extra, env=env, deadline=deadline)
-    except KeyboardInterrupt:  # the trainers got the same Ctrl-C and save their checkpoints: wait, then report
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the trainers save their checkpoints; wait, then report
+        for _, proc, _, _ in running:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
         for _, proc, _, _ in running:
             try:
                 proc.wait(timeout=60)
@@ -376,7 +379,7 @@ def _run_queue(queue: list[tuple], running: list, finished: set[str], status: in
             for name, proc, _, _ in running:
                 if proc.poll() is None:
                     print(f"{name}: past the budget, stopped (its checkpoint is saved)", flush=True)
-                    proc.send_signal(signal.SIGINT)
+                    proc.send_signal(signal.SIGTERM)  # SIGINT may be ignored in a background job
             deadline = None
         for item in list(running):
             name, proc, t0, log = item
@@ -397,5 +400,10 @@ def _val_every(steps: int, recipe: str) -> int:
     return max(every, round(steps / 15 / every) * every)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _interrupt)  # `timeout` and `kill` stop the zoo as Ctrl-C does
     sys.exit(main())

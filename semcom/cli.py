@@ -133,8 +133,20 @@ def _add_optional_commands() -> None:
 _add_optional_commands()
 
 
+def _terminate_as_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the CLI, turning user errors into one line and exit status 2."""
+    """Entry point: run the CLI, turning user errors into one line and exit status 2.  SIGTERM (``kill``,
+    ``timeout``, a scheduler's preemption) stops a command as Ctrl-C does, keeping the finished work; so does
+    SIGINT, also where the shell started the command with SIGINT ignored (a background job)."""
+    import signal
+    import threading
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
         import semcom  # noqa: F401  (fill the registries)
 
@@ -159,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     except (click.Abort, KeyboardInterrupt):
         click.echo("semcom: interrupted; finished work is saved, rerun the same command to resume", err=True)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -351,3 +351,30 @@ def test_training_reads_the_links_source_unless_a_dataset_is_given(tmp_path, mon
     (tmp_path / "bad.toml").write_text('name = "bad"\n[codec]\nname = "deepjscc"\n[source]\nname = "skimag"\n')
     with pytest.raises(SemcomError, match="unknown source 'skimag'; did you mean 'skimage'"):
         find_link("bad")
+
+
+def test_sigterm_stops_training_like_ctrl_c_even_with_sigint_ignored(tmp_path):
+    """A background job may start with SIGINT ignored; SIGTERM (kill, timeout, a scheduler) must still stop
+    the trainer with its checkpoint saved and a resumable run."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    out = tmp_path / "t.ckpt"
+    cmd = [sys.executable, "-m", "semcom.train", "--link", "deepjscc", "--cbr", "1/48", "--snr", "10", "--steps",
+           "100000", "--out", str(out), "-q", "--dataset", "synth-blur", "--size", "32", "--n-train", "4",
+           "--batch", "2", "--log-every", "1", "--codec-param", "width=8", "--dataset-param", "cache=false"]
+    env = {**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    log = out.with_suffix(".csv")
+    deadline = time.time() + 120
+    while time.time() < deadline and not (log.exists() and len(log.read_text().splitlines()) > 3):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 130, proc.stderr.read().decode()[-500:]
+    from semcom.zoo.store import load_checkpoint
+
+    assert 0 < load_checkpoint(out).train["step"] < 100000
