@@ -7,8 +7,9 @@ import hashlib
 import json
 import re
 import zipfile
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -120,44 +121,61 @@ class _HybridDataset(SourceDataset):
         salt = int(hashlib.sha256(self.name.encode()).hexdigest()[:8], 16)
         return np.random.default_rng(np.random.SeedSequence([self.seed, _SPLITS[self.split], int(index), salt]))
 
-    def capture(self, index: int) -> Capture:
-        """The stored capture of sample ``index`` (generated and cached on first access)."""
-        if not 0 <= index < self._stored():
-            raise IndexError(f"sample {index} out of range (dataset of {self._stored()})")
+    #: what one stored item of the cache is called (a progress bar's unit)
+    unit = "sample"
+
+    def _cached(self, index: int, generate: Callable[[int], Any], pack: Callable[[Any], dict[str, np.ndarray]],
+                unpack: Callable[[dict[str, np.ndarray]], Any]) -> Any:
+        """Stored item ``index``: held in memory (no cache folder), read from its file, or generated and
+        stored (a damaged file is generated again)."""
         if index in self._memory:
             return self._memory[index]
         path = self.sample_path(index)
         if path is not None and path.is_file():
             try:
-                return Capture.from_arrays(_load_npz(path))
+                return unpack(_load_npz(path))
             except (OSError, ValueError, KeyError, zipfile.BadZipFile):
                 pass  # a damaged file: generate again
-        cap = self._generate(index)
-        if cap.raw_events is not None:
-            h, w = cap.sharp.shape[1:]
-            rep = event_representation(self.representation, cap.raw_events, height=h, width=w,
-                                       exposure_us=int(cap.info["exposure_us"]), num_bins=self.num_bins)
-            cap = Capture(sharp=cap.sharp, blurry=cap.blurry, raw_events=cap.raw_events, spikes=cap.spikes,
-                          info=cap.info, rep=rep)
+        item = generate(index)
         if path is None:
-            self._memory[index] = cap
+            self._memory[index] = item
         else:
-            save_npz(path, cap.to_arrays())
+            save_npz(path, pack(item))
             if not (path.parent / "config.json").exists():
                 (path.parent / "config.json").write_text(json.dumps(self._full_config(), indent=1, sort_keys=True,
                                                                     default=str))
-        return cap
+        return item
+
+    def _with_rep(self, cap: Capture) -> Capture:
+        """``cap`` with its event representation (computed once, stored with the capture)."""
+        if cap.raw_events is None:
+            return cap
+        h, w = cap.sharp.shape[1:]
+        rep = event_representation(self.representation, cap.raw_events, height=h, width=w,
+                                   exposure_us=int(cap.info["exposure_us"]), num_bins=self.num_bins)
+        return replace(cap, rep=rep)
+
+    def capture(self, index: int) -> Capture:
+        """The stored capture of sample ``index`` (generated and cached on first access)."""
+        if not 0 <= index < self._stored():
+            raise IndexError(f"sample {index} out of range (dataset of {self._stored()})")
+        return self._cached(index, lambda i: self._with_rep(self._generate(i)), Capture.to_arrays,
+                            Capture.from_arrays)
+
+    def _item(self, index: int) -> Any:
+        """Stored item ``index`` (a capture here; a sequence dataset stores sequences)."""
+        return self.capture(index)
 
     def prepare(self, progress: bool = False) -> None:
-        """Generate every missing sample now (``semcom data synth``)."""
-        it = range(len(self))
+        """Generate every missing stored item now (``semcom data synth``)."""
+        it = range(self._stored())
         if progress:
             from tqdm import tqdm
-            it = tqdm(it, desc=f"{self.name} {self.split}", unit="sample")
+            it = tqdm(it, desc=f"{self.name} {self.split}", unit=self.unit)
         for i in it:
             path = self.sample_path(i)
             if path is None or not path.is_file():
-                self.capture(i)
+                self._item(i)
 
     def __len__(self) -> int:
         n = self._count()
@@ -167,7 +185,10 @@ class _HybridDataset(SourceDataset):
         if index < 0:
             index += len(self)
         shared = index in self._memory  # arrays kept in memory are copied, those read from disk are fresh
-        cap = self.capture(index)
+        return self._sample(self.capture(index), index, shared=shared)
+
+    def _sample(self, cap: Capture, index: int, *, shared: bool) -> Sample:
+        """The :class:`Sample` of a stored capture (its arrays copied when ``shared``: held in memory)."""
         own = (lambda a: np.array(a, copy=True)) if shared else (lambda a: a)  # noqa: E731
         info = dict(cap.info)
         h, w = cap.sharp.shape[1:]

@@ -30,12 +30,10 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from semcom.errors import SemcomError
 from semcom.registry import SOURCES
 from semcom.sources.base import Sample
-from semcom.sources.cache import _load_npz, decode_events, encode_events, save_npz
+from semcom.sources.cache import decode_events, encode_events
 from semcom.sources.camera import CameraConfig, Capture
 from semcom.sources.datasets import SynthBlur
 from semcom.sources.hybrid import _positive_int
-from semcom.sources.representations import event_representation
-from semcom.sources.rgb import to_float
 from semcom.sources.scene import (LatentSequence, SceneRenderer, _affine_sample, _as_float_picture, _inverse_affine,
                                   _path_stats, _random_trajectory, _window)
 
@@ -304,45 +302,36 @@ class SynthBlurVideo(SynthBlur):
     def _config(self) -> dict[str, Any]:
         return {**super()._config(), "video": self.video.describe()}
 
+    unit = "sequence"
+
     def sequence(self, index: int) -> tuple[list[Capture], list[np.ndarray]]:
         """The stored captures and gap events of sequence ``index`` (generated and cached on first access)."""
         if not 0 <= index < len(self):
             raise IndexError(f"sample {index} out of range (dataset of {len(self)})")
-        path = self.sample_path(index)
-        if index in self._memory:
-            return self._memory[index]
-        if path is not None and path.is_file():
-            try:
-                return self._from_arrays(_load_npz(path))
-            except (OSError, ValueError, KeyError):
-                pass  # a damaged file: generate again
+        return self._cached(index, self._generate_sequence, self._pack, self._unpack)
+
+    _item = sequence
+
+    def _generate_sequence(self, index: int) -> tuple[list[Capture], list[np.ndarray]]:
         r_pic, r_scene, r_cam = self._rng(index).spawn(3)
         label, picture = self._picture(index, r_pic)
         video = self.video.render(picture, r_scene)
         caps, gaps = capture_video(self.camera, video, r_cam)
-        out = []
         for cap in caps:
-            rep = None
-            if cap.raw_events is not None:
-                h, w = cap.sharp.shape[1:]
-                rep = event_representation(self.representation, cap.raw_events, height=h, width=w,
-                                           exposure_us=self.exposure_us, num_bins=self.num_bins)
             cap.info.update(name=f"{label}#{index}/{cap.info['exposure_index']}", picture=label,
                             crop_y=int(video.origin[0]), crop_x=int(video.origin[1]),
                             upscale=round(float(video.upscale), 6), index=int(index), seed=self.seed,
                             gap_us=video.gap_us)
-            out.append(Capture(sharp=cap.sharp, blurry=cap.blurry, raw_events=cap.raw_events,
-                               spikes=cap.spikes, info=cap.info, rep=rep))
-        result = (out, gaps)
-        if path is None:
-            self._memory[index] = result
-        else:
-            arrays = {f"e{i}_{k}": v for i, cap in enumerate(out) for k, v in cap.to_arrays().items()}
-            arrays.update({f"gap{i}": encode_events(g) for i, g in enumerate(gaps)})
-            save_npz(path, arrays)
-        return result
+        return [self._with_rep(cap) for cap in caps], gaps
 
-    def _from_arrays(self, arrays: dict[str, np.ndarray]) -> tuple[list[Capture], list[np.ndarray]]:
+    @staticmethod
+    def _pack(item: tuple[list[Capture], list[np.ndarray]]) -> dict[str, np.ndarray]:
+        caps, gaps = item
+        arrays = {f"e{i}_{k}": v for i, cap in enumerate(caps) for k, v in cap.to_arrays().items()}
+        arrays.update({f"gap{i}": encode_events(g) for i, g in enumerate(gaps)})
+        return arrays
+
+    def _unpack(self, arrays: dict[str, np.ndarray]) -> tuple[list[Capture], list[np.ndarray]]:
         caps = []
         for i in range(self.video.exposures):
             own = {k[len(f"e{i}_"):]: v for k, v in arrays.items() if k.startswith(f"e{i}_")}
@@ -355,31 +344,13 @@ class SynthBlurVideo(SynthBlur):
         raise SemcomError(f"{self.name} holds sequences: read dataset[i] (a SequenceSample) or "
                           "dataset.sequence(i)")
 
-    def prepare(self, progress: bool = False) -> None:
-        it = range(len(self))
-        if progress:
-            from tqdm import tqdm
-            it = tqdm(it, desc=f"{self.name} {self.split}", unit="sequence")
-        for i in it:
-            self.sequence(i)
-
     def __getitem__(self, index: int) -> SequenceSample:
         if index < 0:
             index += len(self)
+        shared = index in self._memory
         caps, gaps = self.sequence(index)
-        frames = []
-        for cap in caps:
-            info = dict(cap.info)
-            events = None
-            if cap.rep is not None:
-                events = torch.from_numpy(np.array(cap.rep, copy=True))
-                info.update(representation=self.representation, num_bins=int(cap.rep.shape[0]))
-            frames.append(Sample(sharp=torch.from_numpy(to_float(cap.sharp)),
-                                 blurry=torch.from_numpy(to_float(cap.blurry)), events=events,
-                                 spikes=None if cap.spikes is None else torch.from_numpy(np.array(cap.spikes)),
-                                 raw_events=cap.raw_events, name=str(info.get("name", index)), info=info))
+        frames = tuple(self._sample(cap, index, shared=shared) for cap in caps)
         name = str(caps[0].info.get("name", index)).rsplit("/", 1)[0]
-        return SequenceSample(frames=tuple(frames), gap_events=tuple(gaps), name=name,
+        return SequenceSample(frames=frames, gap_events=tuple(gaps), name=name,
                               info={"exposures": len(frames), "exposure_us": self.exposure_us,
                                     "gap_us": self.video.gap_us, "index": int(index)})
-
