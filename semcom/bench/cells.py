@@ -44,20 +44,18 @@ def point_cells(repeats: int, n_batches: int) -> list[Cell]:
 
 def tried_configurations(work: Any, snr: float) -> list[str | None]:
     """The configurations a point tries (``[None]`` for a codec without any), as the local runner does."""
-    codec = work.link.codec
-    variants = codec.variants()
-    if not variants:
+    from semcom.bench.sweep import tried_configurations as tried
+
+    if not work.link.codec.variants():
         return [None]
-    if work.cfg.all_configs:
-        return list(variants)
-    return list(codec.candidate_variants(float(snr), fading=work.link.channel.fades))
+    return tried(work.link, float(snr), all_configs=work.cfg.all_configs)
 
 
 def evaluate_cells(work: Any, snr: float, cells: Sequence[Cell]) -> dict[str | None, CellValues]:
     """Every metric of every tried configuration on ``cells`` of point ``snr`` (worker side)."""
-    from semcom.bench.sweep import point_seed
+    from semcom.bench.sweep import evaluate_cell
 
-    link, seed = work.link, work.cfg.seed
+    link = work.link
     out: dict[str | None, CellValues] = {}
     for variant in tried_configurations(work, snr):
         if variant is not None:
@@ -66,14 +64,11 @@ def evaluate_cells(work: Any, snr: float, cells: Sequence[Cell]) -> dict[str | N
         got = CellValues({m: {} for m in work.metrics}, {}, {}, 0.0)
         with torch.no_grad():
             for r, j in cells:
-                batch = work.batches[j]
-                gen = torch.Generator().manual_seed(point_seed(seed, float(snr), r, j))
-                res = link(batch, snr_db=float(snr), generator=gen)
-                target = link.target(batch)
-                for m, module in work.metrics.items():
-                    got.values[m][(r, j)] = module(res.output, target).double().cpu().numpy()
-                got.extras[(r, j)] = {k: torch.as_tensor(v, dtype=torch.float64).reshape(-1).tolist()
-                                      for k, v in res.reception.extras.items()}
+                res, values, extras = evaluate_cell(link, work.batches[j], work.metrics, snr_db=float(snr),
+                                                    seed=work.cfg.seed, repeat=r, index=j)
+                for m, v in values.items():
+                    got.values[m][(r, j)] = v
+                got.extras[(r, j)] = extras
                 got.cbr[(r, j)] = res.transmission.cbr
         got.seconds = time.perf_counter() - t0
         out[variant] = got
@@ -86,7 +81,7 @@ def merge_cells(work: Any, snr: float, sizes: Sequence[int], parts: Sequence[dic
 
     ``sizes``: the images in each batch of the evaluation set; ``parts``: :func:`evaluate_cells` of
     slices that together hold every cell of the point once."""
-    from semcom.bench.sweep import PointResult, _row
+    from semcom.bench.sweep import PointResult, _row, envelope_score
 
     cfg, metrics = work.cfg, work.metrics
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
@@ -119,9 +114,7 @@ def merge_cells(work: Any, snr: float, sizes: Sequence[int], parts: Sequence[dic
                               tuple(cfg.metrics), cfg.repeats)
     if tried == [None]:
         return row_of(results[None]), []
-    select = "psnr" if "psnr" in metrics else next(iter(metrics))
-    sign = 1.0 if metrics[select].higher_is_better else -1.0
-    score = lambda res: sign * float(np.nanmean(res.values[select]))  # noqa: E731
+    score = envelope_score(metrics)
     best = tried[0]
     for variant in tried[1:]:
         if score(results[variant]) > score(results[best]):

@@ -6,15 +6,16 @@ evaluation batches, the metrics) into Ray's object store once, and submits, for 
 point, one task per slice of its (repeat, batch) cells (``CELLS_PER_TASK`` cells each); when a point's
 slices are all in, it merges them into the point's row (:mod:`semcom.bench.cells`).  Source encodings
 (HEVC payloads) made by any worker of a machine go to a folder of the run on that machine
-(:func:`encodings_folder`), which every worker there reads before encoding a frame itself.  A worker process deserializes a sweep's work once and
-keeps it for the sweep's later tasks, as it keeps the encodings it used.  Each cell's channel draws
+(:func:`encodings_folder`), which every worker there reads before encoding a frame itself.  A worker
+process deserializes a sweep's work once and keeps it for the sweep's later tasks, as it keeps the
+encodings it used.  Each cell's channel draws
 are seeded by (seed, SNR, repeat, batch) alone, so a point computed on any workers gives the local
 runner's numbers.
 
 Rows are appended as points finish (a killed driver loses only the points in flight, with their
 finished slices; a rerun computes the missing ones), and a sweep's CSV is put back in the requested
-SNR order when its last point is in.  A lost worker's task is retried by Ray; a task that raises stops the run with one
-line naming its point, the finished points kept.
+SNR order when its last point is in.  A lost worker's task is retried by Ray; a task that raises stops
+the run with one line naming its point, the finished points kept.
 
 Ray is optional: ``pip install 'semcom[ray]'``.
 """
@@ -140,10 +141,9 @@ def _cells_task(refs: list, snr: float, cells: list, threads: int) -> tuple[dict
     from semcom.codecs.digital.sourcecoders import ENCODING_CACHE, DiskTier
 
     torch.set_num_threads(max(1, int(threads)))
-    if len(refs) > 2:
-        folder = encodings_folder(refs[2])
-        if getattr(ENCODING_CACHE.shared, "root", None) != folder:
-            ENCODING_CACHE.shared = DiskTier(folder)
+    folder = encodings_folder(refs[2])
+    if getattr(ENCODING_CACHE.shared, "root", None) != folder:
+        ENCODING_CACHE.shared = DiskTier(folder)
     work = _kept(refs[0], _KEPT_WORKS, "work")
     if work.batches is None:
         work.batches = _kept(refs[1], _KEPT_SETS, "frames")
@@ -204,10 +204,10 @@ def run_sweeps_ray(sweeps: Sequence[tuple[Any, Path]], *, address: str | None = 
     from semcom.cliutil import OutputFolder
     from semcom.conventions import format_cbr
 
-    from semcom.bench.cells import merge_cells, point_cells, slices
-
     import shutil
     import uuid
+
+    from semcom.bench.cells import merge_cells, point_cells, slices
 
     ray = connect(address, num_cpus=num_cpus)
     task = ray.remote(num_cpus=1, max_retries=3)(_cells_task)

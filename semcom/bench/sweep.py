@@ -150,6 +150,31 @@ def _kept_bytes(batches: list[Batch], repeats: int) -> int:
     return 4 * repeats * sum(int(b.sharp.numel()) for b in batches)
 
 
+def evaluate_cell(link: Link, batch: Batch, metrics: dict[str, Any], *, snr_db: float, seed: int, repeat: int,
+                  index: int) -> tuple[Any, dict[str, np.ndarray], dict[str, list[float]]]:
+    """Batch ``index`` under channel realization ``repeat`` at one SNR (draws seeded by all four):
+    ``(the link's output, one value per image per metric, the reception's extras flattened)``."""
+    gen = torch.Generator().manual_seed(point_seed(seed, snr_db, repeat, index))
+    out = link(batch, snr_db=snr_db, generator=gen)
+    target = link.target(batch)
+    values = {m: module(out.output, target).double().cpu().numpy() for m, module in metrics.items()}
+    extras = {k: torch.as_tensor(v, dtype=torch.float64).reshape(-1).tolist() for k, v in out.reception.extras.items()}
+    return out, values, extras
+
+
+def tried_configurations(link: Link, snr_db: float, *, all_configs: bool) -> list:
+    """The configurations an envelope tries at one SNR: all with ``all_configs``, else the codec's candidates."""
+    variants = link.codec.variants()
+    return list(variants) if all_configs else list(link.codec.candidate_variants(snr_db, fading=link.channel.fades))
+
+
+def envelope_score(metrics: dict[str, Any]) -> Callable[[PointResult], float]:
+    """What an envelope maximizes: the mean of one metric (PSNR where asked), signed by its direction."""
+    select = "psnr" if "psnr" in metrics else next(iter(metrics))
+    sign = 1.0 if metrics[select].higher_is_better else -1.0
+    return lambda res: sign * float(np.nanmean(res.values[select]))
+
+
 def evaluate_point(link: Link, batches: list[Batch], metrics: dict[str, Any], *, snr_db: float,
                    repeats: int, seed: int, keep_outputs: bool = False) -> PointResult:
     """Run every batch ``repeats`` times at one SNR and collect per-image metric values."""
@@ -165,13 +190,12 @@ def evaluate_point(link: Link, batches: list[Batch], metrics: dict[str, Any], *,
             if outputs is not None:
                 outputs.append([])
             for j, batch in enumerate(batches):
-                gen = torch.Generator().manual_seed(point_seed(seed, snr_db, r, j))
-                out = link(batch, snr_db=snr_db, generator=gen)
-                target = link.target(batch)
-                for m, module in metrics.items():
-                    values[m][start:start + batch.size, r] = module(out.output, target).double().cpu().numpy()
-                for k, v in out.reception.extras.items():
-                    extras.setdefault(k, []).extend(torch.as_tensor(v, dtype=torch.float64).reshape(-1).tolist())
+                out, cell_values, cell_extras = evaluate_cell(link, batch, metrics, snr_db=snr_db, seed=seed,
+                                                              repeat=r, index=j)
+                for m, v in cell_values.items():
+                    values[m][start:start + batch.size, r] = v
+                for k, v in cell_extras.items():
+                    extras.setdefault(k, []).extend(v)
                 if outputs is not None:
                     outputs[r].append(out.output.detach().cpu())
                 cbr_used = out.transmission.cbr
@@ -250,10 +274,9 @@ def envelope_point(link: Link, batches: list[Batch], metrics: dict[str, Any], *,
     result; ``tick`` advances the progress bar.
     """
     variants = link.codec.variants()
-    tried = variants if configs_row is not None else link.codec.candidate_variants(snr_db, fading=link.channel.fades)
+    tried = tried_configurations(link, snr_db, all_configs=configs_row is not None)
     select = "psnr" if "psnr" in metrics else next(iter(metrics))
-    sign = 1.0 if metrics[select].higher_is_better else -1.0
-    score = lambda res: sign * float(np.nanmean(res.values[select]))  # noqa: E731
+    score = envelope_score(metrics)
     lazy = configs_row is None and _kept_bytes(batches, cfg.repeats) <= MAX_KEPT_BYTES
     first = {select: metrics[select]} if lazy else metrics
     best, best_res, seconds = None, None, 0.0

@@ -22,6 +22,7 @@ import threading
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -55,9 +56,9 @@ def image_digest(image: np.ndarray) -> str:
 class _EncodingCache:
     """LRU map (digest, coder key, quality) -> payload bytes, bounded in total bytes.
 
-    ``shared``: an optional second tier with the same ``get`` / ``put`` (the Ray executor's store, shared by
-    every worker of a run), asked on a miss here and given every new encoding; ``shared_hits`` counts what
-    it answered."""
+    ``shared``: an optional second tier with the same ``get`` / ``put`` (the Ray executor's folder, shared by
+    the workers of a run on one machine), asked on a miss here and given every new encoding; ``shared_hits``
+    counts what it answered."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
@@ -72,14 +73,24 @@ class _EncodingCache:
     def get(self, key: tuple) -> bytes | None:
         with self._lock:
             val = self._data.get(key)
-            if val is None:
-                self.misses += 1
-                return None
-            self._data.move_to_end(key)
-            self.hits += 1
-            return val
+            if val is not None:
+                self._data.move_to_end(key)
+                self.hits += 1
+                return val
+            self.misses += 1
+        val = None if self.shared is None else self.shared.get(key)
+        if val is not None:
+            self.shared_hits += 1
+            self._keep(key, val)
+        return val
 
     def put(self, key: tuple, val: bytes) -> None:
+        """Keep a new encoding here and hand it to the shared tier."""
+        self._keep(key, val)
+        if self.shared is not None:
+            self.shared.put(key, val)
+
+    def _keep(self, key: tuple, val: bytes) -> None:
         with self._lock:
             if key in self._data:
                 return
@@ -104,8 +115,6 @@ class DiskTier:
     workers: no process asks another, so none blocks waiting).  Files are written whole or not at all."""
 
     def __init__(self, root: "str | os.PathLike[str]") -> None:
-        from pathlib import Path
-
         self.root = Path(root)
 
     def _path(self, key: tuple):
@@ -213,17 +222,9 @@ class SourceCoder:
         digest = digest or image_digest(image)
         key = (digest, self.name, self.settings(), int(quality))
         val = ENCODING_CACHE.get(key)
-        shared = ENCODING_CACHE.shared
-        if val is None and shared is not None:
-            val = shared.get(key)
-            if val is not None:
-                ENCODING_CACHE.shared_hits += 1
-                ENCODING_CACHE.put(key, val)
         if val is None:
             val = bytes(self._encode(np.ascontiguousarray(image), int(quality)))
             ENCODING_CACHE.put(key, val)
-            if shared is not None:
-                shared.put(key, val)
         return val
 
     def fit(self, image: np.ndarray, budget_bits: int) -> SourceCode | None:
