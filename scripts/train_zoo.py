@@ -201,10 +201,15 @@ def probe(jobs: list[tuple], *, out: Path, recipe: str, nproc: int, extra: list[
         cmd = _with(cmd, "--log-every", str(every)) + ["--overwrite"]
         log = open(pdir / f"{job[0]}.log", "w")
         procs.append((job[0], subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), time.time(), log))
+    ended: dict[str, float] = {}  # each job's own exit time (waiting in turn would add the others' to it)
+    while len(ended) < len(procs):
+        for name, proc, _, _ in procs:
+            if name not in ended and proc.poll() is not None:
+                ended[name] = time.time()
+        time.sleep(0.2)
     timings = {}
     for name, proc, t0, log in procs:
-        proc.wait()
-        wall = time.time() - t0
+        wall = ended[name] - t0
         log.close()
         try:
             if proc.returncode:
@@ -400,10 +405,8 @@ def _val_every(steps: int, recipe: str) -> int:
     return max(every, round(steps / 15 / every) * every)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, _interrupt)  # `timeout` and `kill` stop the zoo as Ctrl-C does
+    from semcom.cli import raise_interrupt
+
+    signal.signal(signal.SIGTERM, raise_interrupt)  # `timeout` and `kill` stop the zoo as Ctrl-C does
     sys.exit(main())

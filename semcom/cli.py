@@ -133,7 +133,8 @@ def _add_optional_commands() -> None:
 _add_optional_commands()
 
 
-def _terminate_as_interrupt(signum: int, frame: object) -> None:
+def raise_interrupt(signum: int, frame: object) -> None:
+    """A signal handler that stops the program as Ctrl-C does (SIGTERM: ``kill``, ``timeout``, preemption)."""
     raise KeyboardInterrupt
 
 
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
 
     previous = None
     if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+        previous = signal.signal(signal.SIGTERM, raise_interrupt)
     try:
         import semcom  # noqa: F401  (fill the registries)
 

@@ -118,10 +118,17 @@ def fresh_source(dataset: str, *, size: int, seed: int, n_val: int, device: torc
     val = None
     if n_val:
         g = torch.Generator(device=device).manual_seed(step_seed(seed, 0, 4))  # a stream training never draws
-        b = source.batch(n_val, g)
-        val = TrainingData.from_float(b.sharp, b.blurry, b.events, describe={**source.describe, "split": "validation"},
-                                      spikes=b.spikes, representation=source.representation, device=device)
+        val = _held(source, [source.batch(n_val, g)], describe={**source.describe, "split": "validation"})
     return source, val
+
+
+def _held(source: Any, batches: list, *, describe: dict[str, Any]) -> TrainingData:
+    """Fresh batches of ``source`` held on its device as one :class:`TrainingData`."""
+    cat = lambda xs: None if xs[0] is None else torch.cat(xs)  # noqa: E731
+    return TrainingData.from_float(cat([b.sharp for b in batches]), cat([b.blurry for b in batches]),
+                                   cat([b.events for b in batches]), describe=describe,
+                                   spikes=cat([b.spikes for b in batches]), representation=source.representation,
+                                   device=source.device)
 
 
 class FreshPool:
@@ -137,7 +144,6 @@ class FreshPool:
         if size < 1 or renew < 1:
             raise SemcomError(f"--fresh-pool needs a positive size and renewal period, not {size} / {renew}")
         self.source, self.size, self.renew, self.chunk = source, int(size), int(renew), int(chunk)
-        self.device, self.representation = source.device, source.representation
         self.describe = {**source.describe, "pool": self.size, "renew": self.renew}
         self.index: int | None = None  # which pool is held
         self.data: TrainingData | None = None
@@ -149,12 +155,7 @@ class FreshPool:
             self.data = None  # free the old pool first
             g = torch.Generator(device=self.source.device).manual_seed(step_seed(seed, k, 5))
             parts = [self.source.batch(min(self.chunk, self.size - i), g) for i in range(0, self.size, self.chunk)]
-            cat = lambda xs: None if xs[0] is None else torch.cat(xs)  # noqa: E731
-            self.data = TrainingData.from_float(cat([b.sharp for b in parts]), cat([b.blurry for b in parts]),
-                                                cat([b.events for b in parts]),
-                                                describe=self.describe,
-                                                spikes=cat([b.spikes for b in parts]),
-                                                representation=self.source.representation, device=self.source.device)
+            self.data = _held(self.source, parts, describe=self.describe)
             self.index = k
             self.built += 1
         return self.data
