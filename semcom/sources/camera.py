@@ -109,8 +109,10 @@ class HybridCamera:
                 "spikes": None if self.spikes is None else self.spikes.describe()}
 
     def capture(self, seq: LatentSequence, rng: np.random.Generator, *,
-                sharp: np.ndarray | None = None, blurry: np.ndarray | None = None) -> Capture:
-        """Record one exposure; ``sharp``/``blurry`` codes replace the simulated ones (GoPro)."""
+                sharp: np.ndarray | None = None, blurry: np.ndarray | None = None,
+                raw_events: np.ndarray | None = None) -> Capture:
+        """Record one exposure; ``sharp``/``blurry`` codes replace the simulated ones (GoPro), ``raw_events``
+        the event camera's (a video's exposure, cut from events simulated over the whole video)."""
         r_rgb, r_ev, r_sp = rng.spawn(3)
         frames = seq.frames
         if frames.ndim != 4 or frames.shape[1] != 3:
@@ -121,7 +123,8 @@ class HybridCamera:
                                 "blur_px": round(float(seq.blur_px), 4), "foreground": bool(seq.foreground)}
         raw = None
         if self.events is not None:
-            raw = self.events.simulate(frames, seq.times_us, exposure_us=seq.exposure_us, rng=r_ev)
+            raw = (self.events.simulate(frames, seq.times_us, exposure_us=seq.exposure_us, rng=r_ev)
+                   if raw_events is None else raw_events)
             info.update(contrast_threshold=self.events.contrast, contrast_neg=self.events.contrast_neg,
                         contrast_sigma=self.events.contrast_sigma, num_events=int(len(raw)),
                         bytes_per_event=self.events.bytes_per_event, event_bytes=self.events.payload_bytes(raw))

@@ -203,19 +203,10 @@ def capture_video(camera: "HybridCamera", video: VideoSequence, rng: np.random.G
         ins, gaps = split_events(raw, exposures=video.num_exposures, exposure_us=video.exposure_us,
                                  gap_us=video.gap_us)
     captures = []
-    events_cam, camera.events = camera.events, None  # the events come from the whole span, above
-    try:
-        for i in range(video.num_exposures):
-            cap = camera.capture(video.exposure(i), r_exp[i])
-            info = dict(cap.info, exposure_index=i, start_us=video.start_us(i))
-            if events_cam is not None:
-                info.update(contrast_threshold=events_cam.contrast, contrast_neg=events_cam.contrast_neg,
-                            contrast_sigma=events_cam.contrast_sigma, num_events=int(len(ins[i])),
-                            bytes_per_event=events_cam.bytes_per_event, event_bytes=events_cam.payload_bytes(ins[i]))
-            captures.append(Capture(sharp=cap.sharp, blurry=cap.blurry, raw_events=ins[i], spikes=cap.spikes,
-                                    info=info))
-    finally:
-        camera.events = events_cam
+    for i in range(video.num_exposures):
+        cap = camera.capture(video.exposure(i), r_exp[i], raw_events=ins[i])
+        cap.info.update(exposure_index=i, start_us=video.start_us(i))
+        captures.append(cap)
     return captures, gaps
 
 
