@@ -234,17 +234,17 @@ class SequenceFrames:
 
     def __init__(self, sequences: Any) -> None:
         self.sequences = sequences
-        self.index = [(i, k) for i in range(len(sequences)) for k in range(self._length(i))]
-
-    def _length(self, i: int) -> int:
-        return int(getattr(self.sequences, "exposures", None) or len(self.sequences[i]))
+        self.index = [(i, k) for i in range(len(sequences)) for k in range(sequences.exposures)]
+        self._last: tuple[int, SequenceSample] | None = None  # frames are read in order: load a sequence once
 
     def __len__(self) -> int:
         return len(self.index)
 
     def __getitem__(self, j: int) -> Sample:
         i, k = self.index[j]
-        frame = self.sequences[i].frames[k]
+        if self._last is None or self._last[0] != i:
+            self._last = (i, self.sequences[i])
+        frame = self._last[1].frames[k]
         return Sample(sharp=frame.sharp, blurry=frame.blurry, events=frame.events, spikes=frame.spikes,
                       raw_events=frame.raw_events, name=frame.name, info={**frame.info, "sequence": i})
 
@@ -289,6 +289,10 @@ class SynthBlurVideo(SynthBlur):
                                        max_step_px=max_step_px)
         except ValueError as exc:
             raise SemcomError(f"{self.name}: {exc}") from None
+
+    @property
+    def exposures(self) -> int:
+        return self.video.exposures
 
     def _config(self) -> dict[str, Any]:
         return {**super()._config(), "video": self.video.describe()}
