@@ -36,7 +36,8 @@ def cli() -> None:
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of every channel draw.")
 @click.option("--batch-size", default=8, show_default=True, type=int)
 @click.option("--metrics", default="psnr,ssim,dists", show_default=True, help="Comma-separated metrics.")
-@click.option("--checkpoint", default=None, type=click.Path(), help="Codec checkpoint (learned links).")
+@click.option("--checkpoint", default=None, type=click.Path(),
+              help="Checkpoint of the learned codec, or of the learned back-end behind a codec without weights (stra).")
 @click.option("--all-configs", is_flag=True, help="Adaptive digital links: also write every configuration's curve.")
 @click.option("--out", "out_dir", default="results/runs", show_default=True, type=click.Path(),
               help="Folder for the CSV, JSON sidecar and PNG.")

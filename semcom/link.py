@@ -54,13 +54,14 @@ class LinkOutput:
 
 def _build(registry, comp: Component, *, zoo: dict[str, Any] | None = None, **extra: Any) -> Any:
     """Build ``comp`` with ``extra`` arguments; ``zoo``: which shipped weights a learned codec looks up."""
+    args = {**comp.params, **extra}  # an override replaces the link file's value
     try:
         if registry is CODECS:
             if is_learned(comp.name):  # the zoo finds, verifies and loads its weights
-                return build_codec(comp.name, **comp.params, **extra, **(zoo or {}))
+                return build_codec(comp.name, **args, **(zoo or {}))
             if extra.get("checkpoint") is not None:
                 raise SemcomError(f"codec {comp.name!r} has no learned weights; a checkpoint does not apply to it")
-        return registry.build(comp.name, **comp.params, **extra)
+        return registry.build(comp.name, **args)
     except SemcomError:
         raise
     except (TypeError, ValueError) as exc:  # unexpected keyword or bad value in a TOML table
@@ -83,6 +84,11 @@ def _unknown_keys(factory: Any, given: dict[str, Any]) -> list[str]:
     return [k for k in given if k not in valid]
 
 
+def receiver_takes_weights(spec: LinkSpec) -> bool:
+    """Whether the link's receiver back-end loads learned weights of its own (a ``weights`` argument)."""
+    return spec.receiver.name in RECEIVERS and "weights" in keywords(RECEIVERS.get(spec.receiver.name))
+
+
 class Link(nn.Module):
     """A built link, ready to carry batches at a given SNR.
 
@@ -90,7 +96,10 @@ class Link(nn.Module):
         spec: the parsed link file.
         cbr: the requested CBR; the codec may use less, never more.
         channel: a channel component overriding the spec's.
-        codec_overrides: extra codec constructor arguments (for example ``checkpoint``).
+        codec_overrides: extra codec constructor arguments (for example ``checkpoint``).  Where the codec
+            has no learned weights and the receiver does (``stra``), ``checkpoint`` goes to the receiver as
+            its ``weights`` (``"none"``: untrained).
+        receiver_overrides: extra receiver constructor arguments.
 
     Example:
         >>> link = Link(find_link("softcast"), cbr=1/48)        # doctest: +SKIP
@@ -98,17 +107,23 @@ class Link(nn.Module):
     """
 
     def __init__(self, spec: LinkSpec, *, cbr: float, channel: Component | None = None,
-                 codec_overrides: dict[str, Any] | None = None) -> None:
+                 codec_overrides: dict[str, Any] | None = None,
+                 receiver_overrides: dict[str, Any] | None = None) -> None:
         super().__init__()
+        codec_overrides, receiver_overrides = dict(codec_overrides or {}), dict(receiver_overrides or {})
+        if codec_overrides.get("checkpoint") is not None and receiver_takes_weights(spec) \
+                and not is_learned(spec.codec.name):
+            weights = str(codec_overrides.pop("checkpoint"))
+            receiver_overrides["weights"] = None if weights.lower() == "none" else weights
         self.spec = spec
         self.cbr = float(cbr)
         self.channel_spec = channel or spec.channel
         if self.channel_spec.name not in CHANNELS:
             raise SemcomError(CHANNELS.unknown_message(self.channel_spec.name))
-        self.codec: Codec = _build(CODECS, spec.codec, cbr=self.cbr, **(codec_overrides or {}),
+        self.codec: Codec = _build(CODECS, spec.codec, cbr=self.cbr, **codec_overrides,
                                    zoo={"link": spec.name, "own_weights": spec.transmitter is not None})
         self.channel: Channel = _build(CHANNELS, self.channel_spec)
-        self.receiver = _build(RECEIVERS, spec.receiver)
+        self.receiver = _build(RECEIVERS, spec.receiver, **receiver_overrides)
         #: the sensor-side stage (fixed: not trained with the codec), or ``None``
         self.transmitter = None if spec.transmitter is None else _build(RECEIVERS, spec.transmitter)
         if self.transmitter is not None:

@@ -89,13 +89,12 @@ def test_per_frame_links_send_every_frame_of_a_sequence_at_the_same_cbr(tmp_path
         assert side["resolved"]["dataset"]["frames_of_sequences"] == {"sequences": 2, "frames": 6}
 
 
-def test_the_trainer_refuses_sequences_in_one_line(tmp_path, capsys):
-    from semcom.cli import main
+def test_a_per_frame_link_trains_on_the_frames_of_sequences(tmp_path):
+    from semcom.train import train
 
-    assert main(["train", "--link", "deepjscc", "--cbr", "1/48", "--snr", "10", "--steps", "1", "--dataset",
-                 "synth-blur-video", "--size", "32", "--out", str(tmp_path / "t" / "x.ckpt")]) == 2
-    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert "sequences" in err[-1] and not (tmp_path / "t" / "x.ckpt").exists()
+    res = train("deepjscc", cbr=1 / 48, snr_db=10.0, steps=2, batch_size=2, dataset="synth-blur-video", size=32,
+                n_train=3, n_val=1, progress=False, out=tmp_path / "x.ckpt", log_every=1)
+    assert res.checkpoint.exists() and np.isfinite(res.val_psnr)
 
 
 def test_gopro_video_yields_windows_of_consecutive_frames_of_one_folder(tmp_path):

@@ -133,13 +133,21 @@ def load_dataset(cfg: SweepConfig, default: Component) -> Any:
     if name not in SOURCES:
         raise SemcomError(SOURCES.unknown_message(name))
     ds = SOURCES.build(name, **params)
-    if getattr(ds, "sequences", False):  # a per-frame link sends every exposure of every sequence
+    if getattr(ds, "sequences", False):  # every exposure of every sequence is sent (and scored) as a frame
         from semcom.sources.video import SequenceFrames
 
         ds = SequenceFrames(ds)
     if len(ds) == 0:
         raise SemcomError(f"dataset {name!r} has no samples")
     return ds
+
+
+def batch_indices(dataset: Any, batch_size: int) -> list[list[int]]:
+    """The sample indices of each batch: ``batch_size`` at a time, or for the frames of sequences whole
+    sequences at a time (about ``batch_size`` frames), so that a video back-end finds each frame's neighbours."""
+    if hasattr(dataset, "sequence_batches"):
+        return dataset.sequence_batches(batch_size)
+    return [list(range(s, min(s + batch_size, len(dataset)))) for s in range(0, len(dataset), batch_size)]
 
 
 #: largest total size of one variant's kept outputs; above it every variant is scored in full
@@ -426,9 +434,7 @@ def prepare_sweep(cfg: SweepConfig, *, out_dir: Path, overwrite: bool,
     done = resumed_points(csv_path, old_sidecar, key=key, weights=weights)
 
     # 3. the sidecar
-    indices = list(range(len(dataset)))
-    batches = [collate([dataset[i] for i in indices[s:s + cfg.batch_size]])
-               for s in range(0, len(indices), cfg.batch_size)]
+    batches = [collate([dataset[i] for i in group]) for group in batch_indices(dataset, cfg.batch_size)]
     existed = {p: p.exists() for p in (csv_path, json_path, configs_path)}
     sidecar = {"config_key": key, "weights": weights, "config": {**asdict(cfg), "snr_db": list(cfg.snr_db)},
                "resolved": identity,

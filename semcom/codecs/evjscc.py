@@ -154,6 +154,8 @@ class EVJSCC(LearnedCodec):
             EDI estimate of the sharp frame computed from ``B`` and ``E`` at the transmitter
             (:class:`EDIPrior`, one learned contrast); ``"none"``: it reads ``B`` and ``E`` only,
             as in the paper (see docs/training.md for why the default differs and what it buys).
+        output: ``"deblurred"`` (default) or ``"streams"``: decode delivers the decoded blurry frame ``B^``
+            instead (with the decoded events), for links with a back-end of their own (``deepjscc-stra``).
 
     Shape:
         encode: ``batch.blurry`` ``(B, 3, H, W)`` and ``batch.events`` ``(B, C, H, W)`` ->
@@ -176,9 +178,15 @@ class EVJSCC(LearnedCodec):
                  width: int | None = None,
                  split: tuple[float, float, float] | list[float] | None = None, shared: bool | None = None,
                  event_channels: int | None = None, event_scale: float | None = None,
-                 unet_width: int | None = None, prior: str | None = None, checkpoint: None = None) -> None:
+                 unet_width: int | None = None, prior: str | None = None, output: str = "deblurred",
+                 checkpoint: None = None) -> None:
         super().__init__()
         self._refuse_checkpoint(checkpoint)
+        if output not in ("deblurred", "streams"):
+            raise ValueError(f"output must be 'deblurred' or 'streams', got {output!r}")
+        #: what decode delivers as the image: the U-Net's deblurred frame, or (``"streams"``, for a back-end
+        #: of its own at the receiver such as STRA) the decoded blurry frame, the U-Net unused
+        self.output = output
         if isinstance(cbr, bool) or not isinstance(cbr, (int, float)) or not 0 < cbr <= 1:
             raise ValueError(f"cbr must be a number in (0, 1], got {cbr!r}")
         if snr_db is not None and (isinstance(snr_db, bool) or not isinstance(snr_db, (int, float))):
@@ -342,6 +350,8 @@ class EVJSCC(LearnedCodec):
 
     def decode(self, received: ChannelOutput, tx: Transmission, *, snr_db: torch.Tensor) -> Reception:
         image, events = self.decode_streams(received, tx, snr_db=snr_db)
+        if self.output == "streams":
+            return Reception(image, events=events)
         return Reception(self._deblur(image, events).clamp(0.0, 1.0), events=events)
 
     def transmit_train(self, batch: Batch, channel: Channel, *, snr_db: torch.Tensor,

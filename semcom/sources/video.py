@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from semcom.errors import SemcomError
 from semcom.registry import SOURCES
-from semcom.sources.base import Sample
+from semcom.sources.base import Batch, Sample
 from semcom.sources.cache import decode_events, encode_events
 from semcom.sources.camera import CameraConfig, Capture
 from semcom.sources.datasets import SynthBlur
@@ -40,7 +40,8 @@ from semcom.sources.scene import (LatentSequence, SceneRenderer, _affine_sample,
 if TYPE_CHECKING:  # pragma: no cover
     from semcom.sources.camera import HybridCamera
 
-__all__ = ["VideoSequence", "VideoRenderer", "split_events", "capture_video"]
+__all__ = ["VideoSequence", "VideoRenderer", "split_events", "capture_video", "stack_sequence", "unstack_sequences",
+           "sequence_neighbours"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -210,6 +211,56 @@ def capture_video(camera: "HybridCamera", video: VideoSequence, rng: np.random.G
     return captures, gaps
 
 
+# --------------------------------------------------------------------------- sequences as batches of frames
+
+def stack_sequence(seq: "SequenceSample") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """A sequence as one training sample: sharp and blurry ``(3T, H, W)`` and events ``(C·T, H, W)``, the
+    exposures' channels one after the other (so that a crop or flip acts on all of them alike)."""
+    sharp = torch.cat([f.sharp for f in seq.frames])
+    blurry = torch.cat([f.blurry for f in seq.frames])
+    events = None if any(f.events is None for f in seq.frames) else torch.cat([f.events for f in seq.frames])
+    return sharp, blurry, events
+
+
+def unstack_sequences(batch: Batch, exposures: int) -> Batch:
+    """The inverse of :func:`stack_sequence` over a batch: ``B`` stacked sequences become ``B·T`` frames,
+    sequence after sequence, each frame's ``info`` naming its sequence (its place in the batch), its
+    exposure index and ``T`` (what :func:`sequence_neighbours` reads)."""
+    t = int(exposures)
+    b, c3, h, w = batch.sharp.shape
+    if c3 != 3 * t:
+        raise ValueError(f"a stacked sequence of {t} exposures has {3 * t} frame channels, got {c3}")
+    flat = lambda x: None if x is None else x.reshape(b * t, x.shape[1] // t, *x.shape[2:])  # noqa: E731
+    info = tuple({"sequence": i, "exposure_index": k, "exposures": t} for i in range(b) for k in range(t))
+    return Batch(sharp=flat(batch.sharp), blurry=flat(batch.blurry), events=flat(batch.events), info=info)
+
+
+def sequence_neighbours(batch: Batch | None, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each of the ``n`` frames of ``batch``, the batch positions of the previous and next exposure of
+    its sequence (a sequence's first and last frame are their own missing neighbour).
+
+    Frames without sequence information (single exposures) are sequences of one.  Raises ``ValueError``
+    where a batch cuts a sequence or holds its frames out of order: the neighbours would be wrong."""
+    info = tuple(batch.info) if batch is not None else ()
+    prev, nxt = list(range(n)), list(range(n))
+    if not info or "exposures" not in info[0]:
+        return torch.tensor(prev), torch.tensor(nxt)
+    if len(info) != n:
+        raise ValueError(f"the batch describes {len(info)} frames but holds {n}")
+    j = 0
+    while j < n:
+        t, seq = int(info[j]["exposures"]), info[j].get("sequence")
+        group = info[j:j + t]
+        if len(group) != t or [g.get("exposure_index") for g in group] != list(range(t)) \
+                or any(g.get("sequence") != seq for g in group):
+            raise ValueError("a batch of sequence frames must hold whole sequences in order (frame "
+                             f"{j} starts an incomplete one); batch them with SequenceFrames.sequence_batches")
+        for k in range(t):
+            prev[j + k], nxt[j + k] = j + max(k - 1, 0), j + min(k + 1, t - 1)
+        j += t
+    return torch.tensor(prev), torch.tensor(nxt)
+
+
 # --------------------------------------------------------------------------- the dataset
 
 @dataclass(frozen=True)
@@ -246,7 +297,17 @@ class SequenceFrames:
             self._last = (i, self.sequences[i])
         frame = self._last[1].frames[k]
         return Sample(sharp=frame.sharp, blurry=frame.blurry, events=frame.events, spikes=frame.spikes,
-                      raw_events=frame.raw_events, name=frame.name, info={**frame.info, "sequence": i})
+                      raw_events=frame.raw_events, name=frame.name,
+                      info={**frame.info, "sequence": i, "exposure_index": k,
+                            "exposures": self.sequences.exposures})
+
+    def sequence_batches(self, frames_per_batch: int) -> list[list[int]]:
+        """Frame indices in batches of whole sequences, in order: ``ceil(frames_per_batch / T)`` sequences a
+        batch (at least one), so that a back-end reading a frame's neighbours finds them in its batch."""
+        t = self.sequences.exposures
+        per = max(1, -(-int(frames_per_batch) // t))
+        n = len(self.sequences)
+        return [list(range(s * t, min(s + per, n) * t)) for s in range(0, n, per)]
 
     def describe(self) -> dict[str, Any]:
         return {**self.sequences.describe(), "frames_of_sequences": {"sequences": len(self.sequences),
@@ -267,7 +328,7 @@ class SynthBlurVideo(SynthBlur):
     """
 
     name = "synth-blur-video"
-    sequences = True  #: ``dataset[i]`` is a SequenceSample (the runner and the trainer refuse it for now)
+    sequences = True  #: ``dataset[i]`` is a SequenceSample
 
     def __init__(self, *, split: str = "test", size: int | None = None, n: int | None = None,
                  limit: int | None = None, seed: int = 0, exposures: int = 3, gap_us: int = 2_500,

@@ -131,14 +131,29 @@ class TrainingData:
     def draw(self, *, seed: int, step: int, batch_size: int, shard: int = 0, crop: int | None = None,
              augment: tuple[str, ...] = AUGMENTATIONS) -> Batch:
         """:func:`draw_batch` of these samples (the trainer's interface, shared with fresh sources)."""
-        return draw_batch(self, seed=seed, step=step, batch_size=batch_size, shard=shard, crop=crop,
-                          augment=augment)
+        if self.exposures:  # time reversal of a stacked sequence would also have to reverse its exposures
+            augment = tuple(a for a in augment if a != "time")
+        return self._frames(draw_batch(self, seed=seed, step=step, batch_size=batch_size, shard=shard, crop=crop,
+                                       augment=augment))
+
+    @property
+    def exposures(self) -> int:
+        """``T`` where each sample is a sequence of ``T`` exposures stacked along the channels, else 0."""
+        return int(self.extra.get("exposures", 0))
+
+    def _frames(self, batch: Batch) -> Batch:
+        """Sequences unstacked into frames (:func:`semcom.sources.video.unstack_sequences`); frames as they are."""
+        if not self.exposures:
+            return batch
+        from semcom.sources.video import unstack_sequences
+
+        return unstack_sequences(batch, self.exposures)
 
     def batch(self, index: torch.Tensor | slice) -> Batch:
         """Samples ``index`` as a float :class:`Batch`, no augmentation (validation)."""
         s = self.subset(index)
-        return Batch(sharp=s.sharp.float() / 255.0, blurry=s.blurry.float() / 255.0,
-                     events=None if s.events is None else s.events.float(), spikes=s.spikes)
+        return self._frames(Batch(sharp=s.sharp.float() / 255.0, blurry=s.blurry.float() / 255.0,
+                                  events=None if s.events is None else s.events.float(), spikes=s.spikes))
 
 
 def time_reverse(rep: torch.Tensor, representation: str) -> torch.Tensor:

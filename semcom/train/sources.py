@@ -29,9 +29,6 @@ def _build_source(dataset: str, *, size: int, n: int, seed: int, split: str, par
         ds = SOURCES.build(dataset, **kwargs)
     except TypeError as exc:
         raise SemcomError(f"cannot build training data {dataset!r}: {exc}") from None
-    if getattr(ds, "sequences", False):
-        raise SemcomError(f"{dataset} yields sequences of exposures; training on sequences is not supported yet "
-                          "(train on single exposures: --dataset synth-blur or photos)")
     return ds
 
 
@@ -46,6 +43,12 @@ def _samples(args: tuple) -> list[tuple]:
 
 
 def _sample_tuple(s, spikes: bool) -> tuple:
+    if hasattr(s, "gap_events"):  # a sequence: its exposures stacked along the channels
+        from semcom.sources.video import stack_sequence
+
+        if spikes:
+            raise SemcomError("training on sequences with spike streams is not supported (no codec needs it)")
+        return (*stack_sequence(s), None)
     return s.sharp, s.blurry, s.events, s.spikes if spikes else None
 
 
@@ -89,8 +92,11 @@ def load_training_data(dataset: str, *, size: int, n: int, seed: int, split: str
             raise SemcomError(f"training data {dataset!r} has no spike streams (a spike codec needs them)")
         spike_stack = torch.stack([torch.as_tensor(t[3]) for t in rows])
     info = {**ds.describe(), "n": count}
-    return TrainingData.from_float(sharp, blurry, events, describe=info, spikes=spike_stack,
+    data = TrainingData.from_float(sharp, blurry, events, describe=info, spikes=spike_stack,
                                    representation=info.get("representation"), device=device)
+    if getattr(ds, "sequences", False):  # each sample is a stacked sequence; batches unstack it into frames
+        data.extra["exposures"] = int(ds.exposures)
+    return data
 
 
 def fresh_source(dataset: str, *, size: int, seed: int, n_val: int, device: torch.device,

@@ -46,7 +46,7 @@ from tqdm import tqdm
 from semcom.codecs.base import LearnedCodec
 from semcom.conventions import format_cbr
 from semcom.errors import SemcomError
-from semcom.link import Link, find_link
+from semcom.link import Link, find_link, receiver_takes_weights
 from semcom.registry import CODECS
 from semcom.train import distributed as dist_util
 from semcom.seeds import step_seed
@@ -269,11 +269,12 @@ def train_schedule(link: Link, data: TrainingData, schedule: Schedule, cfg: Trai
                 batch = data.draw(seed=cfg.seed, step=step, batch_size=shard_batch, crop=cfg.crop, shard=shard,
                                   augment=cfg.augment)
                 gs = torch.Generator(device=device).manual_seed(step_seed(cfg.seed, step, 1, shard))
+                n = batch.size  # frames: shard_batch, or shard_batch * T for sequences
                 if cfg.snr_range is None:
-                    snr = torch.full((shard_batch,), float(cfg.snr_db), device=device)
+                    snr = torch.full((n,), float(cfg.snr_db), device=device)
                 else:
                     lo, hi = cfg.snr_range
-                    snr = lo + (hi - lo) * torch.rand(shard_batch, generator=gs, device=device)
+                    snr = lo + (hi - lo) * torch.rand(n, generator=gs, device=device)
                 gen = torch.Generator(device=device).manual_seed(step_seed(cfg.seed, step, 2, shard))
                 with dist_util.accumulating(model, i < len(my_shards) - 1):
                     loss, output, target = model(batch, snr, gen, stage, amp)
@@ -463,9 +464,11 @@ def train(link_name: str, *, cbr: float, snr_db: float | None = None,
             overrides["adaptive"] = True
         else:
             overrides["snr_db"] = float(snr_db)
+    # a learned back-end behind a codec without weights (stra) starts untrained, or from --init
+    receiver_overrides = {"weights": init} if not learned and receiver_takes_weights(spec) else {}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        link = Link(spec, cbr=float(cbr), codec_overrides=overrides)
+        link = Link(spec, cbr=float(cbr), codec_overrides=overrides, receiver_overrides=receiver_overrides)
     if not any(True for _ in link.parameters()):
         raise SemcomError(f"link {spec.name!r} has no learned weights to train (its codec and receiver are "
                           "model-based)")

@@ -245,3 +245,24 @@ def checkpoint_for(*, codec: str, cbr: float, checkpoint: str | Path | None, snr
                           f"{codec!r} at CBR {format_cbr(cbr)}; train one for it with "
                           f"`semcom train --cbr {format_cbr(cbr)} ...`")
     return ck
+
+
+def receiver_weights(weights: str | Path, *, link: str, receiver: str) -> dict[str, torch.Tensor]:
+    """The receiver state dict a learned back-end loads: ``"shipped"`` for the shipped checkpoint of the link
+    that trains it (the manifest entry of ``link``), or the path of a training checkpoint of such a link.
+
+    Raises:
+        SemcomError: nothing shipped, a bad file, or a checkpoint without weights for ``receiver``.
+    """
+    if str(weights) == "shipped":
+        entries = [e for e in read_manifest() if e.get("link") == link]
+        if not entries:
+            raise SemcomError(f"no shipped weights for the {receiver} back-end (link {link!r}); train them with "
+                              f"`semcom train --link {link} --cbr 1 --snr 0 --out my.ckpt` and pass --checkpoint my.ckpt")
+        ck = load_checkpoint(entry_path(entries[0]), sha256=entries[0]["sha256"])
+    else:
+        ck = load_checkpoint(weights)
+    if not ck.receiver:
+        raise SemcomError(f"{weights} holds no receiver weights (made by link {ck.meta.get('link')!r}); the "
+                          f"{receiver} back-end is trained by `semcom train --link {link}`")
+    return ck.receiver
