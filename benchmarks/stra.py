@@ -8,7 +8,9 @@ learning rate and seed:
 * ``unet-xattn``: the single-frame U-Net with event cross attention (each frame and its own SCER);
 * ``stra-frames``: STRA without events (three consecutive blurry frames);
 * ``stra-notmb``: STRA without the Temporal Memory Block (three frames, the current frame's events);
-* ``stra``: STRA full (three frames, three event sequences).
+* ``stra``: STRA full (three frames, three event sequences);
+* ``stra-notmb-skips``, ``stra-skips``: the last two with the current event sequence's features also joined
+  to the decoder at the finer scales (``event_skips``, ours).
 
 They are scored on the test split (every frame of every sequence, 256x256) against the sharp frames, with
 the blurry frame itself and EDI per frame (raw events, the camera's nominal contrast) as references.
@@ -45,6 +47,8 @@ MODELS = {  # row label -> link (name or file)
     "STRA frame-only (no events)": str(HERE / "links" / "stra-frames.toml"),
     "STRA without TMB": str(HERE / "links" / "stra-notmb.toml"),
     "STRA full": "stra",
+    "STRA without TMB, event skips (ours)": str(HERE / "links" / "stra-notmb-skips.toml"),
+    "STRA full, event skips (ours)": str(HERE / "links" / "stra-skips.toml"),
 }
 
 
@@ -141,8 +145,10 @@ def main() -> int:
     # the paired differences the targets are about (same frames, so the noise of the test set cancels)
     values = {name: psnr(torch.cat([fn(b) for b in batches]), sharp).double().numpy()
               for name, (fn, *_rest) in methods.items() if name in MODELS}
-    pairs = [("STRA full", "single-frame U-Net with events (unet-xattn)", 0.5),
-             ("STRA full", "STRA frame-only (no events)", 1.5), ("STRA full", "STRA without TMB", 0.0)]
+    unet, frames = "single-frame U-Net with events (unet-xattn)", "STRA frame-only (no events)"
+    pairs = [("STRA full", unet, 0.5), ("STRA full", frames, 1.5), ("STRA full", "STRA without TMB", 0.0),
+             ("STRA full, event skips (ours)", unet, 0.5), ("STRA full, event skips (ours)", frames, 1.5),
+             ("STRA full, event skips (ours)", "STRA without TMB, event skips (ours)", 0.0)]
     diffs = []
     for a, b, target in pairs:
         if a in values and b in values:

@@ -56,3 +56,72 @@ def test_reblur_loss_is_zero_for_the_true_latent_frames():
     assert float(reblur_loss(still, blurry)) > 20 * (0.5 / 255) ** 2
     with pytest.raises(ValueError):
         reblur_loss(latent[0], blurry)
+
+
+@pytest.fixture(scope="module")
+def spike_data():
+    from semcom.train.ssdm import load_spike_data
+
+    return load_spike_data(split="test", size=32, n=2)
+
+
+def test_the_self_supervised_trainers_never_read_the_sharp_frame(spike_data):
+    """Batches whose sharp frames are NaN train BSN, SR and LDN to finite losses; the supervised trainer,
+    which does read them, stops on the NaN loss (so a self-supervised trainer that read them would too)."""
+    from dataclasses import replace
+
+    from semcom.errors import SemcomError
+    from semcom.receivers.ssdm import Cascade
+    from semcom.train.ssdm import train_bsn, train_ldn, train_sr, train_supervised
+
+    class NaNSharp:
+        def draw(self, **kw):
+            b = spike_data.draw(**kw)
+            return replace(b, sharp=torch.full_like(b.sharp, float("nan")))
+
+    data = NaNSharp()
+    kw = dict(steps=2, batch_size=2, crop=32, progress=False)
+    bsn = train_bsn(data, width=40, **kw)
+    sr = train_sr(data, **kw)
+    ldn = train_ldn(data, Cascade(bsn=bsn, sr=sr, width=80), **kw)
+    assert all(torch.isfinite(p).all() for net in (bsn, sr, ldn) for p in net.parameters())
+    with pytest.raises(SemcomError, match="not finite"):
+        train_supervised(data, **kw)
+
+
+def test_spike_frames_do_not_depend_on_the_cameras_scale_and_the_plain_cascade_is_sdm(spike_data):
+    from semcom.receivers.sdm import SDM
+    from semcom.receivers.ssdm import Cascade, spike_frames
+
+    b = spike_data.batch(slice(0, 2))
+    short, long = spike_frames(b.spikes, centre=200, width=64)
+    assert short.shape == (2, 1, 8, 8) and torch.allclose(long.mean((1, 2, 3)), torch.ones(2))
+    doubled = torch.cat([b.spikes, b.spikes], 1)  # the same rates over twice the ticks
+    assert torch.allclose(spike_frames(doubled, centre=400, width=128)[1], long)
+    ours = Cascade(width=64)(b.blurry, b.spikes)
+    ref = SDM(window=64)(b.blurry, batch=b)
+    valid = SDM(window=64).gain(b.spikes, (32, 32))[1].expand_as(ref)
+    assert torch.allclose(ours[valid], ref[valid], atol=1e-4)
+
+
+def test_the_s_sdm_back_end_loads_its_weights_and_needs_spikes(tmp_path, spike_data):
+    from semcom.errors import SemcomError
+    from semcom.receivers.ssdm import LDN, SSDM
+    from semcom.sources.base import Batch
+    from semcom.train.ssdm import save_receiver
+
+    torch.manual_seed(0)
+    ldn = LDN()
+    torch.nn.init.normal_(ldn.out.weight, std=0.01)
+    path = save_receiver(tmp_path / "s.ckpt", ldn, width=80, training={"steps": 0})
+    rx = SSDM(weights=str(path)).eval()
+    b = spike_data.batch(slice(0, 2))
+    from semcom.receivers.ssdm import spike_frames
+
+    short, long = spike_frames(b.spikes, centre=200, width=80)
+    with torch.no_grad():
+        assert torch.allclose(rx(b.blurry, batch=b), ldn(b.blurry, short, long).clamp(0, 1))
+    with pytest.raises(SemcomError, match="not those of this LDN"):
+        SSDM(net_width=16, weights=str(path))
+    with pytest.raises(SemcomError, match="spike stream"):
+        rx(b.blurry, batch=Batch(sharp=b.sharp, blurry=b.blurry))

@@ -71,3 +71,20 @@ def test_frame_only_stra_takes_no_events_and_bad_shapes_are_refused():
     sizes = {m: sum(p.numel() for p in STRA(width=16, memory=m[0], events=m[1]).parameters())
              for m in ((True, True), (False, True), (False, False))}
     assert sizes[(True, True)] > sizes[(False, True)] > sizes[(False, False)]
+
+
+def test_event_skips_bring_the_current_events_to_the_finer_scales():
+    torch.manual_seed(0)
+    frames, events = _inputs()
+    plain, skips = _net(width=8).eval(), _net(width=8, event_skips=True).eval()
+    assert not hasattr(plain, "skip1") and STRA(width=8, events=False, event_skips=True).event_skips is False
+    # a change of the current events inside one 8x8 cell: with the skips the output changes at that scale
+    local = events.clone()
+    local[:, 1, :, 4:6, 4:6] += 3.0
+    with torch.no_grad():
+        torch.nn.init.normal_(skips.skip1.weight, std=0.5)
+        d_skips = (skips(frames, events) - skips(frames, local)).abs()
+        d_plain = (plain(frames, events) - plain(frames, local)).abs()
+    # without skips the change reaches the decoder only through the coarse fusion: spread thin over the frame
+    assert d_skips[..., 2:8, 2:8].mean() > 2 * d_skips[..., 8:, 16:].mean()
+    assert d_plain.max() > 0

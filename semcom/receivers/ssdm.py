@@ -1,7 +1,14 @@
 """Parts of S-SDM (self-supervised spike-guided deblurring, SpikeReveal Sec. 3.3 and supplement A.2):
-the blind-spot denoiser of the spike frames (:class:`BlindSpotNet`) and the reblur loss that lets the
-light deblurring network learn without sharp frames (:func:`reblur_loss`).  The cascade (SR network,
-LDN, distillation) and its receiver are still to come (issue 20).
+the blind-spot denoiser of the spike frames (:class:`BlindSpotNet`), the EDSR-style upsampler of spike
+frames (:class:`SpikeSR`), the teacher cascade (:class:`Cascade`: SDM on the denoised and upsampled
+spike frames), the lightweight deblurring network (:class:`LDN`) and the reblur loss that lets it learn
+without sharp frames (:func:`reblur_loss`); the back-end ``s-sdm`` runs the LDN.  Their self-supervised
+training is :mod:`semcom.train.ssdm`.
+
+**Spike frames.** The spike camera fires at ``gain · L / θ`` per tick, so a window's firing rate is the
+linear luminance up to the unknown factor ``gain / θ``.  Every spike frame here is divided by the mean
+firing rate of the whole exposure over the picture (:func:`spike_frames`), which removes that factor: a
+camera with another threshold gives frames of the same scale (with more or less noise).
 
 **Blind spot.** The network must estimate each pixel from its neighbours only, so that trained to
 reproduce its noisy input (SpikeReveal Eq. 9) it cannot copy the pixel and learns its expected value
@@ -18,9 +25,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from semcom.colour import linear_to_srgb
+from pathlib import Path
 
-__all__ = ["BlindSpotNet", "reblur_loss"]
+from semcom.colour import linear_to_srgb, srgb_to_linear
+from semcom.errors import SemcomError
+from semcom.receivers.base import Receiver
+from semcom.registry import RECEIVERS
+from semcom.sources.base import Batch
+
+__all__ = ["BlindSpotNet", "SpikeSR", "LDN", "Cascade", "SSDM", "reblur_loss", "spike_frames", "window_bounds_at"]
 
 
 class _UpConv(nn.Conv2d):
@@ -71,3 +84,184 @@ def reblur_loss(latent: torch.Tensor, blurry: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"reblur_loss takes latent frames (B, K, 3, H, W) matching the blurry frame, got "
                          f"{tuple(latent.shape)} and {tuple(blurry.shape)}")
     return (linear_to_srgb(latent.mean(1).clamp(0.0, 1.0)) - blurry).square().mean()
+
+
+# --------------------------------------------------------------------------- spike frames
+
+def window_bounds_at(ticks: int, centre: float, width: int) -> tuple[int, int]:
+    """The ``width``-tick window centred (as near as whole ticks allow) on tick ``centre``, inside the stream."""
+    width = max(1, min(int(width), int(ticks)))
+    start = int(round(centre - width / 2))
+    start = min(max(start, 0), ticks - width)
+    return start, start + width
+
+
+def spike_frames(spikes: torch.Tensor, *, centre: float, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The short-window and whole-exposure spike frames ``(B, 1, h, w)`` of ``spikes (B, T, h, w)``: firing
+    rates over the ``width`` ticks around ``centre`` and over all ``T`` ticks, both divided by the picture's
+    mean rate over the exposure (so that they do not depend on the camera's gain and threshold)."""
+    if spikes.ndim != 4:
+        raise ValueError(f"spikes must be (B, T, h, w), got {tuple(spikes.shape)}")
+    s = spikes.float()
+    a, b = window_bounds_at(s.shape[1], centre, width)
+    long = s.mean(1, keepdim=True)
+    scale = long.mean((1, 2, 3), keepdim=True).clamp_min(1e-6)
+    return s[:, a:b].mean(1, keepdim=True) / scale, long / scale
+
+
+# --------------------------------------------------------------------------- networks
+
+class _Res(nn.Module):
+    def __init__(self, width: int, scale: float = 1.0) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(width, width, 3, padding=1), nn.ReLU(inplace=True),
+                                  nn.Conv2d(width, width, 3, padding=1))
+        self.scale = scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.scale * self.body(x)
+
+
+class SpikeSR(nn.Module):
+    """EDSR-style upsampler of spike frames (residual blocks without normalization, two x2 pixel shuffles):
+    a spike frame ``(B, 1, h, w)`` to ``(B, 1, 4h, 4w)``, a learned residual on its bilinear upsampling.
+    Trained (SpikeReveal Eq. 10) to map the whole-exposure spike frame to the blurry frame's luminance,
+    which carries the same texture at four times the resolution; then applied to short-window frames."""
+
+    def __init__(self, *, width: int = 32, blocks: int = 4, scale: int = 4) -> None:
+        super().__init__()
+        if scale not in (2, 4):
+            raise ValueError(f"scale must be 2 or 4, got {scale!r}")
+        self.scale = int(scale)
+        self.head = nn.Conv2d(1, width, 3, padding=1)
+        self.body = nn.Sequential(*[_Res(width, 0.1) for _ in range(blocks)], nn.Conv2d(width, width, 3, padding=1))
+        ups: list[nn.Module] = []
+        for _ in range({2: 1, 4: 2}[self.scale]):
+            ups += [nn.Conv2d(width, 4 * width, 3, padding=1), nn.PixelShuffle(2)]
+        self.up = nn.Sequential(*ups, nn.Conv2d(width, 1, 3, padding=1))
+        nn.init.zeros_(self.up[-1].weight)
+        nn.init.zeros_(self.up[-1].bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = self.head(x)
+        base = F.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=False)
+        return base + self.up(f + self.body(f))
+
+
+class Cascade(nn.Module):
+    """The teacher: SDM (SpikeReveal Eq. 8) with the short-window spike frame denoised by the BSN and both
+    spike frames brought to the RGB resolution by the SR network (each optional: bilinear without SR),
+    ``x = y · SR(BSN(S_δ)) / SR(S_T)`` in linear light, the ratio clipped to ``[0, max_gain]``.
+
+    Args:
+        bsn, sr: trained networks or ``None``.
+        width: the short window in spike ticks.
+    """
+
+    def __init__(self, *, bsn: nn.Module | None = None, sr: nn.Module | None = None, width: int = 80,
+                 max_gain: float = 20.0, min_rate: float = 0.02) -> None:
+        super().__init__()
+        self.bsn, self.sr = bsn, sr
+        self.width, self.max_gain, self.min_rate = int(width), float(max_gain), float(min_rate)
+
+    def _up(self, frame: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        if self.sr is not None:
+            frame = self.sr(frame)
+        if tuple(frame.shape[-2:]) != size:
+            frame = F.interpolate(frame, size=size, mode="bilinear", align_corners=False)
+        return frame
+
+    def forward(self, blurry: torch.Tensor, spikes: torch.Tensor, *, centre: float | None = None) -> torch.Tensor:
+        ticks = spikes.shape[1]
+        short, long = spike_frames(spikes, centre=ticks / 2 if centre is None else centre, width=self.width)
+        if self.bsn is not None:
+            short = self.bsn(short).clamp_min(0.0)
+        size = tuple(blurry.shape[-2:])
+        s_hr, l_hr = self._up(short, size), self._up(long, size)
+        valid = l_hr > self.min_rate
+        ratio = torch.where(valid, (s_hr / l_hr.clamp_min(self.min_rate)).clamp(0.0, self.max_gain),
+                            torch.ones_like(l_hr))
+        return linear_to_srgb((srgb_to_linear(blurry) * ratio).clamp(0.0, 1.0))
+
+
+class LDN(nn.Module):
+    """Lightweight deblurring network (SpikeReveal supplement A.2.2): the blurry frame brought to the spike
+    camera's resolution by two stride-2 convolutions, the two spike frames (short window, whole exposure)
+    encoded there, the two fused by an elementwise product, refined by residual blocks with channel and
+    spatial attention (a small CBAM), and turned into a per-pixel gain in linear light and an offset at the
+    RGB resolution (pixel shuffle x4): ``x = sRGB(y_lin · gain) + offset``, starting as the identity.
+
+    Shape:
+        blurry ``(B, 3, H, W)`` sRGB, short and long ``(B, 1, H/4, W/4)`` (:func:`spike_frames`) ->
+        ``(B, 3, H, W)``.
+    """
+
+    def __init__(self, *, width: int = 32, blocks: int = 3) -> None:
+        super().__init__()
+        w = int(width)
+        self.img = nn.Sequential(nn.Conv2d(3, w // 2, 3, stride=2, padding=1), nn.LeakyReLU(0.1, inplace=True),
+                                 nn.Conv2d(w // 2, w, 3, stride=2, padding=1), nn.LeakyReLU(0.1, inplace=True))
+        self.spk = nn.Sequential(nn.Conv2d(2, w, 3, padding=1), nn.LeakyReLU(0.1, inplace=True),
+                                 nn.Conv2d(w, w, 3, padding=1))
+        self.body = nn.Sequential(*[_Res(w) for _ in range(blocks)])
+        self.channel_att = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(w, max(4, w // 4), 1),
+                                         nn.ReLU(inplace=True), nn.Conv2d(max(4, w // 4), w, 1), nn.Sigmoid())
+        self.spatial_att = nn.Sequential(nn.Conv2d(2, 1, 7, padding=3), nn.Sigmoid())
+        self.out = nn.Conv2d(w, 2 * 16, 3, padding=1)  # log-gain and offset for each of the 4x4 RGB pixels
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, blurry: torch.Tensor, short: torch.Tensor, long: torch.Tensor) -> torch.Tensor:
+        h, w = blurry.shape[-2:]
+        if h % 4 or w % 4 or tuple(short.shape[-2:]) != (h // 4, w // 4):
+            raise ValueError(f"LDN takes frames of sides divisible by 4 and spike frames at 1/4 of them, got "
+                             f"{tuple(blurry.shape)} and {tuple(short.shape)}")
+        f = self.img(blurry) * self.spk(torch.cat([short, long], 1))
+        f = self.body(f)
+        f = f * self.channel_att(f)
+        f = f * self.spatial_att(torch.cat([f.mean(1, keepdim=True), f.amax(1, keepdim=True)], 1))
+        log_gain, offset = F.pixel_shuffle(self.out(f), 4).split(1, dim=1)
+        gain = torch.exp(2.0 * torch.tanh(log_gain / 2.0))
+        return linear_to_srgb((srgb_to_linear(blurry) * gain).clamp(0.0, 1.0)) + offset
+
+
+@RECEIVERS.register("s-sdm", help="S-SDM: the lightweight deblurring network distilled self-supervised from "
+                                  "SDM + BSN + SR (SpikeReveal); needs the spike stream")
+class SSDM(Receiver):
+    """S-SDM at the receiver: the LDN on the decoded frame and the source's spike stream (the middle
+    ``width`` ticks and the whole exposure).
+
+    Args:
+        width: the short window in spike ticks (what the LDN was trained with).
+        net_width, blocks: the LDN's.
+        weights: ``None`` (untrained), ``"shipped"`` (the checkpoint shipped for link ``s-sdm``) or the path
+            of a checkpoint holding its weights (``python -m semcom.train.ssdm``).
+    """
+
+    shipped_link = "s-sdm"
+
+    def __init__(self, *, width: int = 80, net_width: int = 32, blocks: int = 3,
+                 weights: str | Path | None = None) -> None:
+        super().__init__()
+        if isinstance(width, bool) or int(width) != width or width < 1:
+            raise ValueError(f"width must be a positive number of spike ticks, got {width!r}")
+        self.width = int(width)
+        self.net = LDN(width=net_width, blocks=blocks)
+        if weights is not None:
+            from semcom.zoo.store import receiver_weights
+
+            state = receiver_weights(weights, link=self.shipped_link, receiver="s-sdm")
+            try:
+                self.load_state_dict({k: v.float() for k, v in state.items()})
+            except RuntimeError:
+                raise SemcomError(f"{weights}: its weights are not those of this LDN (width {net_width}, "
+                                  f"blocks {blocks})") from None
+
+    def forward(self, image: torch.Tensor, *, events: torch.Tensor | None = None,
+                batch: Batch | None = None) -> torch.Tensor:
+        if batch is None or batch.spikes is None:
+            raise SemcomError("s-sdm needs the spike stream of the batch (a source with a spike camera)")
+        spikes = batch.spikes.to(image.device)
+        short, long = spike_frames(spikes, centre=spikes.shape[1] / 2, width=self.width)
+        out = self.net(image, short, long)
+        return out if self.training else out.clamp(0.0, 1.0)

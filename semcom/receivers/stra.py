@@ -120,18 +120,25 @@ class STRA(nn.Module):
         width: channels of the first level (levels ``w, 2w, 4w``).
         memory: use the TMB (the neighbours' event sequences); ``False``: STRA without TMB.
         events: use events at all; ``False``: the frame-only STRA.
+        event_skips: also join the current event sequence's features at the two finer scales (1/2, 1/4)
+            to the decoder, through a 1x1 convolution each (ours, not the paper's: there the events reach
+            the decoder only through the SFB, at the coarsest scale).
     """
 
-    def __init__(self, *, event_channels: int = 6, width: int = 16, memory: bool = True, events: bool = True) -> None:
+    def __init__(self, *, event_channels: int = 6, width: int = 16, memory: bool = True, events: bool = True,
+                 event_skips: bool = False) -> None:
         super().__init__()
         w1, w2, w3 = width, 2 * width, 4 * width
         self.memory, self.events = bool(memory and events), bool(events)
+        self.event_skips = bool(event_skips and events)
         self.enc1 = nn.Sequential(_conv(36, w1), _conv(w1, w1))
         self.enc2 = nn.Sequential(_conv(w1, w2, 2), _conv(w2, w2))
         self.enc3 = nn.Sequential(_conv(w2, w3, 2), _conv(w3, w3))
         if self.events:
             self.event_encoder = nn.Sequential(_conv(4 * event_channels, w1), _conv(w1, w2, 2), _conv(w2, w3, 2),
                                                _conv(w3, w3))
+        if self.event_skips:
+            self.skip1, self.skip2 = nn.Conv2d(w1, w1, 1), nn.Conv2d(w2, w2, 1)
         self.tmb = TemporalMemory(w3) if self.memory else None
         self.sfb = SpatialFusion((w1, w2, w3), w3 if self.events else None)
         self.dec3 = _conv(w3, w3)
@@ -153,20 +160,28 @@ class STRA(nn.Module):
         cb1 = self.enc1(F.pixel_unshuffle(frames.reshape(b, 9, h, w), 2).contiguous(memory_format=cl))
         cb2 = self.enc2(cb1)
         cb3 = self.enc3(cb2)
-        ev = None
+        ev, skips = None, (0, 0)
         if self.events:
             if events is None or events.ndim != 5 or events.shape[1] != 3:
                 raise ValueError("STRA with events takes three event sequences (B, 3, C, H, W)")
-            fold = lambda e: F.pixel_unshuffle(e, 2).contiguous(memory_format=cl)  # noqa: E731
+            enc = self.event_encoder
+            # without the memory only the current sequence is read
+            seqs = events.flatten(0, 1) if self.memory else events[:, 1]
+            e1 = enc[0](F.pixel_unshuffle(seqs, 2).contiguous(memory_format=cl))
+            e2 = enc[1](e1)
+            e3 = enc[3](enc[2](e2))
             if self.memory:
-                feats = self.event_encoder(fold(events.flatten(0, 1))).unflatten(0, (b, 3))
+                feats = e3.unflatten(0, (b, 3))
                 ev = self.tmb(feats[:, 1], feats[:, 0], feats[:, 2])
-            else:  # without the memory only the current sequence is read
-                ev = self.event_encoder(fold(events[:, 1]))
+                e1, e2 = e1.unflatten(0, (b, 3))[:, 1], e2.unflatten(0, (b, 3))[:, 1]
+            else:
+                ev = e3
+            if self.event_skips:
+                skips = (self.skip1(e1), self.skip2(e2))
         eb1, eb2, eb3 = self.sfb(cb1, cb2, cb3, ev)
         x = self.dec3(cb3 + eb3)
-        x = self.dec2(torch.cat([self.up2(x), cb2 + eb2], 1))
-        x = self.dec1(torch.cat([self.up1(x), cb1 + eb1], 1))
+        x = self.dec2(torch.cat([self.up2(x), cb2 + eb2 + skips[1]], 1))
+        x = self.dec1(torch.cat([self.up1(x), cb1 + eb1 + skips[0]], 1))
         log_gain, offset = F.pixel_shuffle(self.head(x), 2).split(1, dim=1)
         return frames[:, 1] * torch.exp(MAX_LOG_GAIN * torch.tanh(log_gain / MAX_LOG_GAIN)) + offset
 
@@ -181,7 +196,8 @@ class STRAReceiver(Receiver):
     ones when the codec delivers events, else ``batch.events`` with ``use_batch_events``.
 
     Args:
-        width, memory, events: the network's (:class:`STRA`); ``events=False`` is the frame-only STRA.
+        width, memory, events, event_skips: the network's (:class:`STRA`); ``events=False`` is the
+            frame-only STRA.
         event_channels: channels of one event representation (SCER: 6).
         event_scale: the events are divided by this first (8 suits raw SCER counts).
         use_batch_events: with no decoded events, read the source's (exact side information).
@@ -196,8 +212,9 @@ class STRAReceiver(Receiver):
     #: the link whose training checkpoint is shipped for this back-end
     shipped_link = "stra"
 
-    def __init__(self, *, width: int = 16, memory: bool = True, events: bool = True, event_channels: int = 6,
-                 event_scale: float = 8.0, use_batch_events: bool = False, weights: str | Path | None = None) -> None:
+    def __init__(self, *, width: int = 16, memory: bool = True, events: bool = True, event_skips: bool = False,
+                 event_channels: int = 6, event_scale: float = 8.0, use_batch_events: bool = False,
+                 weights: str | Path | None = None) -> None:
         super().__init__()
         for name, v in (("width", width), ("event_channels", event_channels)):
             if isinstance(v, bool) or int(v) != v or v < 1:
@@ -206,7 +223,8 @@ class STRAReceiver(Receiver):
             raise ValueError(f"event_scale must be a positive number, got {event_scale!r}")
         self.event_scale, self.use_batch_events = float(event_scale), bool(use_batch_events)
         self.with_events, self.event_channels = bool(events), int(event_channels)
-        self.net = STRA(event_channels=int(event_channels), width=int(width), memory=memory, events=events)
+        self.net = STRA(event_channels=int(event_channels), width=int(width), memory=memory, events=events,
+                        event_skips=event_skips)
         if weights is not None:
             from semcom.zoo.store import receiver_weights
 
@@ -215,7 +233,7 @@ class STRAReceiver(Receiver):
                 self.load_state_dict({k: v.float() for k, v in state.items()})
             except RuntimeError:
                 raise SemcomError(f"{weights}: its weights are not those of this STRA (width {width}, memory "
-                                  f"{memory}, events {events})") from None
+                                  f"{memory}, events {events}, event_skips {event_skips})") from None
 
     def forward(self, image: torch.Tensor, *, events: torch.Tensor | None = None,
                 batch: Batch | None = None) -> torch.Tensor:
