@@ -48,7 +48,7 @@ MODELS = {  # row label -> link (name or file)
     "STRA without TMB": str(HERE / "links" / "stra-notmb.toml"),
     "STRA full": "stra",
     "STRA without TMB, event skips (ours)": str(HERE / "links" / "stra-notmb-skips.toml"),
-    "STRA full, event skips (ours)": str(HERE / "links" / "stra-skips.toml"),
+    "STRA full, event skips (ours)": "stra-skips",
 }
 
 
@@ -103,7 +103,7 @@ def main() -> int:
             continue
         t0 = time.perf_counter()
         ck = ck_dir / f"{stem}.ckpt"
-        res = train(link_name, cbr=1.0, snr_db=0.0, steps=args.steps, batch_size=args.batch, lr=args.lr,
+        train(link_name, cbr=1.0, snr_db=0.0, steps=args.steps, batch_size=args.batch, lr=args.lr,
                     dataset="synth-blur-video", size=args.size, n_train=args.n_train + args.val, n_val=args.val,
                     val_every=100, log_every=10, checkpoint_every=100, workers=args.workers, out=ck, progress=True)
         for suffix in (".csv", ".png"):
@@ -121,9 +121,11 @@ def main() -> int:
             with torch.no_grad():
                 return receiver(b.blurry, batch=b).clamp(0, 1)
 
-        secs = load_checkpoint(ck).meta.get("training", {}).get("seconds")
+        trained = load_checkpoint(ck).meta.get("training", {})
+        secs, val = trained.get("seconds"), trained.get("val_psnr")
         methods[label] = (run, sum(p.numel() for p in receiver.parameters()), throughput(receiver), secs)
-        print(f"{label}: trained in {time.perf_counter() - t0:.0f} s (final val {res.val_psnr:.2f} dB)", flush=True)
+        print(f"{label}: {secs} s of training (validation {val:.2f} dB; {time.perf_counter() - t0:.0f} s now)",
+              flush=True)
 
     rows, base = [], None
     for name, (fn, params, fps, secs) in methods.items():

@@ -34,7 +34,10 @@ def frames():
 
 
 def _measure(entry, batch):
-    over = {} if entry["snr_mode"] == "adaptive" else {"snr_db": float(entry["snr_db"])}
+    from semcom.zoo.build import is_learned
+
+    learned = is_learned(entry["codec"])  # back-end weights (stra, s-sdm) sit behind a codec without an SNR mode
+    over = {} if entry["snr_mode"] == "adaptive" or not learned else {"snr_db": float(entry["snr_db"])}
     link = Link(find_link(entry["link"]), cbr=entry["cbr"], codec_overrides=over).eval()
     out = {}
     with torch.no_grad():

@@ -139,3 +139,23 @@ def test_ev_jscc_can_deliver_its_decoded_streams_to_a_back_end():
     assert torch.allclose(rx.image, image) and torch.allclose(rx.events, events)
     with pytest.raises(ValueError, match="output"):
         CODECS.build("ev-jscc", cbr=1 / 48, output="both")
+
+
+def test_shipped_weights_are_looked_up_by_the_link_that_trains_them():
+    with pytest.raises(SemcomError, match="no shipped weights for the stra back-end \\(link 'no-such-stra'\\)"):
+        STRAReceiver(weights="shipped:no-such-stra")
+
+
+def test_the_shipped_stra_restores_better_than_the_blurry_frames():
+    from semcom.bench.sweep import SweepConfig, batch_indices, load_dataset
+    from semcom.metrics.functional import psnr
+    from semcom.sources.base import collate
+
+    frames = load_dataset(SweepConfig(link="stra-skips", cbr=1.0, snr_db=(0.0,), limit=1, dataset_params={"size": 128}),
+                          find_link("stra-skips").source)
+    batch = collate([frames[i] for i in batch_indices(frames, 3)[0]])
+    link = Link(find_link("stra-skips"), cbr=1.0).eval()
+    with torch.no_grad():
+        out = link(batch, snr_db=0.0).output
+    assert float(psnr(out, batch.sharp).mean()) > float(psnr(batch.blurry, batch.sharp).mean()) + 2.0
+    assert Link(find_link("stra"), cbr=1.0).receiver.net.event_skips is False  # the paper's design, its own weights

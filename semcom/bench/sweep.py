@@ -145,7 +145,9 @@ def load_dataset(cfg: SweepConfig, default: Component) -> Any:
 def batch_indices(dataset: Any, batch_size: int) -> list[list[int]]:
     """The sample indices of each batch: ``batch_size`` at a time, or for the frames of sequences whole
     sequences at a time (about ``batch_size`` frames), so that a video back-end finds each frame's neighbours."""
-    if hasattr(dataset, "sequence_batches"):
+    from semcom.sources.video import SequenceFrames
+
+    if isinstance(dataset, SequenceFrames):
         return dataset.sequence_batches(batch_size)
     return [list(range(s, min(s + batch_size, len(dataset)))) for s in range(0, len(dataset), batch_size)]
 

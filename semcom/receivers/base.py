@@ -19,6 +19,22 @@ class Receiver(nn.Module):
     with ``--channel none``).  Returns ``[B, 3, H, W]`` in [0, 1].
     """
 
+    #: for back-ends with learned weights: the link whose shipped checkpoint holds them (``weights="shipped"``)
+    shipped_link: str | None = None
+
+    def load_weights(self, weights: str, *, name: str, architecture: str) -> None:
+        """Load learned weights: ``"shipped"``, ``"shipped:LINK"`` or a checkpoint path
+        (:func:`semcom.zoo.store.receiver_weights`); ``architecture`` describes this instance for the
+        message when they do not fit it."""
+        from semcom.errors import SemcomError
+        from semcom.zoo.store import receiver_weights
+
+        state = receiver_weights(weights, link=str(self.shipped_link), receiver=name)
+        try:
+            self.load_state_dict({k: v.float() for k, v in state.items()})
+        except RuntimeError:
+            raise SemcomError(f"{weights}: its weights are not those of this {architecture}") from None
+
     def forward(self, image: torch.Tensor, *, events: torch.Tensor | None = None,
                 batch: Batch | None = None) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError

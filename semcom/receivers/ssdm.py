@@ -248,14 +248,7 @@ class SSDM(Receiver):
         self.width = int(width)
         self.net = LDN(width=net_width, blocks=blocks)
         if weights is not None:
-            from semcom.zoo.store import receiver_weights
-
-            state = receiver_weights(weights, link=self.shipped_link, receiver="s-sdm")
-            try:
-                self.load_state_dict({k: v.float() for k, v in state.items()})
-            except RuntimeError:
-                raise SemcomError(f"{weights}: its weights are not those of this LDN (width {net_width}, "
-                                  f"blocks {blocks})") from None
+            self.load_weights(weights, name="s-sdm", architecture=f"LDN (width {net_width}, blocks {blocks})")
 
     def forward(self, image: torch.Tensor, *, events: torch.Tensor | None = None,
                 batch: Batch | None = None) -> torch.Tensor:

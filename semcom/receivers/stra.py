@@ -201,8 +201,9 @@ class STRAReceiver(Receiver):
         event_channels: channels of one event representation (SCER: 6).
         event_scale: the events are divided by this first (8 suits raw SCER counts).
         use_batch_events: with no decoded events, read the source's (exact side information).
-        weights: ``None`` (untrained), ``"shipped"`` (the checkpoint shipped for link ``stra``) or the path
-            of a checkpoint trained by a link with this back-end (``semcom train --link stra``).
+        weights: ``None`` (untrained), ``"shipped"`` (the checkpoint shipped for link ``stra``),
+            ``"shipped:LINK"`` (the one shipped for link ``LINK``, e.g. ``stra-skips``) or the path of a
+            checkpoint trained by a link with this back-end (``semcom train --link stra``).
 
     Shape:
         image ``(N, 3, H, W)``, events ``(N, C, H, W)`` -> ``(N, 3, H, W)``; any ``H, W`` (padded to a
@@ -226,14 +227,8 @@ class STRAReceiver(Receiver):
         self.net = STRA(event_channels=int(event_channels), width=int(width), memory=memory, events=events,
                         event_skips=event_skips)
         if weights is not None:
-            from semcom.zoo.store import receiver_weights
-
-            state = receiver_weights(weights, link=self.shipped_link, receiver="stra")
-            try:
-                self.load_state_dict({k: v.float() for k, v in state.items()})
-            except RuntimeError:
-                raise SemcomError(f"{weights}: its weights are not those of this STRA (width {width}, memory "
-                                  f"{memory}, events {events}, event_skips {event_skips})") from None
+            self.load_weights(weights, name="stra", architecture=f"STRA (width {width}, memory {memory}, events "
+                                                                  f"{events}, event_skips {event_skips})")
 
     def forward(self, image: torch.Tensor, *, events: torch.Tensor | None = None,
                 batch: Batch | None = None) -> torch.Tensor:
@@ -247,8 +242,8 @@ class STRAReceiver(Receiver):
             if events is None and self.use_batch_events and batch is not None:
                 events = batch.events
             if events is None:
-                raise ValueError("stra with events needs the decoded events or, with use_batch_events, the "
-                                 "source's (a source with an event camera)")
+                raise SemcomError("stra with events needs the decoded events or, with use_batch_events, the "
+                                  "source's (a source with an event camera)")
             if events.shape[0] != n or events.shape[1] != self.event_channels or events.shape[-2:] != (h, w):
                 raise ValueError(f"stra is built for events (N, {self.event_channels}, {h}, {w}), got "
                                  f"{tuple(events.shape)}")

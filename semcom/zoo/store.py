@@ -249,11 +249,14 @@ def checkpoint_for(*, codec: str, cbr: float, checkpoint: str | Path | None, snr
 
 def receiver_weights(weights: str | Path, *, link: str, receiver: str) -> dict[str, torch.Tensor]:
     """The receiver state dict a learned back-end loads: ``"shipped"`` for the shipped checkpoint of the link
-    that trains it (the manifest entry of ``link``), or the path of a training checkpoint of such a link.
+    that trains it (the manifest entry of ``link``), ``"shipped:NAME"`` for the one of link ``NAME`` (a variant
+    of the back-end), or the path of a training checkpoint of such a link.
 
     Raises:
         SemcomError: nothing shipped, a bad file, or a checkpoint without weights for ``receiver``.
     """
+    if str(weights).startswith("shipped:"):
+        link, weights = str(weights)[len("shipped:"):], "shipped"
     if str(weights) == "shipped":
         entries = [e for e in read_manifest() if e.get("link") == link]
         if not entries:
