@@ -35,6 +35,25 @@ from semcom.train.ssdm import (BSN_WIDTH, load_spike_data, moments, save_receive
 THETAS = (1.0, 2.0, 4.0)
 
 
+def score_at_thresholds(methods: dict, thetas, *, limit: int | None = None) -> list[dict]:
+    """PSNR / SSIM rows of each method (a function of a batch) on the test split with spikes at each threshold
+    (the same pictures, motions and RGB frames; only the spike streams differ)."""
+    rows = []
+    for theta in thetas:
+        ds = SOURCES.build("synth-blur", split="test", limit=limit, spike_theta=theta, events=False)
+        batches = [collate([ds[i] for i in range(j, min(j + 8, len(ds)))]) for j in range(0, len(ds), 8)]
+        sharp = torch.cat([b.sharp for b in batches])
+        for name, fn in methods.items():
+            with torch.no_grad():
+                y = torch.cat([fn(b) for b in batches]).float()
+            p, s = psnr(y, sharp).double().numpy(), ssim(y, sharp).double().numpy()
+            rows.append({"method": name, "spike_theta": theta, "frames": len(p), "psnr": round(float(np.mean(p)), 3),
+                         "psnr_ci95": round(float(1.96 * np.std(p, ddof=1) / np.sqrt(len(p))), 3),
+                         "ssim": round(float(np.mean(s)), 4)})
+            print(f"theta {theta:g}  {name:<52} PSNR {np.mean(p):6.2f}  SSIM {np.mean(s):.4f}", flush=True)
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=1000)
@@ -98,19 +117,7 @@ def main() -> int:
         "S-SDM: LDN distilled (self-supervised)": ldn_run(ldn),
         "LDN supervised on sharp frames": ldn_run(sup),
     }
-    rows = []
-    for theta in THETAS:
-        ds = SOURCES.build("synth-blur", split="test", limit=args.limit, spike_theta=theta, events=False)
-        batches = [collate([ds[i] for i in range(j, min(j + 8, len(ds)))]) for j in range(0, len(ds), 8)]
-        sharp = torch.cat([b.sharp for b in batches])
-        for name, fn in methods.items():
-            with torch.no_grad():
-                y = torch.cat([fn(b) for b in batches]).float()
-            p, s = psnr(y, sharp).double().numpy(), ssim(y, sharp).double().numpy()
-            rows.append({"method": name, "spike_theta": theta, "frames": len(p), "psnr": round(float(np.mean(p)), 3),
-                         "psnr_ci95": round(float(1.96 * np.std(p, ddof=1) / np.sqrt(len(p))), 3),
-                         "ssim": round(float(np.mean(s)), 4)})
-            print(f"theta {theta:g}  {name:<52} PSNR {np.mean(p):6.2f}  SSIM {np.mean(s):.4f}", flush=True)
+    rows = score_at_thresholds(methods, THETAS, limit=args.limit)
     write_table(out / "cascade.csv", [r for r in rows if r["spike_theta"] == 1.0])
     gap = []
     for name in methods:

@@ -6,7 +6,8 @@ to the clean rate (MSE 0.0035 to the sharp frame's luminance on normalized frame
 blind-spot estimate, made from the neighbours only, loses detail (MSE 0.089). The SR network alone adds
 0.43 dB to SDM (25.09 -> 25.52 dB). This script reuses ``benchmarks/ssdm.py``'s SR network (``--nets``),
 distills the LDN from SDM + SR for ``--steps`` steps (same data, loss and settings otherwise) and scores it
-at thresholds 1, 2 and 4. Writes ``results/ssdm/nobsn.csv`` and the LDN as ``s-sdm`` weights.
+at thresholds 1, 2 and 4. Writes ``results/ssdm/nobsn.csv``, its training log and curve, and the LDN as
+``s-sdm`` weights.
 
     python benchmarks/ssdm_nobsn.py [--steps 600]
 """
@@ -14,18 +15,17 @@ at thresholds 1, 2 and 4. Writes ``results/ssdm/nobsn.csv`` and the LDN as ``s-s
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
+from ssdm import THETAS, score_at_thresholds  # benchmarks/ssdm.py, beside this script
 
 from semcom.bench.results import write_table
-from semcom.metrics.functional import psnr, ssim
 from semcom.receivers.ssdm import Cascade, SpikeSR
-from semcom.registry import SOURCES
-from semcom.sources.base import collate
+from semcom.train.curves import plot_training_log
 from semcom.train.ssdm import load_spike_data, save_receiver, train_ldn
 
 
@@ -54,21 +54,11 @@ def main() -> int:
     from semcom.receivers.ssdm import SSDM
 
     rx = SSDM(weights=str(path)).eval()
-    rows = []
-    for theta in (1.0, 2.0, 4.0):
-        ds = SOURCES.build("synth-blur", split="test", spike_theta=theta, events=False)
-        batches = [collate([ds[i] for i in range(j, min(j + 8, len(ds)))]) for j in range(0, len(ds), 8)]
-        sharp = torch.cat([b.sharp for b in batches])
-        for name, fn in (("SDM + SR (the teacher)", lambda b: teacher(b.blurry, b.spikes)),
-                         ("S-SDM: LDN distilled from SDM + SR", lambda b: rx(b.blurry, batch=b))):
-            with torch.no_grad():
-                y = torch.cat([fn(b) for b in batches]).float()
-            p, s = psnr(y, sharp).double().numpy(), ssim(y, sharp).double().numpy()
-            rows.append({"method": name, "spike_theta": theta, "frames": len(p), "psnr": round(float(np.mean(p)), 3),
-                         "psnr_ci95": round(float(1.96 * np.std(p, ddof=1) / np.sqrt(len(p))), 3),
-                         "ssim": round(float(np.mean(s)), 4)})
-            print(f"theta {theta:g}  {name:<40} PSNR {np.mean(p):6.2f}", flush=True)
+    rows = score_at_thresholds({"SDM + SR (the teacher)": lambda b: teacher(b.blurry, b.spikes),
+                                "S-SDM: LDN distilled from SDM + SR": lambda b: rx(b.blurry, batch=b)}, THETAS)
     write_table(Path(args.out) / "nobsn.csv", rows)
+    shutil.copy(ck / "log.csv", Path(args.out) / "nobsn_training_log.csv")
+    plot_training_log(ck / "log.csv", Path(args.out) / "nobsn_training_log.png", title="s-sdm: LDN from SDM + SR")
     return 0
 
 

@@ -127,12 +127,13 @@ def main() -> int:
         print(f"{label}: {secs} s of training (validation {val:.2f} dB; {time.perf_counter() - t0:.0f} s now)",
               flush=True)
 
-    rows, base = [], None
+    rows, base, values = [], None, {}
     for name, (fn, params, fps, secs) in methods.items():
         t0 = time.perf_counter()
         out = torch.cat([fn(b) for b in batches])
         p = psnr(out, sharp).double().numpy()
         s = ssim(out, sharp).double().numpy()
+        values[name] = p
         base = p if base is None else base
         gain = p - base
         half = 1.96 * np.std(gain, ddof=1) / np.sqrt(len(gain)) if len(gain) > 1 else float("nan")
@@ -145,8 +146,6 @@ def main() -> int:
         print(f"{name:<48} PSNR {np.mean(p):6.2f} dB  SSIM {np.mean(s):.4f}  gain {np.mean(gain):+.2f} dB", flush=True)
     write_table(out_dir / "table.csv", rows)
     # the paired differences the targets are about (same frames, so the noise of the test set cancels)
-    values = {name: psnr(torch.cat([fn(b) for b in batches]), sharp).double().numpy()
-              for name, (fn, *_rest) in methods.items() if name in MODELS}
     unet, frames = "single-frame U-Net with events (unet-xattn)", "STRA frame-only (no events)"
     pairs = [("STRA full", unet, 0.5), ("STRA full", frames, 1.5), ("STRA full", "STRA without TMB", 0.0),
              ("STRA full, event skips (ours)", unet, 0.5), ("STRA full, event skips (ours)", frames, 1.5),

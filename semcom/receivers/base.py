@@ -19,8 +19,10 @@ class Receiver(nn.Module):
     with ``--channel none``).  Returns ``[B, 3, H, W]`` in [0, 1].
     """
 
-    #: for back-ends with learned weights: the link whose shipped checkpoint holds them (``weights="shipped"``)
+    #: for back-ends with learned weights: the link whose shipped checkpoint holds them (``weights="shipped"``),
+    #: and the command that trains them (``None``: ``semcom train --link`` that link)
     shipped_link: str | None = None
+    train_command: str | None = None
 
     def load_weights(self, weights: str, *, name: str, architecture: str) -> None:
         """Load learned weights: ``"shipped"``, ``"shipped:LINK"`` or a checkpoint path
@@ -29,7 +31,7 @@ class Receiver(nn.Module):
         from semcom.errors import SemcomError
         from semcom.zoo.store import receiver_weights
 
-        state = receiver_weights(weights, link=str(self.shipped_link), receiver=name)
+        state = receiver_weights(weights, link=str(self.shipped_link), receiver=name, train_command=self.train_command)
         try:
             self.load_state_dict({k: v.float() for k, v in state.items()})
         except RuntimeError:

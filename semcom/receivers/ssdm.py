@@ -239,6 +239,7 @@ class SSDM(Receiver):
     """
 
     shipped_link = "s-sdm"
+    train_command = "python -m semcom.train.ssdm --out DIR"
 
     def __init__(self, *, width: int = 80, net_width: int = 32, blocks: int = 3,
                  weights: str | Path | None = None) -> None:

@@ -49,7 +49,8 @@ def plot_training_log(log: str | Path, png: str | Path, *, title: str | None = N
     ax1.set_ylabel("loss")
     ax1.grid(alpha=0.3)
     ax1.legend(loc="upper right", fontsize=8)
-    ax2.plot(steps, cols["psnr"], lw=0.8, alpha=0.6, label="training batch PSNR")
+    if "psnr" in cols:  # logs of losses other than the trainer's (S-SDM's stages) have none
+        ax2.plot(steps, cols["psnr"], lw=0.8, alpha=0.6, label="training batch PSNR")
     val = [(s, v) for s, v in zip(steps, cols.get("val_psnr", [])) if not math.isnan(v)]
     if val:
         ax2.plot([s for s, _ in val], [v for _, v in val], "o-", ms=3, label="validation PSNR (held-out frames)")
@@ -61,7 +62,8 @@ def plot_training_log(log: str | Path, png: str | Path, *, title: str | None = N
     ax2.set_xlabel("step")
     ax2.set_ylabel("PSNR against the training target (dB)")
     ax2.grid(alpha=0.3)
-    ax2.legend(loc="lower right", fontsize=8)
+    if ax2.get_legend_handles_labels()[0]:
+        ax2.legend(loc="lower right", fontsize=8)
     fig.suptitle(title or Path(log).stem, fontsize=10)
     fig.tight_layout()
     png = Path(png)

@@ -247,25 +247,29 @@ def checkpoint_for(*, codec: str, cbr: float, checkpoint: str | Path | None, snr
     return ck
 
 
-def receiver_weights(weights: str | Path, *, link: str, receiver: str) -> dict[str, torch.Tensor]:
+def receiver_weights(weights: str | Path, *, link: str, receiver: str,
+                     train_command: str | None = None) -> dict[str, torch.Tensor]:
     """The receiver state dict a learned back-end loads: ``"shipped"`` for the shipped checkpoint of the link
     that trains it (the manifest entry of ``link``), ``"shipped:NAME"`` for the one of link ``NAME`` (a variant
     of the back-end), or the path of a training checkpoint of such a link.
+
+    ``train_command``: how that back-end is trained, for the messages (default ``semcom train --link LINK``).
 
     Raises:
         SemcomError: nothing shipped, a bad file, or a checkpoint without weights for ``receiver``.
     """
     if str(weights).startswith("shipped:"):
         link, weights = str(weights)[len("shipped:"):], "shipped"
+    train_command = train_command or f"semcom train --link {link} --cbr 1 --snr 0 --out my.ckpt"
     if str(weights) == "shipped":
         entries = [e for e in read_manifest() if e.get("link") == link]
         if not entries:
             raise SemcomError(f"no shipped weights for the {receiver} back-end (link {link!r}); train them with "
-                              f"`semcom train --link {link} --cbr 1 --snr 0 --out my.ckpt` and pass --checkpoint my.ckpt")
+                              f"`{train_command}` and pass --checkpoint with the checkpoint it writes")
         ck = load_checkpoint(entry_path(entries[0]), sha256=entries[0]["sha256"])
     else:
         ck = load_checkpoint(weights)
     if not ck.receiver:
         raise SemcomError(f"{weights} holds no receiver weights (made by link {ck.meta.get('link')!r}); the "
-                          f"{receiver} back-end is trained by `semcom train --link {link}`")
+                          f"{receiver} back-end is trained by `{train_command}`")
     return ck.receiver
