@@ -125,3 +125,20 @@ def test_the_s_sdm_back_end_loads_its_weights_and_needs_spikes(tmp_path, spike_d
         SSDM(net_width=16, weights=str(path))
     with pytest.raises(SemcomError, match="spike stream"):
         rx(b.blurry, batch=Batch(sharp=b.sharp, blurry=b.blurry))
+
+
+def test_the_training_command_trains_the_chosen_teacher(spike_data, tmp_path, monkeypatch):
+    """``--teacher sdm+sr`` (the shipped recipe) trains no BSN; ``sdm+bsn+sr`` does; bad counts exit 2."""
+    import semcom.train.ssdm as tr
+    from semcom.zoo.store import load_checkpoint
+
+    monkeypatch.setattr(tr, "load_spike_data", lambda **kw: spike_data)
+    size = ["--size", str(spike_data.sharp.shape[-1])]
+    for teacher, has_bsn in (("sdm+sr", False), ("sdm+bsn+sr", True)):
+        out = tmp_path / teacher
+        assert tr.main(["--out", str(out), "--teacher", teacher, "--steps", "1", "--ldn-steps", "1", *size]) == 0
+        parts = {row.split(",")[0] for row in (out / "log.csv").read_text().splitlines()[1:]}
+        assert ("bsn" in parts) == has_bsn and {"sr", "ldn"} <= parts
+        assert load_checkpoint(out / "s-sdm.ckpt").meta["training"]["teacher"] == teacher
+    assert tr.main(["--out", str(tmp_path / "bad"), "--ldn-steps", "0"]) == 2
+    assert not (tmp_path / "bad").exists()

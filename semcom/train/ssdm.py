@@ -13,7 +13,10 @@ trained on sharp frames.
   and the mean of the ``K`` outputs in linear light must give back the blurry frame (the reblur loss,
   weight ``lam``).
 
-Run as ``python -m semcom.train.ssdm --out DIR`` (or from ``benchmarks/ssdm.py``).
+Run as ``python -m semcom.train.ssdm --out DIR [--teacher sdm+sr | sdm+bsn+sr]``.  The default teacher, SDM on
+the SR network's frames without the BSN, is the recipe of the shipped ``s-sdm`` (the BSN hurts on the simulated
+spikes, whose only noise is count quantization: docs/results.md, "Spikes: S-SDM"); ``sdm+bsn+sr`` is the
+paper's cascade.  ``benchmarks/ssdm.py`` and ``benchmarks/ssdm_nobsn.py`` measure both.
 """
 
 from __future__ import annotations
@@ -206,22 +209,35 @@ def save_receiver(path: Path, ldn: LDN, *, width: int, training: dict[str, Any])
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="train S-SDM's BSN, SR and LDN without sharp frames")
     ap.add_argument("--out", required=True, help="folder for the networks and the log")
-    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--teacher", choices=("sdm+sr", "sdm+bsn+sr"), default="sdm+sr",
+                    help="the LDN's teacher: SDM on the SR network's frames (the shipped s-sdm; the BSN hurts on "
+                         "noise-free simulated spikes, docs/results.md) or the paper's cascade with the BSN")
+    ap.add_argument("--steps", type=int, default=1000, help="steps of the BSN and the SR network")
+    ap.add_argument("--ldn-steps", type=int, default=600, help="steps of the LDN")
     ap.add_argument("--n-train", type=int, default=512)
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--lam", type=float, default=10.0)
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args(argv)
+    for name in ("steps", "ldn_steps", "n_train", "size"):
+        if getattr(args, name) < 1:
+            print(f"error: --{name.replace('_', '-')} must be positive", file=sys.stderr)
+            return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     data = load_spike_data(size=args.size, n=args.n_train, workers=args.workers)
     log = out / "log.csv"
-    bsn = train_bsn(data, steps=args.steps, log=log)
-    sr = train_sr(data, steps=args.steps, log=log)
-    torch.save({"bsn": bsn.state_dict(), "sr": sr.state_dict()}, out / "teacher.pt")
-    ldn = train_ldn(data, Cascade(bsn=bsn, sr=sr), steps=args.steps, lam=args.lam, log=log)
-    save_receiver(out / "s-sdm.ckpt", ldn, width=moments(int(data.spikes.shape[1]), 5)[1],
-                  training={"steps": args.steps, "lam": args.lam, "n_train": args.n_train, "size": args.size})
+    width = moments(int(data.spikes.shape[1]), 5)[1]
+    crop = min(128, args.size)
+    bsn = (train_bsn(data, steps=args.steps, width=width, crop=crop, log=log) if args.teacher == "sdm+bsn+sr"
+           else None)
+    sr = train_sr(data, steps=args.steps, crop=crop, log=log)
+    torch.save({"bsn": None if bsn is None else bsn.state_dict(), "sr": sr.state_dict()}, out / "teacher.pt")
+    ldn = train_ldn(data, Cascade(bsn=bsn, sr=sr, width=width), steps=args.ldn_steps, crop=crop, lam=args.lam,
+                    log=log)
+    save_receiver(out / "s-sdm.ckpt", ldn, width=width,
+                  training={"steps": args.steps, "ldn_steps": args.ldn_steps, "lam": args.lam, "teacher": args.teacher,
+                            "n_train": args.n_train, "size": args.size})
     return 0
 
 
