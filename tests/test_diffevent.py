@@ -44,3 +44,154 @@ def test_seeded_sampling_is_deterministic_with_priors():
     other = alternating_sample(y, f, steps=10, denoise_x=prior, denoise_r=prior,
                                generator=torch.Generator().manual_seed(6))
     assert not torch.equal(runs[0][0], other[0])
+
+
+# --------------------------------------------------------------------------- the guided step, networks, receiver
+
+import math  # noqa: E402
+
+import pytest  # noqa: E402
+
+from semcom.errors import SemcomError  # noqa: E402
+from semcom.receivers import diffevent as de  # noqa: E402
+
+
+def test_an_uncapped_guided_step_is_line_6_as_written():
+    """``N(μ_t − σ_t² ∇L, σ_t² I)`` with ``μ_t = c₁ x̂0 + sqrt(α_t)(1 − ᾱ_{t−1})/(1 − ᾱ_t) x_t`` (slides Eq. 8, 13)."""
+    g = torch.Generator().manual_seed(0)
+    state, est, grad = (torch.randn(1, 3, 5, 5, generator=g, dtype=torch.float64) for _ in range(3))
+    a_t, a_prev = 0.3, 0.5
+    beta = 1 - a_t / a_prev
+    var = (1 - a_prev) / (1 - a_t) * beta
+    mu = math.sqrt(a_prev) * beta / (1 - a_t) * est + math.sqrt(1 - beta) * (1 - a_prev) / (1 - a_t) * state
+    noise = torch.randn(state.shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    want = mu - var * grad + math.sqrt(var) * noise
+    got = de._step(state, est, grad, math.inf, a_t, a_prev, False, torch.Generator().manual_seed(3))
+    assert torch.allclose(got, want, atol=1e-12)
+    # the cap bounds the step on the estimate: with a cap of 0 the guidance is gone
+    plain = de._step(state, est, grad, 0.0, a_t, a_prev, False, torch.Generator().manual_seed(3))
+    assert torch.allclose(plain, mu + math.sqrt(var) * noise, atol=1e-12)
+
+
+def test_capped_guidance_with_an_exact_prior_recovers_the_frame():
+    """With denoisers that return the truth, the sampler's x is the truth (guidance and prior agree)."""
+    x, f, _ = _case(4)
+    u = 2 * x - 1
+    y = f * u
+    out_x, out_r = alternating_sample(y, f, steps=10, guidance=Guidance(s=50.0, s_r=50.0),
+                                      denoise_x=lambda s, t: u, denoise_r=lambda s, t: torch.zeros_like(s),
+                                      generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(out_x, u, atol=1e-9) and out_r.abs().max() < 1e-9
+
+
+def test_without_residual_r_stays_zero_and_prior_free_sampling_gives_y_over_f():
+    x, f, _ = _case(5)
+    y = f * x
+    est_x, est_r = alternating_sample(y, f, steps=400, guidance=Guidance(), with_r=False, prior_step=0.2,
+                                      generator=torch.Generator().manual_seed(0))
+    assert torch.equal(est_r, torch.zeros_like(y)) and (est_x - x).abs().max() < 1e-3
+
+
+def test_filter_enhancement_removes_isolated_pixels_and_keeps_smooth_ones():
+    ramp = torch.exp(torch.linspace(-0.3, 0.3, 8)).view(1, 1, 1, 8).expand(1, 1, 8, 8).clone()
+    spiky = ramp.clone()
+    spiky[0, 0, 4, 4] *= math.exp(1.0)
+    assert torch.allclose(de.filter_enhance(ramp), ramp, atol=1e-6)
+    out = de.filter_enhance(spiky)
+    assert abs(float(out[0, 0, 4, 4] / ramp[0, 0, 4, 4]) - 1) < 0.1
+    mask = torch.ones_like(ramp, dtype=torch.bool)
+    mask[0, 0, 4, 4] = False
+    assert torch.allclose(out[mask], ramp[mask], atol=1e-6)
+
+
+def test_the_learned_enhancement_starts_as_edis_factor():
+    denom = torch.rand(2, 1, 16, 16) + 0.5
+    assert torch.allclose(de.EventEnhancer(width=8)(denom, torch.rand(2, 1, 16, 16)), denom)
+
+
+def test_tiled_prediction_equals_whole_frame_prediction_for_a_pointwise_net():
+    net = lambda z, t: 0.5 * z  # noqa: E731
+    abar = de.noise_schedule()
+    z = torch.randn(1, 3, 70, 90)
+    whole = de.predict_x0(net, z, 500, abar, tile=512)
+    tiled = de.predict_x0(net, z, 500, abar, tile=32, overlap=8)
+    assert torch.allclose(whole, tiled, atol=1e-5)
+
+
+def test_eps_unet_runs_at_any_size_through_the_tiling():
+    net = de.EpsUNet(3, 8)
+    z = torch.randn(1, 3, 30, 42)
+    with torch.no_grad():
+        out = de.predict_x0(net, z, 10, de.noise_schedule(), tile=16, overlap=4)
+    assert out.shape == z.shape and bool(torch.isfinite(out).all())
+
+
+@pytest.fixture(scope="module")
+def small_batch():
+    from semcom.registry import SOURCES
+    from semcom.sources.base import collate
+
+    ds = SOURCES.build("synth-blur", split="test", size=32, limit=2)
+    return collate([ds[i] for i in range(2)])
+
+
+@pytest.mark.parametrize("degradation", list(de.DEGRADATIONS))
+def test_receiver_every_degradation_runs_seeded(degradation, small_batch):
+    torch.manual_seed(0)
+    rx = de.DiffEvent(degradation=degradation, steps=3, width=8, enhancer_width=8).eval()
+    a = rx(small_batch.blurry, batch=small_batch)
+    b = rx(small_batch.blurry, batch=small_batch)
+    assert a.shape == small_batch.blurry.shape and torch.equal(a, b)
+    assert float(a.min()) >= 0 and float(a.max()) <= 1
+
+
+def test_receiver_rejects_bad_options():
+    for kw in ({"degradation": "Ex+y"}, {"enhance": "median"}, {"steps": 0}, {"s": -1.0}, {"tile": 8}):
+        with pytest.raises(ValueError):
+            de.DiffEvent(**kw)
+    rx = de.DiffEvent(width=8, enhancer_width=8, steps=2)
+    from semcom.sources.base import Batch
+
+    bare = Batch(sharp=torch.rand(1, 3, 16, 16), blurry=torch.rand(1, 3, 16, 16))
+    with pytest.raises(SemcomError, match="diffevent"):
+        rx(bare.blurry, batch=bare)
+
+
+def test_training_writes_weights_the_receiver_loads(tmp_path, small_batch):
+    """A few steps of each part on a small training set; the checkpoint restores all three nets and k."""
+    from semcom.train import diffevent as tr
+    from semcom.train.sources import load_training_data
+
+    data = load_training_data("synth-blur", size=32, n=4, seed=0, split="train", params={"cache": False})
+    ckpt = tr.train_all(tmp_path, data=data, steps_f=2, steps_x=2, steps_r=2, width=8, progress=False,
+                        enhancer_width=8, crop=32)
+    rx = de.DiffEvent(weights=str(ckpt), width=8, enhancer_width=8, steps=2).eval()
+    k = float(rx.r_gain)
+    assert k > 0 and k != 1.0
+    rows = (tmp_path / "log.csv").read_text().splitlines()
+    assert rows[0].startswith("stage,step,loss") and {r.split(",")[0] for r in rows[1:]} == {
+        "enhancer", "prior-x", "prior-r"}
+    with pytest.raises(SemcomError, match="not those of this DiffEvent"):
+        de.DiffEvent(weights=str(ckpt), width=16, enhancer_width=8)
+
+
+def test_training_command_refuses_bad_input_with_exit_2(tmp_path, capsys):
+    from semcom.train.diffevent import main
+
+    assert main(["--out", str(tmp_path / "o"), "--steps-x", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--steps-x" in err[0]
+    assert not (tmp_path / "o").exists()
+
+
+def test_the_projected_last_step_satisfies_the_data_term_whatever_the_prior():
+    """Without a residual, ``project_last`` ends on the pseudo-inverse ``y / f``; as written (σ_0 = 0) the
+    output is the prior's last estimate."""
+    x, f, _ = _case(6)
+    y = f * (2 * x - 1)
+    wrong = lambda state, t: torch.zeros_like(state)  # noqa: E731  (a prior that knows nothing)
+    kw = dict(steps=5, guidance=Guidance(s=1.0), denoise_x=wrong, with_r=False)
+    ours, _ = alternating_sample(y, f, project_last=True, generator=torch.Generator().manual_seed(0), **kw)
+    plain, _ = alternating_sample(y, f, project_last=False, generator=torch.Generator().manual_seed(0), **kw)
+    assert torch.allclose(ours, y / f, atol=1e-9)
+    assert torch.equal(plain, torch.zeros_like(y))

@@ -386,38 +386,57 @@ class EDI(Receiver):
 
     # -- forward ---------------------------------------------------------------------------
 
-    def forward(self, image: torch.Tensor, *, events: torch.Tensor | None = None,
-                batch: Batch | None = None) -> torch.Tensor:
+    def _check_inputs(self, image: torch.Tensor, events: torch.Tensor | None, batch: Batch | None,
+                      name: str) -> torch.Tensor | None:
+        """The event representation to integrate (``None`` for raw events), after checking that it exists."""
         if image.ndim != 4 or image.shape[1] != 3:
-            raise ValueError(f"edi expects an image (B, 3, H, W), got {tuple(image.shape)}")
+            raise ValueError(f"{name} expects an image (B, 3, H, W), got {tuple(image.shape)}")
         bsz, _, h, w = image.shape
         if self.source == "raw":
             if batch is None or len(batch.raw_events) != bsz or any(e is None for e in batch.raw_events):
-                raise SemcomError("edi: source='raw' needs the raw events of every sample in the batch "
+                raise SemcomError(f"{name}: source='raw' needs the raw events of every sample in the batch "
                                   "(a source with an event camera); use source='representation' for "
                                   "events decoded from the channel")
-        else:
-            if events is None and batch is not None:
-                events = batch.events
-            if events is None:
-                raise SemcomError("edi: source='representation' needs an event representation "
-                                  "(the codec sent none and the batch has none)")
-            if events.ndim != 4 or events.shape[0] != bsz or tuple(events.shape[-2:]) != (h, w):
-                raise ValueError(f"edi: events {tuple(events.shape)} do not match the image {tuple(image.shape)}")
+            return None
+        if events is None and batch is not None:
+            events = batch.events
+        if events is None:
+            raise SemcomError(f"{name}: source='representation' needs an event representation "
+                              "(the codec sent none and the batch has none)")
+        if events.ndim != 4 or events.shape[0] != bsz or tuple(events.shape[-2:]) != (h, w):
+            raise ValueError(f"{name}: events {tuple(events.shape)} do not match the image {tuple(image.shape)}")
+        return events
 
+    def denominator(self, image: torch.Tensor, *, events: torch.Tensor | None = None, batch: Batch | None = None,
+                    name: str = "edi") -> tuple[torch.Tensor, torch.Tensor]:
+        """EDI's ``D = (1/T) ∫ exp(c E(f, t)) dt`` of every sample and the mask of pixels that saw an event.
+
+        ``image`` is the decoded frame in sRGB (or linear light with ``linear_input``); it is read only by
+        ``contrast="estimate"``.  Returns ``(D, mask)``, both ``(B, 1, H, W)`` (float64, bool); the
+        contrasts used are left in :attr:`last_contrast`.  ``name`` is the back-end named in messages.
+        """
+        events = self._check_inputs(image, events, batch, name)
         with torch.no_grad():
             lin_all = (image if self.linear_input else srgb_to_linear(image)).to(torch.float64)
-            outs, used = [], []
-            for i in range(bsz):
+            denoms, masks, used = [], [], []
+            for i in range(image.shape[0]):
                 info = self._info(batch, i)
                 if self.source == "raw":
                     denom, c, mask = self._from_raw(lin_all[i], batch.raw_events[i], info)
                 else:
                     denom, c, mask = self._from_representation(lin_all[i], events[i].detach(), info)
+                denoms.append(denom)
+                masks.append(mask)
                 used.append(c)
-                latent = self._latent(lin_all[i], denom)
-                out = latent if self.linear_input else linear_to_srgb(latent)
-                # pixels that saw no event keep the decoded value bit for bit
-                outs.append(torch.where(mask, out.to(image.dtype), image[i].clamp(0.0, 1.0)))
         self.last_contrast = used
-        return torch.stack(outs)
+        return torch.stack(denoms).unsqueeze(1), torch.stack(masks).unsqueeze(1)
+
+    def forward(self, image: torch.Tensor, *, events: torch.Tensor | None = None,
+                batch: Batch | None = None) -> torch.Tensor:
+        denom, mask = self.denominator(image, events=events, batch=batch)
+        with torch.no_grad():
+            lin = (image if self.linear_input else srgb_to_linear(image)).to(torch.float64)
+            latent = self._latent(lin, denom)
+            out = latent if self.linear_input else linear_to_srgb(latent)
+            # pixels that saw no event keep the decoded value bit for bit
+            return torch.where(mask, out.to(image.dtype), image.clamp(0.0, 1.0))
