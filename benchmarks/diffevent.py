@@ -77,6 +77,7 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=None, help="evaluation frames (default all 32)")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--tune-frames", type=int, default=4)
+    ap.add_argument("--retune", action="store_true", help="tune the guidance again (else reuse tuning.csv)")
     ap.add_argument("--link-snr", type=float, default=10.0, help="SNR of the bpg-ldpc-events comparison (dB)")
     ap.add_argument("--out", default="results/diffevent")
     args = ap.parse_args()
@@ -84,26 +85,34 @@ def main() -> int:
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    # 1. guidance weights on training-split frames (skimage training pictures, 256x256, another seed)
-    tune = _batches("train", args.tune_frames, seed=7)
-    grid = [dict(s=s, s_r=sr, lam_r=lr) for s, sr, lr in itertools.product((10.0, 1e4), (0.1, 10.0, 1e4), (0.0, 0.05))]
-    tuning = []
-    for g in grid:
-        rx = DiffEvent(weights=args.weights, steps=args.steps, **g).eval()
-        p, _, sec = _score(lambda b: rx(b.blurry, batch=b), tune)
-        tuning.append({**g, "steps": args.steps, "psnr": f"{p.mean():.3f}", "seconds_per_frame": f"{sec:.2f}"})
-        print(f"tune {g}: {p.mean():.2f} dB ({sec:.1f} s/frame)", flush=True)
-    best = max(tuning, key=lambda r: float(r["psnr"]))
-    g = {k: best[k] for k in ("s", "s_r", "lam_r")}
-    for steps in (10, 50):  # the step count at the chosen weights
-        rx = DiffEvent(weights=args.weights, steps=steps, **g).eval()
-        p, _, sec = _score(lambda b: rx(b.blurry, batch=b), tune)
-        tuning.append({**g, "steps": steps, "psnr": f"{p.mean():.3f}", "seconds_per_frame": f"{sec:.2f}"})
-        print(f"tune {g}, {steps} steps: {p.mean():.2f} dB ({sec:.1f} s/frame)", flush=True)
-    write_table(out_dir / "tuning.csv", tuning)
-    at_g = [r for r in tuning if all(r[k] == g[k] for k in g) and float(r["seconds_per_frame"]) <= 30.0]
-    args.steps = int(max(at_g, key=lambda r: float(r["psnr"]))["steps"])
-    print(f"chosen guidance: {g}, {args.steps} steps", flush=True)
+    # 1. guidance weights on training-split frames (skimage training pictures, 256x256, another seed); reused
+    # from tuning.csv unless --retune
+    tune_csv = out_dir / "tuning.csv"
+    if args.retune or not tune_csv.exists():
+        tune = _batches("train", args.tune_frames, seed=7)
+        # a first pass on these frames (s in 10, 1e4; s_r in 0.1, 10, 1e4; lam_r in 0, 0.05) found s immaterial
+        # (the last step projects x) and a strong r guidance ruinous (14-15 dB: r takes the picture), so the grid:
+        grid = [dict(s=1e4, s_r=sr, lam_r=lr) for sr, lr in itertools.product((1e-3, 1e-2, 0.1), (0.05, 0.2, 1.0))]
+        tuning = []
+        for g in grid:
+            rx = DiffEvent(weights=args.weights, steps=args.steps, **g).eval()
+            p, _, sec = _score(lambda b: rx(b.blurry, batch=b), tune)
+            tuning.append({**g, "steps": args.steps, "psnr": f"{p.mean():.3f}", "seconds_per_frame": f"{sec:.2f}"})
+            print(f"tune {g}: {p.mean():.2f} dB ({sec:.1f} s/frame)", flush=True)
+        best = max(tuning, key=lambda r: float(r["psnr"]))
+        g = {k: best[k] for k in ("s", "s_r", "lam_r")}
+        for steps in (10, 50):  # the step count at the chosen weights (reported; the ablation uses --steps)
+            rx = DiffEvent(weights=args.weights, steps=steps, **g).eval()
+            p, _, sec = _score(lambda b: rx(b.blurry, batch=b), tune)
+            tuning.append({**g, "steps": steps, "psnr": f"{p.mean():.3f}", "seconds_per_frame": f"{sec:.2f}"})
+            print(f"tune {g}, {steps} steps: {p.mean():.2f} dB ({sec:.1f} s/frame)", flush=True)
+        write_table(tune_csv, tuning)
+    rows_t = [r for r in csv.DictReader(tune_csv.open()) if int(r["steps"]) == args.steps]
+    if not rows_t:
+        raise SystemExit(f"{tune_csv} has no row at {args.steps} steps; run with --retune")
+    best = max(rows_t, key=lambda r: float(r["psnr"]))
+    g = {k: float(best[k]) for k in ("s", "s_r", "lam_r")}
+    print(f"guidance: {g}, {args.steps} steps", flush=True)
 
     # 2. the ablation on the evaluation set
     batches = _batches("test", args.limit)

@@ -328,7 +328,10 @@ class DiffEvent(Receiver):
         source, contrast: where ``E`` comes from, as EDI's (``"representation"``: the SCER the link
             delivers, else the batch's; ``"raw"``: the raw events of the batch).
         steps: sampling steps (a respacing of the 1000 training steps).
-        s, s_r, lam, lam_r: the guidance weights of Eq. 13 / 16 (in the sampler's units, see the module).
+        s, s_r, lam, lam_r: the guidance weights of Eq. 13 / 16 (in the sampler's units, see the module); the
+            defaults are the best of a grid on training frames (``benchmarks/diffevent.py``, tuning.csv).
+        project_last: end with the capped guidance step (see :func:`alternating_sample`); ``False`` is
+            Algorithm 1 as written.
         seed: seeds each batch's sampling (the same decoded batch gives the same frames).
         tile: the denoisers run on tiles of at most this many pixels a side.
         width: the denoisers' width; enhancer_width: the learned enhancement's.
@@ -343,8 +346,8 @@ class DiffEvent(Receiver):
     train_command = "python -m semcom.train.diffevent --out DIR"
 
     def __init__(self, *, degradation: str = "fEx+r", enhance: str = "learned", source: str = "representation",
-                 contrast: str | float = "source", steps: int = 20, s: float = 1.0, s_r: float = 1.0,
-                 lam: float = 0.0, lam_r: float = 0.0, project_last: bool = True, seed: int = 0, tile: int = 256,
+                 contrast: str | float = "source", steps: int = 20, s: float = 1e4, s_r: float = 1e-3,
+                 lam: float = 0.0, lam_r: float = 1.0, project_last: bool = True, seed: int = 0, tile: int = 256,
                  width: int = 32, enhancer_width: int = 32, weights: str | Path | None = None) -> None:
         super().__init__()
         if degradation not in DEGRADATIONS:

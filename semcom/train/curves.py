@@ -42,28 +42,33 @@ def plot_training_log(log: str | Path, png: str | Path, *, title: str | None = N
 
     cols = read_training_log(log)
     steps = cols["step"]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    val = [(s, v) for s, v in zip(steps, cols.get("val_psnr", [])) if not math.isnan(v)]
+    # a log of losses only (DiffEvent's, S-SDM's stages) gets one panel, not an empty PSNR one
+    with_psnr = "psnr" in cols or bool(val)
+    fig, axes = plt.subplots(1, 2 if with_psnr else 1, figsize=(10 if with_psnr else 5.6, 3.6), squeeze=False)
+    ax1 = axes[0][0]
     ax1.plot(steps, cols["loss"], lw=1, label="training loss")
     ax1.set_yscale("log")
-    ax1.set_xlabel("step")
     ax1.set_ylabel("loss")
     ax1.grid(alpha=0.3)
     ax1.legend(loc="upper right", fontsize=8)
-    if "psnr" in cols:  # logs of losses other than the trainer's (S-SDM's stages) have none
-        ax2.plot(steps, cols["psnr"], lw=0.8, alpha=0.6, label="training batch PSNR")
-    val = [(s, v) for s, v in zip(steps, cols.get("val_psnr", [])) if not math.isnan(v)]
-    if val:
-        ax2.plot([s for s, _ in val], [v for _, v in val], "o-", ms=3, label="validation PSNR (held-out frames)")
     stages = cols["stage"]
-    for i in range(1, len(stages)):
-        if stages[i] != stages[i - 1]:
-            for ax in (ax1, ax2):
-                ax.axvline(steps[i], color="grey", ls=":", lw=0.8)
-    ax2.set_xlabel("step")
-    ax2.set_ylabel("PSNR against the training target (dB)")
-    ax2.grid(alpha=0.3)
-    if ax2.get_legend_handles_labels()[0]:
+    ax1.set_xlabel("step (stages one after the other)" if len(set(stages)) > 1 else "step")
+    bounds = [steps[i] for i in range(1, len(stages)) if stages[i] != stages[i - 1]]
+    if with_psnr:
+        ax2 = axes[0][1]
+        if "psnr" in cols:
+            ax2.plot(steps, cols["psnr"], lw=0.8, alpha=0.6, label="training batch PSNR")
+        if val:
+            ax2.plot([s for s, _ in val], [v for _, v in val], "o-", ms=3,
+                     label="validation PSNR (held-out frames)")
+        ax2.set_xlabel("step")
+        ax2.set_ylabel("PSNR against the training target (dB)")
+        ax2.grid(alpha=0.3)
         ax2.legend(loc="lower right", fontsize=8)
+    for ax in axes[0]:
+        for b in bounds:
+            ax.axvline(b, color="grey", ls=":", lw=0.8)
     fig.suptitle(title or Path(log).stem, fontsize=10)
     fig.tight_layout()
     png = Path(png)
