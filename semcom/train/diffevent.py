@@ -17,18 +17,17 @@ crops with flips; ``E`` from the SCER each sample carries, at the camera's nomin
 from __future__ import annotations
 
 import argparse
-import csv
-import math
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from semcom.colour import linear_to_srgb, srgb_to_linear
 from semcom.errors import SemcomError
+from semcom.train.stages import run_stage
 from semcom.receivers.diffevent import DiffEvent, EpsUNet, EventEnhancer, noise_schedule, TRAIN_STEPS
 from semcom.receivers.edi import edi_denominator_from_samples
 from semcom.sources.events import LUMA_WEIGHTS
@@ -77,40 +76,6 @@ def _draw(data: Any, step: int, *, seed: int, batch_size: int, crop: int, contra
     return srgb_to_linear(b.sharp.float()), srgb_to_linear(b.blurry.float()), event_denominator(b.events, contrast)
 
 
-def _loop(name: str, params: list[torch.nn.Parameter], loss_fn: Callable[[int], torch.Tensor], *, steps: int,
-          lr: float, log: Path | None, log_every: int, progress: bool) -> list[dict[str, Any]]:
-    """Adam with a cosine decay; a non-finite loss stops with a clear message."""
-    opt = torch.optim.Adam(params, lr=lr)
-    rows, window, t0 = [], [], time.perf_counter()
-    for step in range(1, steps + 1):
-        for g in opt.param_groups:
-            g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * (step - 1) / steps))
-        loss = loss_fn(step)
-        if not torch.isfinite(loss):
-            raise SemcomError(f"diffevent {name}: the loss is not finite at step {step}")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        window.append(float(loss.detach()))
-        if step % log_every == 0 or step == steps:
-            row = {"stage": name, "step": step, "loss": sum(window) / len(window),
-                   "seconds": round(time.perf_counter() - t0, 1)}
-            window = []
-            rows.append(row)
-            if log is not None:
-                new = not log.exists()
-                with log.open("a", newline="") as fh:
-                    w = csv.DictWriter(fh, fieldnames=list(row))
-                    if new:
-                        w.writeheader()
-                    w.writerow(row)
-            if progress:
-                print(f"diffevent {name}: step {step}/{steps} loss {row['loss']:.5f} ({row['seconds']} s)",
-                      file=sys.stderr, flush=True)
-    return rows
-
-
 def train_enhancer(data: Any, *, steps: int = 800, batch_size: int = 8, crop: int = 96, lr: float = 1e-3,
                    seed: int = 0, width: int = 32, log: Path | None = None, log_every: int = 50,
                    progress: bool = True) -> EventEnhancer:
@@ -124,8 +89,8 @@ def train_enhancer(data: Any, *, steps: int = 800, batch_size: int = 8, crop: in
         latent = ((blurry + LOG_EPS) / f - LOG_EPS).clamp(0.0, 1.0)
         return F.l1_loss(linear_to_srgb(latent), linear_to_srgb(sharp))
 
-    _loop("enhancer", list(net.parameters()), loss_fn, steps=steps, lr=lr, log=log, log_every=log_every,
-          progress=progress)
+    run_stage("enhancer", list(net.parameters()), loss_fn, steps=steps, lr=lr, log=log, log_every=log_every,
+          progress=progress, clip_grad=1.0)
     return net.eval()
 
 
@@ -178,8 +143,8 @@ def train_prior(data: Any, target: str, *, enhancer: EventEnhancer | None = None
         noise = torch.randn(x0.shape, generator=gen)
         return F.mse_loss(net(a.sqrt() * x0 + (1 - a).sqrt() * noise, t), noise)
 
-    _loop(f"prior-{target}", list(net.parameters()), loss_fn, steps=steps, lr=lr, log=log, log_every=log_every,
-          progress=progress)
+    run_stage(f"prior-{target}", list(net.parameters()), loss_fn, steps=steps, lr=lr, log=log, log_every=log_every,
+          progress=progress, clip_grad=1.0)
     return net.eval()
 
 

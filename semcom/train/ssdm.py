@@ -22,19 +22,16 @@ paper's cascade.  ``benchmarks/ssdm.py`` and ``benchmarks/ssdm_nobsn.py`` measur
 from __future__ import annotations
 
 import argparse
-import csv
-import math
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from semcom.colour import srgb_to_linear
-from semcom.errors import SemcomError
+from semcom.train.stages import run_stage
 from semcom.receivers.ssdm import LDN, BlindSpotNet, Cascade, SpikeSR, reblur_loss, spike_frames
 from semcom.seeds import step_seed
 from semcom.sources.base import Batch
@@ -69,38 +66,6 @@ def self_supervised(data: Any) -> _NoSharp:
     return data if isinstance(data, _NoSharp) else _NoSharp(data)
 
 
-def _loop(name: str, params: list[torch.nn.Parameter], loss_fn: Callable[[int], torch.Tensor], *, steps: int,
-          lr: float, log: Path | None, log_every: int = 50, progress: bool = True) -> list[dict[str, Any]]:
-    """Adam with a cosine decay over ``steps``; ``loss_fn(step)`` draws its batch and returns the loss."""
-    opt = torch.optim.Adam(params, lr=lr)
-    rows, window, t0 = [], [], time.perf_counter()
-    for step in range(1, steps + 1):
-        for g in opt.param_groups:
-            g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * (step - 1) / steps))
-        loss = loss_fn(step)
-        if not torch.isfinite(loss):
-            raise SemcomError(f"{name}: the loss is not finite at step {step} ({float(loss.detach())})")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        window.append(float(loss.detach()))
-        if step % log_every == 0 or step == steps:
-            rows.append({"stage": name, "step": step, "loss": sum(window) / len(window),
-                         "seconds": round(time.perf_counter() - t0, 1)})
-            window = []
-            if progress:
-                print(f"{name} step {step}/{steps} loss {rows[-1]['loss']:.5g} ({rows[-1]['seconds']:.0f} s)",
-                      file=sys.stderr, flush=True)
-    if log is not None:
-        new = not log.exists()
-        with open(log, "a", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=["stage", "step", "loss", "seconds"])
-            if new:
-                w.writeheader()
-            w.writerows(rows)
-    return rows
-
-
 def _centre(ticks: int, width: int, seed: int, step: int) -> float:
     g = torch.Generator().manual_seed(step_seed(seed, step, 7))
     return width / 2 + float(torch.rand((), generator=g)) * (ticks - width)
@@ -122,7 +87,7 @@ def train_bsn(data: Any, *, steps: int = 1500, batch_size: int = 8, crop: int = 
         short, _ = spike_frames(b.spikes, centre=_centre(b.spikes.shape[1], width, seed, step), width=width)
         return F.mse_loss(bsn(short), short)
 
-    _loop("bsn", list(bsn.parameters()), loss_fn, steps=steps, lr=lr, log=log, progress=progress)
+    run_stage("bsn", list(bsn.parameters()), loss_fn, steps=steps, lr=lr, log=log, progress=progress)
     return bsn.eval()
 
 
@@ -143,7 +108,7 @@ def train_sr(data: Any, *, steps: int = 1500, batch_size: int = 8, crop: int = 1
         _, long = spike_frames(b.spikes, centre=b.spikes.shape[1] / 2, width=1)
         return F.l1_loss(sr(long), _luminance_frame(b.blurry))
 
-    _loop("sr", list(sr.parameters()), loss_fn, steps=steps, lr=lr, log=log, progress=progress)
+    run_stage("sr", list(sr.parameters()), loss_fn, steps=steps, lr=lr, log=log, progress=progress)
     return sr.eval()
 
 
@@ -175,7 +140,7 @@ def train_ldn(data: Any, teacher: Cascade, *, steps: int = 1500, batch_size: int
             outs.append(srgb_to_linear(out.clamp(0.0, 1.0)))
         return teach + lam * reblur_loss(torch.stack(outs, 1), b.blurry)
 
-    _loop("ldn", list(ldn.parameters()), loss_fn, steps=steps, lr=lr, log=log, progress=progress)
+    run_stage("ldn", list(ldn.parameters()), loss_fn, steps=steps, lr=lr, log=log, progress=progress)
     return ldn.eval()
 
 
@@ -190,7 +155,7 @@ def train_supervised(data: Any, *, steps: int = 1500, batch_size: int = 8, crop:
         short, long = spike_frames(b.spikes, centre=b.spikes.shape[1] / 2, width=width)
         return F.l1_loss(ldn(b.blurry, short, long), b.sharp)
 
-    _loop("supervised", list(ldn.parameters()), loss_fn, steps=steps, lr=lr, log=log, progress=progress)
+    run_stage("supervised", list(ldn.parameters()), loss_fn, steps=steps, lr=lr, log=log, progress=progress)
     return ldn.eval()
 
 
