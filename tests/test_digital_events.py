@@ -194,6 +194,39 @@ def test_bad_arguments(kwargs, match):
         BpgLdpcEvents(cbr=CBR, **kwargs)
 
 
+# --------------------------------------------------------------------------- spikes on the side stream
+
+
+def test_the_spike_side_stream_carries_firing_rates():
+    """side='spikes': the decoded side stream is the six windows' firing rates (close to the input at a
+    high SNR, zero rates when the stream is lost), and a batch without spikes is refused."""
+    from semcom.codecs.spjscc import spike_windows
+
+    ds = SOURCES.build("synth-blur", split="test", size=64, limit=2, seed=0, cache=False, events=False)
+    b = collate([ds[i] for i in range(len(ds))])
+    codec = BpgLdpcEvents(cbr=CBR, config="16qam-1/2", side="spikes", event_clip=127)
+    truth = spike_windows(b.spikes, num_windows=6, size=(64, 64))
+    tx = codec.encode(b, snr_db=snr(b.size, 30))
+    clean = codec.decode(exact_channel(tx.symbols), tx, snr_db=snr(b.size, 30))
+    assert clean.extras["event_failed"].sum() == 0 and clean.events.shape == truth.shape
+    assert clean.events.min() >= 0 and clean.events.max() <= 1
+    err = (clean.events - truth).square().mean().sqrt()
+    assert err < 0.5 * (truth - truth.mean()).square().mean().sqrt()   # coded, so not exact
+    lost = codec.decode(exact_channel(tx.symbols, slice(tx.state.image_uses, None), 10.0), tx,
+                        snr_db=snr(b.size, 30))
+    assert lost.extras["event_failed"].tolist() == [1.0] * b.size and torch.equal(lost.events,
+                                                                                  torch.zeros_like(truth))
+    with pytest.raises(SemcomError, match="spike stream"):
+        codec.encode(batch_without_spikes(), snr_db=snr(1, 30))
+    with pytest.raises(ValueError, match="side must be"):
+        BpgLdpcEvents(cbr=CBR, side="frames")
+
+
+def batch_without_spikes():
+    ds = SOURCES.build("synth-blur", split="test", size=64, limit=1, seed=0, cache=False, spikes=False)
+    return collate([ds[0]])
+
+
 def test_a_batch_without_events_is_refused():
     ds = SOURCES.build("skimage", size=64, limit=1, seed=0)
     plain = collate([ds[0]])

@@ -142,3 +142,63 @@ def test_the_training_command_trains_the_chosen_teacher(spike_data, tmp_path, mo
         assert load_checkpoint(out / "s-sdm.ckpt").meta["training"]["teacher"] == teacher
     assert tr.main(["--out", str(tmp_path / "bad"), "--ldn-steps", "0"]) == 2
     assert not (tmp_path / "bad").exists()
+
+
+def test_spike_frames_from_rate_windows_match_the_stream():
+    """From the windows' rates the whole-exposure frame is exact, and so is the short window when it starts
+    and ends on window boundaries (400 ticks in 5 windows: the middle 80 ticks are window 3)."""
+    from semcom.codecs.spjscc import spike_windows
+    from semcom.receivers.ssdm import spike_frames, window_frames
+
+    g = torch.Generator().manual_seed(0)
+    spikes = (torch.rand(2, 400, 8, 8, generator=g) < torch.rand(2, 1, 8, 8, generator=g)).to(torch.uint8)
+    short, long = spike_frames(spikes, centre=200, width=80)
+    rates = spike_windows(spikes, num_windows=5, size=(8, 8))
+    s5, l5 = window_frames(rates, ticks=400, centre=200, width=80, factor=1)
+    assert torch.allclose(l5, long, atol=1e-5) and torch.allclose(s5, short, atol=1e-5)
+    s6, l6 = window_frames(spike_windows(spikes, num_windows=6, size=(8, 8)), ticks=400, centre=200, width=80,
+                           factor=1)
+    assert torch.allclose(l6, long, atol=1e-5)
+    assert not torch.allclose(s6, short, atol=1e-3)  # 6 windows: the middle 80 ticks straddle two of them
+    up = spike_windows(spikes, num_windows=5, size=(32, 32))   # at the frame's resolution, as links send it
+    s4, l4 = window_frames(up, ticks=400, centre=200, width=80, factor=4)
+    assert torch.allclose(l4, long, atol=1e-4) and torch.allclose(s4, short, atol=1e-4)
+    with pytest.raises(ValueError, match="cannot come from"):
+        window_frames(rates, ticks=3, centre=1, width=2)
+
+
+@pytest.mark.parametrize("factor", [2, 3, 4])
+def test_undo_bilinear_recovers_the_picture_before_upsampling(factor):
+    import torch.nn.functional as F
+
+    from semcom.receivers.ssdm import undo_bilinear
+
+    x = torch.rand(2, 1, 10, 6, generator=torch.Generator().manual_seed(factor))
+    up = F.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=False)
+    assert (undo_bilinear(up, factor) - x).abs().max() < 5e-3
+    assert (F.avg_pool2d(up, factor) - x).abs().max() > 2e-2   # what plain block averages would give
+
+
+def test_s_sdm_on_decoded_spike_windows(spike_data):
+    """source='representation' reads the windows it is given (not the batch's spikes), answers a sample
+    whose windows are empty (a lost stream) with the frame unchanged, and refuses missing windows."""
+    from semcom.codecs.spjscc import spike_windows
+    from semcom.errors import SemcomError
+    from semcom.receivers.ssdm import SSDM
+
+    b = spike_data.batch(slice(0, 2))
+    torch.manual_seed(0)
+    rx = SSDM(source="representation").eval()
+    for p in rx.net.out.parameters():  # a non-identity LDN, so that its output depends on the windows
+        torch.nn.init.normal_(p, std=0.05)
+    wins = spike_windows(b.spikes, num_windows=6, size=tuple(b.blurry.shape[-2:]))
+    wins[1] = 0.0
+    out = rx(b.blurry, events=wins, batch=b)
+    assert torch.equal(out[1], b.blurry[1])
+    assert not torch.allclose(out[0], b.blurry[0], atol=1e-3)
+    other = rx(b.blurry, events=torch.flip(wins, dims=(-1,)), batch=b)
+    assert not torch.allclose(other[0], out[0], atol=1e-4)
+    with pytest.raises(SemcomError, match="spike-rate windows"):
+        rx(b.blurry, events=None, batch=b)
+    with pytest.raises(ValueError, match="source must be"):
+        SSDM(source="spikes")

@@ -176,3 +176,12 @@ def test_a_finished_sweep_run_again_leaves_its_files_untouched(tmp_path):
     assert run_sweep(cfg, out_dir=tmp_path, progress=False, notice=said.append) == csv
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
     assert any("already in" in m for m in said)
+
+
+def test_output_names_keep_dots_in_link_names():
+    """Links named share0.1 and share0.4 write different files (a file-name stem would cut both to share0)."""
+    from semcom.bench.identity import output_stem
+
+    a, b = output_stem("share0.1", "awgn", 1 / 48), output_stem("share0.4", "awgn", 1 / 48)
+    assert a != b and a.startswith("share0.1_awgn")
+    assert output_stem("/tmp/links/share0.1.toml", "awgn", 1 / 48) == a

@@ -43,7 +43,9 @@ def output_stem(link: str, channel: str, cbr: float, cfg: "SweepConfig | None" =
     """``<link>_<channel>_cbr<R>``, plus a tag for every option of ``cfg`` that changes the numbers
     and is not at its default (checkpoint, dataset and its parameters, limit, repeats, seed,
     metrics, channel parameters), so runs that differ never collide on one file."""
-    stem = f"{Path(link).stem}_{channel}_cbr{format_cbr(cbr).replace('/', '-')}"
+    name = Path(link).name
+    name = name[:-len(".toml")] if name.endswith(".toml") else name   # not .stem: "share0.4" keeps its ".4"
+    stem = f"{name}_{channel}_cbr{format_cbr(cbr).replace('/', '-')}"
     if cfg is None:
         return stem
     tags = []

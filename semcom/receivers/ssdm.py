@@ -33,7 +33,8 @@ from semcom.receivers.base import Receiver
 from semcom.registry import RECEIVERS
 from semcom.sources.base import Batch
 
-__all__ = ["BlindSpotNet", "SpikeSR", "LDN", "Cascade", "SSDM", "reblur_loss", "spike_frames", "window_bounds_at"]
+__all__ = ["BlindSpotNet", "SpikeSR", "LDN", "Cascade", "SSDM", "reblur_loss", "spike_frames", "window_bounds_at",
+           "window_frames", "undo_bilinear"]
 
 
 class _UpConv(nn.Conv2d):
@@ -107,6 +108,70 @@ def spike_frames(spikes: torch.Tensor, *, centre: float, width: int) -> tuple[to
     long = s.mean(1, keepdim=True)
     scale = long.mean((1, 2, 3), keepdim=True).clamp_min(1e-6)
     return s[:, a:b].mean(1, keepdim=True) / scale, long / scale
+
+
+def undo_bilinear(x: torch.Tensor, factor: int, *, iterations: int = 12) -> torch.Tensor:
+    """The picture that bilinear upsampling by the integer ``factor`` (``align_corners=False``, as
+    :func:`semcom.codecs.spjscc.spike_windows` does) turned into ``x``: ``(B, C, f h, f w) -> (B, C, h, w)``.
+
+    An odd factor puts an output pixel on every source pixel: those are read. For an even factor the two
+    pixels either side of a source pixel's centre (a 2x2 block) average to the source blurred by the
+    kernel ``[a, 1 - 2a, a]``, ``a = 1 / (4 factor)``, along each axis (edges replicated, as the
+    upsampling clamps), which the fixed-point iteration ``z <- z + (c - blur(z))`` undoes (its error
+    shrinks by ``1 / factor`` or more an iteration). Averaging whole blocks instead lost 0.5 dB of S-SDM.
+    """
+    k = int(factor)
+    if x.shape[-2] % k or x.shape[-1] % k:
+        raise ValueError(f"factor {k} does not divide the picture {tuple(x.shape[-2:])}")
+    if k % 2:
+        return x[..., k // 2::k, k // 2::k]
+    h0, h1 = k // 2 - 1, k // 2
+    c = 0.25 * (x[..., h0::k, h0::k] + x[..., h1::k, h0::k] + x[..., h0::k, h1::k] + x[..., h1::k, h1::k])
+    a = 0.25 / k
+
+    def blur(z: torch.Tensor) -> torch.Tensor:
+        zp = F.pad(z, (1, 1, 0, 0), mode="replicate")
+        z = a * zp[..., :-2] + (1 - 2 * a) * zp[..., 1:-1] + a * zp[..., 2:]
+        zp = F.pad(z, (0, 0, 1, 1), mode="replicate")
+        return a * zp[..., :-2, :] + (1 - 2 * a) * zp[..., 1:-1, :] + a * zp[..., 2:, :]
+
+    z = c
+    for _ in range(iterations):
+        z = z + (c - blur(z))
+    return z
+
+
+def window_frames(rates: torch.Tensor, *, ticks: int, centre: float, width: int,
+                  factor: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`spike_frames` from a spike-rate representation instead of the stream: ``rates (B, C, H, W)``
+    holds the firing rate (spikes per tick) of ``C`` consecutive windows of the ``ticks`` ticks, cut as
+    :func:`semcom.codecs.spjscc.spike_windows` cuts them (what SP-JSCC and the digital spike link deliver).
+
+    The whole-exposure rate is the windows' mean weighted by their lengths (exact); the short window's is
+    the mean of the windows it overlaps, weighted by the overlap (exact when it starts and ends on window
+    boundaries, otherwise the rate is taken as constant inside a window). Both are brought back to the
+    spike camera's resolution, ``1 / factor`` of the frame's (the LDN reads them there), by undoing the
+    bilinear upsampling (:func:`undo_bilinear`), and divided by the picture's mean rate. Returns
+    ``(B, 1, H / factor, W / factor)`` twice.
+    """
+    if rates.ndim != 4:
+        raise ValueError(f"spike-rate windows must be (B, C, H, W), got {tuple(rates.shape)}")
+    c = rates.shape[1]
+    if ticks < c:
+        raise ValueError(f"{c} spike windows cannot come from {ticks} ticks")
+    parts = torch.tensor_split(torch.arange(int(ticks)), c)
+    a, b = window_bounds_at(int(ticks), centre, width)
+    lengths = torch.tensor([float(len(q)) for q in parts])
+    overlap = torch.tensor([float(max(0, min(b, int(q[-1]) + 1) - max(a, int(q[0])))) for q in parts])
+    x = rates.float()
+    if factor > 1:
+        x = undo_bilinear(x, factor)
+    w_long = (lengths / lengths.sum()).to(x)
+    w_short = (overlap / overlap.sum()).to(x)
+    long = (x * w_long.view(1, c, 1, 1)).sum(1, keepdim=True)
+    short = (x * w_short.view(1, c, 1, 1)).sum(1, keepdim=True)
+    scale = long.mean((1, 2, 3), keepdim=True).clamp_min(1e-6)
+    return short / scale, long / scale
 
 
 # --------------------------------------------------------------------------- networks
@@ -228,12 +293,18 @@ class LDN(nn.Module):
 @RECEIVERS.register("s-sdm", help="S-SDM: the lightweight deblurring network distilled self-supervised from "
                                   "SDM + BSN + SR (SpikeReveal); needs the spike stream")
 class SSDM(Receiver):
-    """S-SDM at the receiver: the LDN on the decoded frame and the source's spike stream (the middle
-    ``width`` ticks and the whole exposure).
+    """S-SDM at the receiver: the LDN on the decoded frame and the spikes (the middle ``width`` ticks and
+    the whole exposure).
 
     Args:
         width: the short window in spike ticks (what the LDN was trained with).
         net_width, blocks: the LDN's.
+        source: ``"raw"`` (default) reads the source's spike stream (``batch.spikes``: exact spikes, the
+            back-end alone); ``"representation"`` the spike-rate windows the codec decoded
+            (``Reception.events`` of ``sp-jscc`` with ``output = "streams"`` or of ``bpg-ldpc-events``
+            with ``side = "spikes"``), through :func:`window_frames`. The tick count comes from the
+            batch (``info["spike_ticks"]``, a camera setting). A sample whose windows hold no spikes (a
+            lost stream) is returned as decoded.
         weights: ``None`` (untrained), ``"shipped"`` (the checkpoint shipped for link ``s-sdm``) or the path
             of a checkpoint holding its weights (``python -m semcom.train.ssdm``).
     """
@@ -241,21 +312,47 @@ class SSDM(Receiver):
     shipped_link = "s-sdm"
     train_command = "python -m semcom.train.ssdm --out DIR"
 
-    def __init__(self, *, width: int = 80, net_width: int = 32, blocks: int = 3,
+    def __init__(self, *, width: int = 80, net_width: int = 32, blocks: int = 3, source: str = "raw",
                  weights: str | Path | None = None) -> None:
         super().__init__()
         if isinstance(width, bool) or int(width) != width or width < 1:
             raise ValueError(f"width must be a positive number of spike ticks, got {width!r}")
+        if source not in ("raw", "representation"):
+            raise ValueError(f"source must be 'raw' or 'representation', got {source!r}")
         self.width = int(width)
+        self.source = source
         self.net = LDN(width=net_width, blocks=blocks)
         if weights is not None:
             self.load_weights(weights, name="s-sdm", architecture=f"LDN (width {net_width}, blocks {blocks})")
 
+    def _frames(self, image: torch.Tensor, events: torch.Tensor | None,
+                batch: Batch | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Short and long spike frames, and which samples have spikes ``(B,)``."""
+        if self.source == "raw":
+            if batch is None or batch.spikes is None:
+                raise SemcomError("s-sdm needs the spike stream of the batch (a source with a spike camera)")
+            spikes = batch.spikes.to(image.device)
+            short, long = spike_frames(spikes, centre=spikes.shape[1] / 2, width=self.width)
+            return short, long, torch.ones(image.shape[0], dtype=torch.bool, device=image.device)
+        if events is None or events.ndim != 4 or events.shape[0] != image.shape[0] \
+                or events.shape[-2:] != image.shape[-2:]:
+            got = None if events is None else tuple(events.shape)
+            raise SemcomError(f"s-sdm with source='representation' needs the decoded spike-rate windows "
+                              f"(B, C, H, W) beside frames {tuple(image.shape)}, got {got}")
+        infos = batch.info if batch is not None else ()
+        if batch is not None and batch.spikes is not None:
+            ticks = int(batch.spikes.shape[1])
+        elif infos and "spike_ticks" in infos[0]:
+            ticks = int(infos[0]["spike_ticks"])
+        else:
+            raise SemcomError("s-sdm: the batch does not state its spike camera's ticks per exposure")
+        has = events.flatten(1).abs().amax(1) > 0
+        short, long = window_frames(events.to(image.device), ticks=ticks, centre=ticks / 2, width=self.width)
+        return short, long, has.to(image.device)
+
     def forward(self, image: torch.Tensor, *, events: torch.Tensor | None = None,
                 batch: Batch | None = None) -> torch.Tensor:
-        if batch is None or batch.spikes is None:
-            raise SemcomError("s-sdm needs the spike stream of the batch (a source with a spike camera)")
-        spikes = batch.spikes.to(image.device)
-        short, long = spike_frames(spikes, centre=spikes.shape[1] / 2, width=self.width)
+        short, long, has = self._frames(image, events, batch)
         out = self.net(image, short, long)
+        out = torch.where(has.view(-1, 1, 1, 1), out, image)
         return out if self.training else out.clamp(0.0, 1.0)

@@ -35,6 +35,14 @@ frame (``event_failed = 1``): EDI then leaves the decoded frame unchanged.  The 
 returns an event tensor, never ``None``, so a back-end cannot fall back to the source's clean
 events.
 
+Spikes instead of events (``side = "spikes"``, the digital twin of SP-JSCC): the side stream carries
+the spike camera's firing rates in ``spike_windows`` consecutive windows of the exposure
+(:func:`semcom.codecs.spjscc.spike_windows`, at the frame's resolution), each rate ``p`` in [0, 1]
+written as the value ``(2 p - 1) * event_clip`` of the same mosaic (``event_clip = 127``: every grey
+level is a rate step of 1/254), and the receiver gets the rates back (``Reception.events``
+``(B, spike_windows, H, W)``; a lost stream gives zero rates: no spikes, which ``s-sdm`` with
+``source = "representation"`` answers with the decoded frame unchanged).
+
 Example:
     >>> codec = BpgLdpcEvents(cbr=1/48, config="16qam-3/4", event_share=0.25)  # doctest: +SKIP
     >>> tx, rx = codec.transmit(batch, channel, snr_db=torch.full((batch.size,), 15.0))  # doctest: +SKIP
@@ -60,6 +68,7 @@ from semcom.codecs.digital.ldpc import CRC_BITS, BlockPlan
 from semcom.codecs.digital.separate import (HEADER_FIELDS_BYTES, BpgLdpc, DigitalState, FrameHeader,
                                             _bits_to_bytes, _bytes_to_bits)
 from semcom.codecs.digital.sourcecoders import SOURCE_CODERS, SourceCode, build_source_coder
+from semcom.codecs.spjscc import spike_windows
 from semcom.conventions import channel_uses_budget
 from semcom.errors import SemcomError
 from semcom.registry import CODECS
@@ -177,6 +186,9 @@ class BpgLdpcEvents(BpgLdpc):
         event_scales: candidate pooling factors of the mosaic; the transmitter keeps the one
             with the smallest event error at the budget.
         event_header_bytes: header of the event stream, charged and transmitted (at least 10).
+        side: ``"events"`` (default: the batch's event representation) or ``"spikes"`` (firing-rate
+            windows of the batch's spike stream; see the module's notes).
+        spike_windows: windows of the exposure for ``side = "spikes"``.
         **kwargs: the arguments of :class:`~semcom.codecs.digital.separate.BpgLdpc`
             (``config``, ``modulations``, ``code_rates``, ``coder``, ``coder_options``,
             ``source``, ``header_bytes``, ``crc``, ``num_iter``, ``max_block_bits``,
@@ -200,7 +212,11 @@ class BpgLdpcEvents(BpgLdpc):
     def __init__(self, *, cbr: float, event_share: float = 0.25, event_coder: str = "bpg",
                  event_coder_options: dict[str, Any] | None = None, event_clip: int = 24,
                  event_scales: Sequence[int] = (1, 2, 4), event_header_bytes: int = 10,
-                 **kwargs: Any) -> None:
+                 side: str = "events", spike_windows: int = 6, **kwargs: Any) -> None:
+        if side not in ("events", "spikes"):
+            raise ValueError(f"side must be 'events' or 'spikes', got {side!r}")
+        if isinstance(spike_windows, bool) or int(spike_windows) != spike_windows or not 1 <= spike_windows <= 64:
+            raise ValueError(f"spike_windows must be an integer in 1..64, got {spike_windows!r}")
         if isinstance(event_share, bool) or not isinstance(event_share, (int, float)) \
                 or not 0.0 < float(event_share) < 1.0:
             raise ValueError(f"event_share must lie in (0, 1) (a fraction of the channel uses), got {event_share!r}")
@@ -221,13 +237,16 @@ class BpgLdpcEvents(BpgLdpc):
         self.event_clip = int(event_clip)
         self.event_scales = tuple(sorted(set(event_scales)))
         self.event_header_bytes = int(event_header_bytes)
+        self.side = side
+        self.spike_windows = int(spike_windows)
         self.event_coder = build_source_coder(event_coder, event_coder_options)
         self.event_coder_name = event_coder
         self._choices: OrderedDict[tuple, tuple[int, SourceCode] | None] = OrderedDict()
 
     def extra_repr(self) -> str:
+        side = f", side='spikes', spike_windows={self.spike_windows}" if self.side == "spikes" else ""
         return (f"config={self.config!r}, event_share={self.event_share}, event_coder={self.event_coder_name!r}, "
-                f"event_clip={self.event_clip}, event_scales={self.event_scales}")
+                f"event_clip={self.event_clip}, event_scales={self.event_scales}{side}")
 
     # -- budget ----------------------------------------------------------------------------
     def _plan_for(self, uses: int) -> BlockPlan | None:
@@ -316,12 +335,22 @@ class BpgLdpcEvents(BpgLdpc):
         return unpack_events(mosaic, num_channels=c, height=h, width=w, clip=self.event_clip, scale=scale)
 
     # -- transmitter -----------------------------------------------------------------------
+    def _side_values(self, batch: Batch, frames: torch.Tensor) -> torch.Tensor:
+        """What the side stream codes: the event representation, or the spike rates as mosaic values."""
+        if self.side == "events":
+            if batch.events is None:
+                raise SemcomError("bpg-ldpc-events needs an event representation in the batch "
+                                  "(a source with an event camera, such as synth-blur)")
+            return batch.events
+        if batch.spikes is None:
+            raise SemcomError("bpg-ldpc-events with side='spikes' needs the spike stream of the batch "
+                              "(a source with a spike camera, such as synth-blur)")
+        rates = spike_windows(batch.spikes, num_windows=self.spike_windows, size=tuple(frames.shape[-2:]))
+        return (2.0 * rates.clamp(0.0, 1.0) - 1.0) * self.event_clip
+
     def encode(self, batch: Batch, *, snr_db: torch.Tensor) -> Transmission:
-        events = batch.events
-        if events is None:
-            raise SemcomError("bpg-ldpc-events needs an event representation in the batch "
-                              "(a source with an event camera, such as synth-blur)")
         frames = batch.blurry if self.source == "blurry" else batch.sharp
+        events = self._side_values(batch, frames)
         if events.ndim != 4 or events.shape[0] != frames.shape[0] or events.shape[-2:] != frames.shape[-2:]:
             raise ValueError(f"events {tuple(events.shape)} do not match the frames {tuple(frames.shape)}")
         image_tx = super().encode(batch, snr_db=snr_db)
@@ -377,6 +406,8 @@ class BpgLdpcEvents(BpgLdpc):
                     continue
                 decoded = self._parse_events(bits_np[i], st.num_channels, h, w)
                 if decoded is not None:
+                    if self.side == "spikes":   # mosaic values back to firing rates
+                        decoded = (decoded / self.event_clip + 1.0) / 2.0
                     events[i], failed[i] = decoded, 0.0
         extras = dict(rx.extras)
         extras.update({

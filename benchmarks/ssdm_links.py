@@ -1,0 +1,122 @@
+"""S-SDM behind the channel (issue 20): after SP-JSCC's stream decoders and after the digital spike link,
+beside the links that handle the same frame and spikes otherwise, at AWGN 10 dB and CBR 1/48 on the 32 test
+frames of synth-blur.
+
+Links (each through ``semcom run``'s sweep, resumable: the CSVs under ``--out``):
+
+* ``sp-jscc`` (SP-JSCC end to end: its own U-Net, trained on decoded streams) and ``sp-jscc-s-sdm`` (the
+  same streams, S-SDM instead of the U-Net), and the decoded frame of those streams alone;
+* ``bpg-ldpc-spikes-s-sdm`` (BPG frame + BPG-coded spike-rate windows over LDPC, S-SDM) and its decoded frame
+  alone; ``bpg-ldpc`` (the frame with the whole budget); ``sdm-tx-bpg-ldpc`` (SDM at the sensor, its output
+  sent);
+* diagnostics: the decoded frame of each spike link with S-SDM on the exact spike stream (what the coded
+  spikes cost).
+
+Also, on exact inputs (no channel): S-SDM on the raw spike stream (the ``s-sdm`` link) and on the exact
+spike-rate windows the links send, six or three (what the window representation costs before any coding).
+Writes ``--out/links.csv``.
+
+    python benchmarks/ssdm_links.py [--snr 10] [--out results/ssdm/links]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from semcom.bench.results import write_table
+from semcom.bench.sweep import SweepConfig, run_sweep
+from semcom.codecs.spjscc import spike_windows
+from semcom.linkspec import available_links
+from semcom.metrics.functional import psnr, ssim
+from semcom.receivers.ssdm import SSDM
+from semcom.registry import SOURCES
+from semcom.sources.base import collate
+
+LINKS = {  # name in the table -> (link file, receiver: None keeps the link's)
+    "sp-jscc (its U-Net)": ("sp-jscc", None),
+    "sp-jscc streams: decoded frame": ("sp-jscc-s-sdm", "decoded"),
+    "sp-jscc streams + S-SDM (sp-jscc-s-sdm)": ("sp-jscc-s-sdm", None),
+    "sp-jscc decoded frame + S-SDM on the exact spikes": ("sp-jscc-s-sdm", "exact-spikes"),
+    "bpg-ldpc (frame only)": ("bpg-ldpc", None),
+    "bpg-ldpc + spikes: decoded frame": ("bpg-ldpc-spikes-s-sdm", "decoded"),
+    "bpg-ldpc + spikes + S-SDM (bpg-ldpc-spikes-s-sdm)": ("bpg-ldpc-spikes-s-sdm", None),
+    "bpg-ldpc + spikes: decoded frame + S-SDM on the exact spikes": ("bpg-ldpc-spikes-s-sdm", "exact-spikes"),
+    "SDM at the sensor (sdm-tx-bpg-ldpc)": ("sdm-tx-bpg-ldpc", None),
+}
+RECEIVERS = {  # diagnostic receivers put in a copy of the link file
+    "decoded": '[receiver]\nname = "identity"\n\n',
+    "exact-spikes": '[receiver]\nname = "s-sdm"\nsource = "raw"\nweights = "shipped"\n\n',
+}
+
+
+def variant(link: str, receiver: str, out: Path) -> Path:
+    """A copy of the link file with one of ``RECEIVERS`` in place of its receiver."""
+    text = Path(available_links()[link]).read_text()
+    text = re.sub(r"^name = \"[^\"]+\"", f'name = "{link}-{receiver}"', text, count=1, flags=re.M)
+    text = re.sub(r"\[receiver\].*?(?=^\[)", RECEIVERS[receiver], text, count=1, flags=re.S | re.M)
+    path = out / f"{link}-{receiver}.toml"
+    path.write_text(text)
+    return path
+
+
+def exact_rows(limit: int | None) -> list[dict]:
+    ds = SOURCES.build("synth-blur", split="test", limit=limit, events=False)
+    batches = [collate([ds[i] for i in range(j, min(j + 8, len(ds)))]) for j in range(0, len(ds), 8)]
+    raw = SSDM(weights="shipped").eval()
+    windows = SSDM(weights="shipped", source="representation").eval()
+    methods = {
+        "exact: blurry input": lambda b: b.blurry,
+        "exact: S-SDM on the raw spike stream (s-sdm)": lambda b: raw(b.blurry, batch=b),
+        "exact: S-SDM on six exact spike-rate windows (sp-jscc's)": lambda b: windows(
+            b.blurry, events=spike_windows(b.spikes, num_windows=6, size=tuple(b.blurry.shape[-2:])), batch=b),
+        "exact: S-SDM on three exact spike-rate windows (the digital link's)": lambda b: windows(
+            b.blurry, events=spike_windows(b.spikes, num_windows=3, size=tuple(b.blurry.shape[-2:])), batch=b),
+    }
+    sharp = torch.cat([b.sharp for b in batches])
+    rows = []
+    for name, fn in methods.items():
+        with torch.no_grad():
+            y = torch.cat([fn(b) for b in batches]).float()
+        p, s = psnr(y, sharp).double().numpy(), ssim(y, sharp).double().numpy()
+        rows.append({"method": name, "link": "", "snr_db": "", "cbr": "", "frames": len(p),
+                     "psnr": round(float(np.mean(p)), 3),
+                     "psnr_ci95": round(float(1.96 * np.std(p, ddof=1) / np.sqrt(len(p))), 3),
+                     "ssim": round(float(np.mean(s)), 4), "cbr_used": "", "config": ""})
+        print(f"{name:<52} PSNR {np.mean(p):6.2f} dB  SSIM {np.mean(s):.4f}", flush=True)
+    return rows
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--snr", type=float, default=10.0)
+    ap.add_argument("--cbr", type=float, default=1 / 48)
+    ap.add_argument("--limit", type=int, default=None, help="test frames (default: all 32)")
+    ap.add_argument("--out", default="results/ssdm/links")
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = exact_rows(args.limit)
+    for name, (link, receiver) in LINKS.items():
+        target = link if receiver is None else str(variant(link, receiver, out))
+        path = run_sweep(SweepConfig(link=target, cbr=args.cbr, snr_db=(args.snr,), limit=args.limit,
+                                     metrics=("psnr", "ssim")), out_dir=out, progress=False)
+        r = next(csv.DictReader(open(path)))
+        rows.append({"method": name, "link": Path(target).stem, "snr_db": args.snr, "cbr": round(args.cbr, 6),
+                     "frames": r["n_images"], "psnr": round(float(r["psnr"]), 3),
+                     "psnr_ci95": round(float(r["psnr_ci95"]), 3), "ssim": round(float(r["ssim"]), 4),
+                     "cbr_used": round(float(r["cbr_used"]), 6), "config": r.get("config", "")})
+        print(f"{name:<52} PSNR {float(r['psnr']):6.2f} dB  SSIM {float(r['ssim']):.4f}  {r.get('config', '')}",
+              flush=True)
+    write_table(out / "links.csv", rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
