@@ -29,7 +29,7 @@ import torch
 from semcom.bench.results import write_table
 from semcom.colour import linear_to_srgb, srgb_to_linear
 from semcom.metrics.functional import psnr, ssim
-from semcom.receivers.diffevent import DiffEvent, filter_enhance
+from semcom.receivers.diffevent import DiffEvent
 from semcom.receivers.edi import EDI
 from semcom.registry import SOURCES
 from semcom.sources.base import collate
@@ -42,20 +42,12 @@ def _batches(split: str, limit: int | None, seed: int = 0, bs: int = 4):
     return [collate([ds[i] for i in range(j, min(j + bs, n))]) for j in range(0, n, bs)]
 
 
-def _factor_only(rx: DiffEvent, enhance: str):
-    """``y / f`` (EDI's formula with the enhanced factor), no diffusion."""
-    def run(b):
-        with torch.no_grad():
-            denom, _ = rx.edi.denominator(b.blurry, batch=b, name="diffevent")
-            denom = denom.float()
-            lin = srgb_to_linear(b.blurry)
-            if enhance == "filter":
-                f = filter_enhance(denom)
-            else:
-                lum = (lin * torch.tensor([0.2126, 0.7152, 0.0722]).view(1, 3, 1, 1)).sum(1, keepdim=True)
-                f = rx.enhancer(denom, lum)
-            return linear_to_srgb(((lin + 1e-3) / f - 1e-3).clamp(0, 1))
-    return run
+def _y_over_f(rx: DiffEvent, image: torch.Tensor, events: torch.Tensor | None = None, batch=None) -> torch.Tensor:
+    """``y / f`` (EDI's formula with ``rx``'s enhanced factor), no diffusion."""
+    with torch.no_grad():
+        f = rx.event_factor(image, events=events, batch=batch).float()
+        eps = rx.edi.log_eps
+        return linear_to_srgb(((srgb_to_linear(image.float()) + eps) / f - eps).clamp(0, 1))
 
 
 def _score(fn, batches):
@@ -79,6 +71,8 @@ def main() -> int:
     ap.add_argument("--tune-frames", type=int, default=4)
     ap.add_argument("--retune", action="store_true", help="tune the guidance again (else reuse tuning.csv)")
     ap.add_argument("--link-snr", type=float, default=10.0, help="SNR of the bpg-ldpc-events comparison (dB)")
+    ap.add_argument("--link-only", action="store_true",
+                    help="only the comparison through bpg-ldpc-events (link.csv and its row of targets.csv)")
     ap.add_argument("--out", default="results/diffevent")
     args = ap.parse_args()
     torch.manual_seed(0)
@@ -115,14 +109,21 @@ def main() -> int:
     print(f"guidance: {g}, {args.steps} steps", flush=True)
 
     # 2. the ablation on the evaluation set
+    if args.link_only:
+        row = through_link(args, g, out_dir)
+        kept = [r for r in csv.DictReader((out_dir / "targets.csv").open())
+                if not r["difference"].startswith("(e) - EDI, bpg-ldpc-events")]
+        write_table(out_dir / "targets.csv", kept + [row])
+        return 0
     batches = _batches("test", args.limit)
     rx = DiffEvent(weights=args.weights, steps=args.steps, **g).eval()
+    rx_filter = DiffEvent(weights=args.weights, steps=args.steps, enhance="filter", **g).eval()
     methods = {
         "blurry input": lambda b: b.blurry,
         "EDI (raw events)": lambda b: EDI(source="raw")(b.blurry, batch=b),
         "EDI (SCER)": lambda b: EDI(source="representation")(b.blurry, batch=b),
-        "y / f(E), filtered f (no diffusion)": _factor_only(rx, "filter"),
-        "y / f(E), learned f (no diffusion)": _factor_only(rx, "learned"),
+        "y / f(E), filtered f (no diffusion)": lambda b: _y_over_f(rx_filter, b.blurry, batch=b),
+        "y / f(E), learned f (no diffusion)": lambda b: _y_over_f(rx, b.blurry, batch=b),
     }
     for deg, label in (("Ex", "(a) y = Ex"), ("fEx", "(b) y = f(E)x"), ("x+r", "(c) y = x + r"),
                        ("Ex+r", "(d) y = Ex + r"), ("fEx+r", "(e) y = f(E)x + r")):
@@ -182,7 +183,9 @@ def through_link(args, g: dict, out_dir: Path) -> dict:
     link.codec.set_variant(config)
     edi = EDI(source="representation")
     rx = DiffEvent(weights=args.weights, steps=args.steps, **g).eval()
-    res = {"decoded frame": [], "EDI on the decoded SCER": [], "DiffEvent (e) on the decoded SCER": []}
+    rx_b = DiffEvent(weights=args.weights, steps=args.steps, degradation="fEx", **g).eval()
+    res = {"decoded frame": [], "EDI on the decoded SCER": [], "y / f(E), learned f, on the decoded SCER": [],
+           "DiffEvent (b) y = f(E)x on the decoded SCER": [], "DiffEvent (e) on the decoded SCER": []}
     secs = 0.0
     for i, b in enumerate(_batches("test", args.limit)):
         b = link.at_sensor(b)
@@ -191,7 +194,8 @@ def through_link(args, g: dict, out_dir: Path) -> dict:
             _, rec = link.codec.transmit(b, link.channel, snr_db=snr, generator=torch.Generator().manual_seed(100 + i))
             t0 = time.perf_counter()
             outs = [rec.image.clamp(0, 1), edi(rec.image, events=rec.events, batch=b),
-                    rx(rec.image, events=rec.events, batch=b)]
+                    _y_over_f(rx, rec.image, events=rec.events, batch=b),
+                    rx_b(rec.image, events=rec.events, batch=b), rx(rec.image, events=rec.events, batch=b)]
             secs += time.perf_counter() - t0
         for k, o in zip(res, outs):
             res[k].append(psnr(o, b.sharp).double().numpy())
@@ -201,7 +205,7 @@ def through_link(args, g: dict, out_dir: Path) -> dict:
         res[k] = v
         rows.append({"method": k, "link": "bpg-ldpc-events", "config": config, "snr_db": args.link_snr,
                      "cbr": "1/48", "n": len(v), "psnr": f"{v.mean():.3f}"})
-        print(f"through bpg-ldpc-events at {args.link_snr} dB ({config}): {k:<36} {v.mean():6.2f} dB", flush=True)
+        print(f"through bpg-ldpc-events at {args.link_snr} dB ({config}): {k:<44} {v.mean():6.2f} dB", flush=True)
     write_table(out_dir / "link.csv", rows)
     mean, half = _interval(res["DiffEvent (e) on the decoded SCER"] - res["EDI on the decoded SCER"])
     print(f"(e) - EDI through the link: {mean:+.2f} ± {half:.2f} dB", flush=True)

@@ -10,7 +10,7 @@ Links (each through ``semcom run``'s sweep, resumable: the CSVs under ``--out``)
   alone; ``bpg-ldpc`` (the frame with the whole budget); ``sdm-tx-bpg-ldpc`` (SDM at the sensor, its output
   sent);
 * diagnostics: the decoded frame of each spike link with S-SDM on the exact spike stream (what the coded
-  spikes cost).
+  spikes cost), and the digital spike link with other shares of the channel uses for its spike stream.
 
 Also, on exact inputs (no channel): S-SDM on the raw spike stream (the ``s-sdm`` link) and on the exact
 spike-rate windows the links send, six or three (what the window representation costs before any coding).
@@ -56,14 +56,33 @@ RECEIVERS = {  # diagnostic receivers put in a copy of the link file
 }
 
 
-def variant(link: str, receiver: str, out: Path) -> Path:
-    """A copy of the link file with one of ``RECEIVERS`` in place of its receiver."""
+def variant(link: str, receiver: str | None, out: Path, *, share: float | None = None) -> Path:
+    """A copy of the link file with one of ``RECEIVERS`` in place of its receiver, or another
+    ``event_share`` (the side stream's share of the channel uses)."""
     text = Path(available_links()[link]).read_text()
-    text = re.sub(r"^name = \"[^\"]+\"", f'name = "{link}-{receiver}"', text, count=1, flags=re.M)
-    text = re.sub(r"\[receiver\].*?(?=^\[)", RECEIVERS[receiver], text, count=1, flags=re.S | re.M)
-    path = out / f"{link}-{receiver}.toml"
+    tag = receiver if receiver else f"share{round(100 * share)}"
+    text = re.sub(r"^name = \"[^\"]+\"", f'name = "{link}-{tag}"', text, count=1, flags=re.M)
+    if receiver:
+        text = re.sub(r"\[receiver\].*?(?=^\[)", RECEIVERS[receiver], text, count=1, flags=re.S | re.M)
+    if share is not None:
+        text, n = re.subn(r"^event_share = .*$", f"event_share = {share}", text, count=1, flags=re.M)
+        assert n == 1, link
+    path = out / f"{link}-{tag}.toml"
     path.write_text(text)
     return path
+
+
+def sweep_row(name: str, target: str, args) -> dict:
+    """One point of ``semcom run``'s sweep (resumed from ``--out`` when there) as a table row."""
+    path = run_sweep(SweepConfig(link=target, cbr=args.cbr, snr_db=(args.snr,), limit=args.limit,
+                                 metrics=("psnr", "ssim")), out_dir=Path(args.out), progress=False)
+    r = next(csv.DictReader(open(path)))
+    print(f"{name:<52} PSNR {float(r['psnr']):6.2f} dB  SSIM {float(r['ssim']):.4f}  {r.get('config', '')}",
+          flush=True)
+    return {"method": name, "link": Path(target).stem, "snr_db": args.snr, "cbr": round(args.cbr, 6),
+            "frames": r["n_images"], "psnr": round(float(r["psnr"]), 3), "psnr_ci95": round(float(r["psnr_ci95"]), 3),
+            "ssim": round(float(r["ssim"]), 4), "cbr_used": round(float(r["cbr_used"]), 6),
+            "config": r.get("config", "")}
 
 
 def exact_rows(limit: int | None) -> list[dict]:
@@ -98,22 +117,18 @@ def main() -> int:
     ap.add_argument("--snr", type=float, default=10.0)
     ap.add_argument("--cbr", type=float, default=1 / 48)
     ap.add_argument("--limit", type=int, default=None, help="test frames (default: all 32)")
+    ap.add_argument("--shares", default="0.1,0.4,0.6",
+                    help="other shares of the channel uses for the digital spike stream (comma-separated; '' none)")
     ap.add_argument("--out", default="results/ssdm/links")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = exact_rows(args.limit)
     for name, (link, receiver) in LINKS.items():
-        target = link if receiver is None else str(variant(link, receiver, out))
-        path = run_sweep(SweepConfig(link=target, cbr=args.cbr, snr_db=(args.snr,), limit=args.limit,
-                                     metrics=("psnr", "ssim")), out_dir=out, progress=False)
-        r = next(csv.DictReader(open(path)))
-        rows.append({"method": name, "link": Path(target).stem, "snr_db": args.snr, "cbr": round(args.cbr, 6),
-                     "frames": r["n_images"], "psnr": round(float(r["psnr"]), 3),
-                     "psnr_ci95": round(float(r["psnr_ci95"]), 3), "ssim": round(float(r["ssim"]), 4),
-                     "cbr_used": round(float(r["cbr_used"]), 6), "config": r.get("config", "")})
-        print(f"{name:<52} PSNR {float(r['psnr']):6.2f} dB  SSIM {float(r['ssim']):.4f}  {r.get('config', '')}",
-              flush=True)
+        rows.append(sweep_row(name, link if receiver is None else str(variant(link, receiver, out)), args))
+    for share in (float(v) for v in args.shares.split(",") if v):   # the spike stream's share, not tuned
+        rows.append(sweep_row(f"bpg-ldpc-spikes-s-sdm, spike stream share {share:g} (shipped: 0.25)",
+                              str(variant("bpg-ldpc-spikes-s-sdm", None, out, share=share)), args))
     write_table(out / "links.csv", rows)
     return 0
 

@@ -8,8 +8,9 @@ and on the test split with the same noise we compare:
 
 * the short-window spike frame before and after the BSN: mean squared error against the sharp frame's
   linear luminance at the spike resolution (``mse_*``: noise and the dark current's offset), and against
-  what the camera fires on average there, luminance plus dark current (``noise_*``: the noise alone); every
-  frame divided by its picture mean;
+  what the camera fires on average there, luminance plus dark current (``noise_*``: the noise alone; also
+  for the mean of the 8 neighbours, the simplest blind-spot estimate); every frame divided by its picture
+  mean; and the fraction of spike pixels that fire on more than 90 % of the ticks (``saturated``);
 * SDM (80-tick window), SDM on the BSN's frame, and SDM with the dark rate ``d`` subtracted from both
   spike rates first (a dark-frame calibration: what removing the offset alone gives).
 
@@ -40,6 +41,8 @@ from semcom.train.sources import load_training_data
 from semcom.train.ssdm import train_bsn
 
 WIDTH = 80
+RING = torch.ones(1, 1, 3, 3).index_put_((torch.tensor([0]), torch.tensor([0]), torch.tensor([1]),
+                                          torch.tensor([1])), torch.tensor(0.0)) / 8
 
 
 def luminance_at_spike_res(sharp: torch.Tensor, factor: int) -> torch.Tensor:
@@ -92,8 +95,8 @@ def main() -> int:
         ds = SOURCES.build("synth-blur", split="test", limit=args.limit, **params)
         batches = [collate([ds[i] for i in range(j, min(j + 8, len(ds)))]) for j in range(0, len(ds), 8)]
         sdm, sdm_bsn = Cascade(width=WIDTH), Cascade(bsn=bsn, width=WIDTH)
-        res = {k: [] for k in ("mse_raw", "mse_bsn", "noise_raw", "noise_bsn", "psnr_blurry", "psnr_sdm",
-                               "psnr_sdm_bsn", "psnr_sdm_calibrated")}
+        res = {k: [] for k in ("mse_raw", "mse_bsn", "noise_raw", "noise_bsn", "noise_neighbours", "saturated",
+                               "psnr_blurry", "psnr_sdm", "psnr_sdm_bsn", "psnr_sdm_calibrated")}
         with torch.no_grad():
             for b in batches:
                 ticks = b.spikes.shape[1]
@@ -104,6 +107,10 @@ def main() -> int:
                 for ref, key in ((norm(lum), "mse"), (norm(lum + d), "noise")):
                     res[f"{key}_raw"] += (norm(short) - ref).square().mean((1, 2, 3)).tolist()
                     res[f"{key}_bsn"] += (norm(den) - ref).square().mean((1, 2, 3)).tolist()
+                # the simplest blind-spot estimate: the mean of the 8 neighbours
+                nb = F.conv2d(F.pad(short, (1, 1, 1, 1), mode="replicate"), RING)
+                res["noise_neighbours"] += (norm(nb) - norm(lum + d)).square().mean((1, 2, 3)).tolist()
+                res["saturated"] += (b.spikes.float().mean(1) > 0.9).float().mean((1, 2)).tolist()
                 res["psnr_blurry"] += psnr(b.blurry, b.sharp).tolist()
                 res["psnr_sdm"] += psnr(sdm(b.blurry, b.spikes), b.sharp).tolist()
                 res["psnr_sdm_bsn"] += psnr(sdm_bsn(b.blurry, b.spikes), b.sharp).tolist()

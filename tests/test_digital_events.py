@@ -188,6 +188,9 @@ def test_events_that_fit_nothing_are_not_sent(batch):
     (dict(event_scales=[1, 0]), "event_scales must be"),
     (dict(event_header_bytes=4), "event_header_bytes must be"),
     (dict(config="qam-1/2"), "malformed configuration"),
+    (dict(side="spikes", spike_windows=float("nan")), "spike_windows must be"),
+    (dict(side="spikes", spike_windows=0), "spike_windows must be"),
+    (dict(event_clip=float("nan")), "event_clip must be"),
 ])
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -204,7 +207,8 @@ def test_the_spike_side_stream_carries_firing_rates():
 
     ds = SOURCES.build("synth-blur", split="test", size=64, limit=2, seed=0, cache=False, events=False)
     b = collate([ds[i] for i in range(len(ds))])
-    codec = BpgLdpcEvents(cbr=CBR, config="16qam-1/2", side="spikes", event_clip=127)
+    codec = BpgLdpcEvents(cbr=CBR, config="16qam-1/2", side="spikes")
+    assert codec.event_clip == 127 and BpgLdpcEvents(cbr=CBR).event_clip == 24   # per-side defaults
     truth = spike_windows(b.spikes, num_windows=6, size=(64, 64))
     tx = codec.encode(b, snr_db=snr(b.size, 30))
     clean = codec.decode(exact_channel(tx.symbols), tx, snr_db=snr(b.size, 30))

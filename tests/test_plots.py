@@ -93,16 +93,22 @@ def test_nothing_to_draw_and_unwritable_output_are_one_line_errors(tmp_path):
 
 
 def test_training_curve_panels_follow_the_log(tmp_path):
-    """A log with PSNR columns gets the PSNR panel; a staged log of losses only gets one panel
-    with a marker where each stage begins, not an empty PSNR panel."""
-    from PIL import Image
+    """A log with PSNR columns gets the PSNR panel; a staged log of losses only gets one panel with a
+    marker where each later stage begins, not an empty PSNR panel."""
+    import matplotlib.pyplot as plt
 
-    from semcom.train.curves import plot_training_log
+    from semcom.train.curves import draw_training_log, plot_training_log
 
     with_psnr = tmp_path / "a.csv"
     with_psnr.write_text("step,loss,psnr,val_psnr\n50,0.1,20,\n100,0.05,22,21.5\n")
     staged = tmp_path / "b.csv"
-    staged.write_text("stage,step,loss,seconds\nx,50,0.8,1\nx,100,0.1,2\nr,150,0.7,3\nr,200,0.2,4\n")
-    wide = Image.open(plot_training_log(with_psnr, tmp_path / "a.png")).size[0]
-    narrow = Image.open(plot_training_log(staged, tmp_path / "b.png")).size[0]
-    assert narrow < 0.7 * wide
+    staged.write_text("stage,step,loss,seconds\nx,50,0.8,1\nx,100,0.1,2\nr,150,0.7,3\nr,200,0.2,4\nz,250,0.3,5\n")
+    fig = draw_training_log(with_psnr)
+    assert len(fig.axes) == 2 and fig.axes[1].get_legend() is not None
+    plt.close(fig)
+    fig = draw_training_log(staged)
+    (ax,) = fig.axes
+    marks = sorted(line.get_xdata()[0] for line in ax.get_lines() if line.get_linestyle() == ":")
+    assert marks == [150, 250]
+    plt.close(fig)
+    assert plot_training_log(staged, tmp_path / "b.png").stat().st_size > 0

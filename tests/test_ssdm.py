@@ -200,5 +200,16 @@ def test_s_sdm_on_decoded_spike_windows(spike_data):
     assert not torch.allclose(other[0], out[0], atol=1e-4)
     with pytest.raises(SemcomError, match="spike-rate windows"):
         rx(b.blurry, events=None, batch=b)
+    # the tick count comes from the camera's description when the stream itself is absent
+    from dataclasses import replace
+
+    no_stream = replace(b, spikes=None, info=({"spike_ticks": b.spikes.shape[1]},) * 2)
+    assert torch.equal(rx(b.blurry, events=wins, batch=no_stream), out)
+    with pytest.raises(SemcomError, match="ticks per exposure"):
+        rx(b.blurry, events=wins, batch=replace(b, spikes=None, info=()))
+    with pytest.raises(SemcomError, match="spike_scale 2"):
+        rx(b.blurry, events=wins, batch=replace(no_stream, info=({"spike_ticks": 400, "spike_scale": 2},) * 2))
+    with pytest.raises(SemcomError, match="divisible by 4"):
+        rx(b.blurry[..., :30, :30], events=wins[..., :30, :30], batch=b)
     with pytest.raises(ValueError, match="source must be"):
         SSDM(source="spikes")

@@ -33,8 +33,9 @@ def read_training_log(path: str | Path) -> dict[str, list[float]]:
     return cols
 
 
-def plot_training_log(log: str | Path, png: str | Path, *, title: str | None = None) -> Path:
-    """Draw the learning curve of one run into ``png`` (written atomically) and return its path."""
+def draw_training_log(log: str | Path, *, title: str | None = None):
+    """The learning-curve figure of one run: the loss (log scale), and the PSNR columns beside it when the
+    log has them; a dotted line where each stage of a staged log begins."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -71,6 +72,14 @@ def plot_training_log(log: str | Path, png: str | Path, *, title: str | None = N
             ax.axvline(b, color="grey", ls=":", lw=0.8)
     fig.suptitle(title or Path(log).stem, fontsize=10)
     fig.tight_layout()
+    return fig
+
+
+def plot_training_log(log: str | Path, png: str | Path, *, title: str | None = None) -> Path:
+    """Draw the learning curve of one run into ``png`` (written atomically) and return its path."""
+    import matplotlib.pyplot as plt
+
+    fig = draw_training_log(log, title=title)
     png = Path(png)
     tmp = png.with_name(png.name + ".tmp")
     try:

@@ -192,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     data = load_spike_data(size=args.size, n=args.n_train, workers=args.workers)
     log = out / "log.csv"
+    log.unlink(missing_ok=True)   # a fresh run: its curve alone, not appended to an earlier one
     width = moments(int(data.spikes.shape[1]), 5)[1]
     crop = min(128, args.size)
     bsn = (train_bsn(data, steps=args.steps, width=width, crop=crop, log=log) if args.teacher == "sdm+bsn+sr"

@@ -182,7 +182,8 @@ class BpgLdpcEvents(BpgLdpc):
         event_coder: image coder of the event mosaic (``bpg``, ``jpeg2000``, ``jpeg``,
             ``jpegxl``, ``avif``).
         event_coder_options: keyword arguments of the event coder.
-        event_clip: events are clipped to ``±event_clip`` per pixel and channel (1..127).
+        event_clip: events are clipped to ``±event_clip`` per pixel and channel (1..127; default 24, and 127
+            for ``side = "spikes"``).
         event_scales: candidate pooling factors of the mosaic; the transmitter keeps the one
             with the smallest event error at the budget.
         event_header_bytes: header of the event stream, charged and transmitted (at least 10).
@@ -210,12 +211,12 @@ class BpgLdpcEvents(BpgLdpc):
     """
 
     def __init__(self, *, cbr: float, event_share: float = 0.25, event_coder: str = "bpg",
-                 event_coder_options: dict[str, Any] | None = None, event_clip: int = 24,
+                 event_coder_options: dict[str, Any] | None = None, event_clip: int | None = None,
                  event_scales: Sequence[int] = (1, 2, 4), event_header_bytes: int = 10,
                  side: str = "events", spike_windows: int = 6, **kwargs: Any) -> None:
         if side not in ("events", "spikes"):
             raise ValueError(f"side must be 'events' or 'spikes', got {side!r}")
-        if isinstance(spike_windows, bool) or int(spike_windows) != spike_windows or not 1 <= spike_windows <= 64:
+        if isinstance(spike_windows, bool) or not isinstance(spike_windows, int) or not 1 <= spike_windows <= 64:
             raise ValueError(f"spike_windows must be an integer in 1..64, got {spike_windows!r}")
         if isinstance(event_share, bool) or not isinstance(event_share, (int, float)) \
                 or not 0.0 < float(event_share) < 1.0:
@@ -223,7 +224,9 @@ class BpgLdpcEvents(BpgLdpc):
         if event_coder not in SOURCE_CODERS:
             raise ValueError(f"unknown event_coder {event_coder!r}; expected one of "
                              f"{', '.join(SOURCE_CODERS.names())}")
-        if isinstance(event_clip, bool) or int(event_clip) != event_clip or not 1 <= event_clip <= 127:
+        if event_clip is None:   # whole events up to ±24; for spike rates every grey level
+            event_clip = 127 if side == "spikes" else 24
+        if isinstance(event_clip, bool) or not isinstance(event_clip, int) or not 1 <= event_clip <= 127:
             raise ValueError(f"event_clip must be an integer number of events in 1..127, got {event_clip!r}")
         if isinstance(event_scales, (str, int)) or not event_scales \
                 or any(isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 64 for v in event_scales):
