@@ -10,7 +10,8 @@ Links (each through ``semcom run``'s sweep, resumable: the CSVs under ``--out``)
   alone; ``bpg-ldpc`` (the frame with the whole budget); ``sdm-tx-bpg-ldpc`` (SDM at the sensor, its output
   sent);
 * diagnostics: the decoded frame of each spike link with S-SDM on the exact spike stream (what the coded
-  spikes cost), and the digital spike link with other shares of the channel uses for its spike stream.
+  spikes cost), the digital spike link coding the three windows themselves instead of the two pictures
+  S-SDM reads, and with other shares of the channel uses for its spike stream.
 
 Also, on exact inputs (no channel): S-SDM on the raw spike stream (the ``s-sdm`` link) and on the exact
 spike-rate windows the links send, six or three (what the window representation costs before any coding).
@@ -33,9 +34,10 @@ import torch
 from semcom.bench.results import write_table
 from semcom.bench.sweep import SweepConfig, run_sweep
 from semcom.codecs.spjscc import spike_windows
-from semcom.linkspec import available_links
+from semcom.link import Link
+from semcom.linkspec import available_links, find_link
 from semcom.metrics.functional import psnr, ssim
-from semcom.receivers.ssdm import SSDM
+from semcom.receivers.ssdm import SSDM, window_frames
 from semcom.registry import SOURCES
 from semcom.sources.base import collate
 
@@ -56,17 +58,17 @@ RECEIVERS = {  # diagnostic receivers put in a copy of the link file
 }
 
 
-def variant(link: str, receiver: str | None, out: Path, *, share: float | None = None) -> Path:
-    """A copy of the link file with one of ``RECEIVERS`` in place of its receiver, or another
-    ``event_share`` (the side stream's share of the channel uses)."""
+def variant(link: str, tag: str, out: Path, *, receiver: str | None = None, **settings) -> Path:
+    """A copy of the link file named ``<link>-<tag>``, with one of ``RECEIVERS`` in place of its receiver
+    and/or other values of its codec's ``settings`` (lines ``key = value`` already in the file)."""
     text = Path(available_links()[link]).read_text()
-    tag = receiver if receiver else f"share{round(100 * share)}"
     text = re.sub(r"^name = \"[^\"]+\"", f'name = "{link}-{tag}"', text, count=1, flags=re.M)
     if receiver:
         text = re.sub(r"\[receiver\].*?(?=^\[)", RECEIVERS[receiver], text, count=1, flags=re.S | re.M)
-    if share is not None:
-        text, n = re.subn(r"^event_share = .*$", f"event_share = {share}", text, count=1, flags=re.M)
-        assert n == 1, link
+    for key, value in settings.items():
+        value = f'"{value}"' if isinstance(value, str) else value
+        text, n = re.subn(rf"^{key} = .*$", f"{key} = {value}", text, count=1, flags=re.M)
+        assert n == 1, (link, key)
     path = out / f"{link}-{tag}.toml"
     path.write_text(text)
     return path
@@ -80,7 +82,7 @@ def sweep_row(name: str, target: str, args) -> dict:
     print(f"{name:<52} PSNR {float(r['psnr']):6.2f} dB  SSIM {float(r['ssim']):.4f}  {r.get('config', '')}",
           flush=True)
     return {"method": name, "link": Path(target).stem, "snr_db": args.snr, "cbr": round(args.cbr, 6),
-            "frames": r["n_images"], "psnr": round(float(r["psnr"]), 3), "psnr_ci95": round(float(r["psnr_ci95"]), 3),
+            "frames": r["n_images"], "psnr": round(float(r["psnr"]), 3), "psnr_ci95": round(float(r["psnr_ci95"] or "nan"), 3),
             "ssim": round(float(r["ssim"]), 4), "cbr_used": round(float(r["cbr_used"]), 6),
             "config": r.get("config", "")}
 
@@ -112,6 +114,44 @@ def exact_rows(limit: int | None) -> list[dict]:
     return rows
 
 
+def decoded_window_rows(args, configs: dict[str, str]) -> list[dict]:
+    """How close each link's decoded spike-rate windows come to the exact ones (same windows, same frames):
+    their mean rate, correlation and spread (standard deviation over pixels and windows) against the truth's,
+    and the correlation of what SDM and S-SDM read from them: the ratio of the short-window frame to the
+    whole-exposure one (:func:`window_frames`, at the spike resolution), minus 1."""
+    rows = []
+    ds = SOURCES.build("synth-blur", split="test", limit=args.limit, events=False)
+    for link_name, config in configs.items():
+        link = Link(find_link(link_name), cbr=args.cbr).eval()
+        if config:
+            link.codec.set_variant(config)
+        windows = getattr(link.codec, "spike_windows", None) or getattr(link.codec, "event_channels", 6)
+        dec, ref, ticks = [], [], 0
+        for i, j in enumerate(range(0, len(ds), 8)):
+            b = collate([ds[k] for k in range(j, min(j + 8, len(ds)))])
+            with torch.no_grad():
+                _, rec = link.codec.transmit(b, link.channel, snr_db=torch.full((b.size,), float(args.snr)),
+                                             generator=torch.Generator().manual_seed(100 + i))
+            dec.append(rec.events.float())
+            ticks = int(b.spikes.shape[1])
+            ref.append(spike_windows(b.spikes, num_windows=int(windows), size=tuple(b.blurry.shape[-2:])))
+        d, r = torch.cat(dec), torch.cat(ref)
+        corr = float(torch.corrcoef(torch.stack([d.flatten(), r.flatten()]))[0, 1])
+        ratios = []
+        for w in (d, r):
+            short, long = window_frames(w, ticks=ticks, centre=ticks / 2, width=80)
+            ratios.append((short / long.clamp_min(0.02) - 1.0).flatten())
+        ratio_corr = float(torch.corrcoef(torch.stack(ratios))[0, 1])
+        row = {"link": Path(link_name).stem, "windows": int(windows), "frames": d.shape[0], "mean_rate_decoded": round(float(d.mean()), 4),
+               "mean_rate_true": round(float(r.mean()), 4), "correlation": round(corr, 3),
+               "std_decoded": round(float(d.std()), 4), "std_true": round(float(r.std()), 4),
+               "negative_fraction": round(float((d < 0).float().mean()), 5),
+               "ratio_correlation": round(ratio_corr, 3)}
+        print(row, flush=True)
+        rows.append(row)
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--snr", type=float, default=10.0)
@@ -125,11 +165,20 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     rows = exact_rows(args.limit)
     for name, (link, receiver) in LINKS.items():
-        rows.append(sweep_row(name, link if receiver is None else str(variant(link, receiver, out)), args))
+        rows.append(sweep_row(name, link if receiver is None else str(variant(link, receiver, out, receiver=receiver)),
+                              args))
+    rows.append(sweep_row("bpg-ldpc-spikes-s-sdm coding the three windows (spike_code = windows)",
+                          str(variant("bpg-ldpc-spikes-s-sdm", "windows", out, spike_code="windows")), args))
     for share in (float(v) for v in args.shares.split(",") if v):   # the spike stream's share, not tuned
         rows.append(sweep_row(f"bpg-ldpc-spikes-s-sdm, spike stream share {share:g} (shipped: 0.25)",
-                              str(variant("bpg-ldpc-spikes-s-sdm", None, out, share=share)), args))
+                              str(variant("bpg-ldpc-spikes-s-sdm", f"share{round(100 * share)}", out,
+                                          event_share=share)), args))
     write_table(out / "links.csv", rows)
+    by_link = {r["link"]: r["config"] for r in rows}
+    windows_variant = out / "bpg-ldpc-spikes-s-sdm-windows.toml"
+    configs = {"sp-jscc-s-sdm": "", "bpg-ldpc-spikes-s-sdm": by_link["bpg-ldpc-spikes-s-sdm"],
+               str(windows_variant): by_link[windows_variant.stem]}
+    write_table(out / "decoded_windows.csv", decoded_window_rows(args, configs))
     return 0
 
 

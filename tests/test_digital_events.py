@@ -226,6 +226,36 @@ def test_the_spike_side_stream_carries_firing_rates():
         BpgLdpcEvents(cbr=CBR, side="frames")
 
 
+def test_the_contrast_spike_code_sends_what_sdm_reads():
+    """spike_code='contrast' sends the whole exposure's rate and the middle window's departure from it; the
+    receiver rebuilds the windows (the outer ones equal), whose mean and middle follow the truth's, and the
+    departure is kept far better than when the windows themselves are coded at a tight budget (measured:
+    correlation 0.88 vs 0.47 with ~50-byte payloads)."""
+    from semcom.codecs.spjscc import spike_windows
+
+    ds = SOURCES.build("synth-blur", split="test", size=64, limit=2, seed=0, cache=False, events=False)
+    b = collate([ds[i] for i in range(len(ds))])
+    truth = spike_windows(b.spikes, num_windows=3, size=(64, 64))
+    dep = (truth[:, 1] - truth.mean(1)).flatten()
+
+    def decoded(code):
+        codec = BpgLdpcEvents(cbr=CBR / 2, config="16qam-1/2", side="spikes", spike_windows=3, spike_code=code)
+        tx = codec.encode(b, snr_db=snr(b.size, 30))
+        rx = codec.decode(exact_channel(tx.symbols), tx, snr_db=snr(b.size, 30))
+        assert rx.extras["event_failed"].sum() == 0 and rx.events.shape == truth.shape
+        return rx.events
+
+    c, w = decoded("contrast"), decoded("windows")
+    assert torch.equal(c[:, 0], c[:, 2]) and c.min() >= 0 and c.max() <= 1
+    assert (c.mean(1) - truth.mean(1)).abs().mean() < 0.02
+    corr = lambda x: float(np.corrcoef((x[:, 1] - x.mean(1)).flatten().numpy(), dep.numpy())[0, 1])  # noqa: E731
+    assert corr(c) > 0.75 and corr(c) > corr(w) + 0.25
+    with pytest.raises(ValueError, match="odd number"):
+        BpgLdpcEvents(cbr=CBR, side="spikes", spike_windows=4, spike_code="contrast")
+    with pytest.raises(ValueError, match="spike_code must be"):
+        BpgLdpcEvents(cbr=CBR, side="spikes", spike_code="ratio")
+
+
 def batch_without_spikes():
     ds = SOURCES.build("synth-blur", split="test", size=64, limit=1, seed=0, cache=False, spikes=False)
     return collate([ds[0]])

@@ -41,7 +41,10 @@ the spike camera's firing rates in ``spike_windows`` consecutive windows of the 
 written as the value ``(2 p - 1) * event_clip`` of the same mosaic (``event_clip = 127``: every grey
 level is a rate step of 1/254), and the receiver gets the rates back (``Reception.events``
 ``(B, spike_windows, H, W)``; a lost stream gives zero rates: no spikes, which ``s-sdm`` with
-``source = "representation"`` answers with the decoded frame unchanged).
+``source = "representation"`` answers with the decoded frame unchanged). With ``spike_code = "contrast"``
+the mosaic holds two pictures instead, the exposure's rate and the middle window's departure from it times
+``contrast_gain`` (what SDM and S-SDM read; coding the windows themselves loses that departure at small
+budgets), and the receiver rebuilds the windows from them.
 
 Example:
     >>> codec = BpgLdpcEvents(cbr=1/48, config="16qam-3/4", event_share=0.25)  # doctest: +SKIP
@@ -190,6 +193,9 @@ class BpgLdpcEvents(BpgLdpc):
         side: ``"events"`` (default: the batch's event representation) or ``"spikes"`` (firing-rate
             windows of the batch's spike stream; see the module's notes).
         spike_windows: windows of the exposure for ``side = "spikes"``.
+        spike_code: ``"windows"`` (every window's rate) or ``"contrast"`` (two pictures: the whole exposure's
+            rate and the middle window's departure from it times ``contrast_gain``, clipped to ±1; the receiver
+            rebuilds the windows, the others sharing the rest of the exposure evenly). Odd ``spike_windows``.
         **kwargs: the arguments of :class:`~semcom.codecs.digital.separate.BpgLdpc`
             (``config``, ``modulations``, ``code_rates``, ``coder``, ``coder_options``,
             ``source``, ``header_bytes``, ``crc``, ``num_iter``, ``max_block_bits``,
@@ -213,9 +219,19 @@ class BpgLdpcEvents(BpgLdpc):
     def __init__(self, *, cbr: float, event_share: float = 0.25, event_coder: str = "bpg",
                  event_coder_options: dict[str, Any] | None = None, event_clip: int | None = None,
                  event_scales: Sequence[int] = (1, 2, 4), event_header_bytes: int = 10,
-                 side: str = "events", spike_windows: int = 6, **kwargs: Any) -> None:
+                 side: str = "events", spike_windows: int = 6, spike_code: str = "windows",
+                 contrast_gain: float = 4.0, **kwargs: Any) -> None:
         if side not in ("events", "spikes"):
             raise ValueError(f"side must be 'events' or 'spikes', got {side!r}")
+        if spike_code not in ("windows", "contrast"):
+            raise ValueError(f"spike_code must be 'windows' or 'contrast', got {spike_code!r}")
+        if spike_code == "contrast" and (not isinstance(spike_windows, int) or spike_windows < 3
+                                         or spike_windows % 2 == 0):
+            raise ValueError(f"spike_code='contrast' needs an odd number of spike_windows >= 3 (a middle window), "
+                             f"got {spike_windows!r}")
+        if isinstance(contrast_gain, bool) or not isinstance(contrast_gain, (int, float)) \
+                or not 0.0 < float(contrast_gain) < 1e3:
+            raise ValueError(f"contrast_gain must be a positive number, got {contrast_gain!r}")
         if isinstance(spike_windows, bool) or not isinstance(spike_windows, int) or not 1 <= spike_windows <= 64:
             raise ValueError(f"spike_windows must be an integer in 1..64, got {spike_windows!r}")
         if isinstance(event_share, bool) or not isinstance(event_share, (int, float)) \
@@ -242,12 +258,15 @@ class BpgLdpcEvents(BpgLdpc):
         self.event_header_bytes = int(event_header_bytes)
         self.side = side
         self.spike_windows = int(spike_windows)
+        self.spike_code = spike_code
+        self.contrast_gain = float(contrast_gain)
         self.event_coder = build_source_coder(event_coder, event_coder_options)
         self.event_coder_name = event_coder
         self._choices: OrderedDict[tuple, tuple[int, SourceCode] | None] = OrderedDict()
 
     def extra_repr(self) -> str:
-        side = f", side='spikes', spike_windows={self.spike_windows}" if self.side == "spikes" else ""
+        side = (f", side='spikes', spike_windows={self.spike_windows}, spike_code={self.spike_code!r}"
+                if self.side == "spikes" else "")
         return (f"config={self.config!r}, event_share={self.event_share}, event_coder={self.event_coder_name!r}, "
                 f"event_clip={self.event_clip}, event_scales={self.event_scales}{side}")
 
@@ -349,7 +368,30 @@ class BpgLdpcEvents(BpgLdpc):
             raise SemcomError("bpg-ldpc-events with side='spikes' needs the spike stream of the batch "
                               "(a source with a spike camera, such as synth-blur)")
         rates = spike_windows(batch.spikes, num_windows=self.spike_windows, size=tuple(frames.shape[-2:]))
-        return (2.0 * rates.clamp(0.0, 1.0) - 1.0) * self.event_clip
+        rates = rates.clamp(0.0, 1.0)
+        if self.spike_code == "windows":
+            return (2.0 * rates - 1.0) * self.event_clip
+        long = rates.mean(1, keepdim=True)
+        middle = rates[:, self.spike_windows // 2:self.spike_windows // 2 + 1]
+        contrast = ((middle - long) * self.contrast_gain).clamp(-1.0, 1.0)
+        return torch.cat([2.0 * long - 1.0, contrast], 1) * self.event_clip
+
+    def _side_output(self, values: torch.Tensor) -> torch.Tensor:
+        """Decoded mosaic values ``(C, H, W)`` -> what the receiver gets: events, or the windows' rates."""
+        if self.side == "events":
+            return values
+        v = values / self.event_clip
+        if self.spike_code == "windows":
+            return (v + 1.0) / 2.0
+        n = self.spike_windows
+        long = (v[:1] + 1.0) / 2.0
+        middle = (long + v[1:2] / self.contrast_gain).clamp(0.0, 1.0)
+        others = ((n * long - middle) / (n - 1)).clamp(0.0, 1.0)   # the rest of the exposure, evenly
+        return torch.cat([others] * (n // 2) + [middle] + [others] * (n // 2), 0)
+
+    def side_channels(self, coded: int) -> int:
+        """Channels the receiver gets for ``coded`` coded ones."""
+        return self.spike_windows if self.side == "spikes" else coded
 
     def encode(self, batch: Batch, *, snr_db: torch.Tensor) -> Transmission:
         frames = batch.blurry if self.source == "blurry" else batch.sharp
@@ -390,7 +432,7 @@ class BpgLdpcEvents(BpgLdpc):
         rx = super().decode(received, image_tx, snr_db=snr_db)   # reads only the first n_img symbols
         h, w = st.image.frame_hw
         b = rx.image.shape[0]
-        events = torch.zeros(b, st.num_channels, h, w)
+        events = torch.zeros(b, self.side_channels(st.num_channels), h, w)
         failed = torch.ones(b)
         errors = torch.zeros(b)
         plan = st.plan
@@ -409,9 +451,7 @@ class BpgLdpcEvents(BpgLdpc):
                     continue
                 decoded = self._parse_events(bits_np[i], st.num_channels, h, w)
                 if decoded is not None:
-                    if self.side == "spikes":   # mosaic values back to firing rates
-                        decoded = (decoded / self.event_clip + 1.0) / 2.0
-                    events[i], failed[i] = decoded, 0.0
+                    events[i], failed[i] = self._side_output(decoded), 0.0
         extras = dict(rx.extras)
         extras.update({
             "event_failed": failed,
