@@ -161,7 +161,8 @@ def save_receiver(path: Path, *, enhancer: EventEnhancer, prior_x: EpsUNet, prio
     rx.r_gain.fill_(float(r_gain))
     state = {k: v.detach().cpu() for k, v in rx.state_dict().items()}
     meta = {"link": "diffevent", "codec": "softcast", "cbr": 1.0, "cbr_label": "1", "snr_mode": "single",
-            "snr_db": 0.0, "step": training.get("steps_x"), "config": {},
+            "snr_db": 0.0, "step": sum(int(training.get(k) or 0) for k in ("steps_f", "steps_x", "steps_r")),
+            "config": {},
             "receiver": {"name": "diffevent", "width": prior_x.width}, "training": training}
     save_checkpoint(path, meta=meta, codec={}, receiver=state, train=None)
     return path
