@@ -43,8 +43,9 @@ def decoded_set(args, config: str) -> dict[str, torch.Tensor]:
     parts: dict[str, list[torch.Tensor]] = {"image": [], "short": [], "long": [], "target": []}
     for i, j in enumerate(range(0, args.n_train, 8)):
         b = data.batch(slice(j, min(j + 8, args.n_train)))
-        b = type(b)(b.sharp, b.blurry, None, b.spikes, (), (), tuple({"spike_ticks": b.spikes.shape[1]}
-                                                                      for _ in range(b.size)))
+        # no sharp frame: NaN in its place (a step that read it would give NaN), the camera's tick count
+        b = type(b)(torch.full_like(b.sharp, float("nan")), b.blurry, None, b.spikes, (), (),
+                    tuple({"spike_ticks": b.spikes.shape[1]} for _ in range(b.size)))
         with torch.no_grad():
             _, rec = link.codec.transmit(b, link.channel, snr_db=torch.full((b.size,), float(args.snr)),
                                          generator=torch.Generator().manual_seed(1000 + i))
@@ -74,7 +75,8 @@ def main() -> int:
     shipped = run_sweep(SweepConfig(link=LINK, cbr=1 / 48, snr_db=(args.snr,), metrics=("psnr", "ssim")),
                         out_dir=out, progress=False)
     base = next(csv.DictReader(open(shipped)))
-    weights = ck / "s-sdm-decoded.ckpt"
+    tag = f"n{args.n_train}-s{args.steps}"
+    weights = ck / f"s-sdm-decoded-{tag}.ckpt"
     if not weights.exists():
         d = decoded_set(args, base["config"])
         ldn = SSDM(weights="shipped").net.train()
@@ -90,7 +92,7 @@ def main() -> int:
                        d["long"][idx][..., sp[0], sp[1]])
             return F.l1_loss(out_, d["target"][idx][..., sl[0], sl[1]])
 
-        log = ck / "log.csv"
+        log = ck / f"log-{tag}.csv"
         log.unlink(missing_ok=True)
         t0 = time.perf_counter()
         run_stage("ldn-decoded", list(ldn.parameters()), loss_fn, steps=args.steps, lr=2e-4, log=log)
@@ -98,18 +100,19 @@ def main() -> int:
                       training={"steps": args.steps, "n_train": args.n_train, "size": 256, "link": LINK,
                                 "snr_db": args.snr, "config": base["config"], "teacher": "SDM + SR on exact inputs",
                                 "init": "shipped s-sdm", "seconds": round(time.perf_counter() - t0, 1)})
-        (out / "training_log.csv").write_text(log.read_text())
-    text = Path(available_links()[LINK]).read_text().replace(f'name = "{LINK}"', f'name = "{LINK}-decoded-ft"', 1)
+        (out / f"training_log_{tag}.csv").write_text(log.read_text())
+    text = Path(available_links()[LINK]).read_text().replace(f'name = "{LINK}"', f'name = "{LINK}-ft-{tag}"', 1)
     text = text.replace('weights = "shipped"', f'weights = "{weights.resolve()}"', 1)
-    variant = out / f"{LINK}-decoded-ft.toml"
+    variant = out / f"{LINK}-ft-{tag}.toml"
     variant.write_text(text)
     tuned = next(csv.DictReader(open(run_sweep(SweepConfig(link=str(variant), cbr=1 / 48, snr_db=(args.snr,),
                                                            metrics=("psnr", "ssim")), out_dir=out, progress=False))))
     rows = [{"receiver": "s-sdm as shipped (distilled on exact inputs)", "psnr": base["psnr"], "ssim": base["ssim"],
              "config": base["config"]},
-            {"receiver": "s-sdm fine-tuned on the link's decoded inputs (no sharp frame)", "psnr": tuned["psnr"],
+            {"receiver": f"s-sdm fine-tuned on the link's decoded inputs (no sharp frame; {args.n_train} samples, "
+                         f"{args.steps} steps)", "psnr": tuned["psnr"],
              "ssim": tuned["ssim"], "config": tuned["config"]}]
-    write_table(out / "decoded.csv", rows)
+    write_table(out / f"decoded_{tag}.csv", rows)
     for r in rows:
         print(r, flush=True)
     return 0

@@ -11,7 +11,8 @@ Links (each through ``semcom run``'s sweep, resumable: the CSVs under ``--out``)
   sent);
 * diagnostics: the decoded frame of each spike link with S-SDM on the exact spike stream (what the coded
   spikes cost), the digital spike link coding the three windows themselves instead of the two pictures
-  S-SDM reads, and with other shares of the channel uses for its spike stream.
+  S-SDM reads, and with other shares of the channel uses for its spike stream;
+* the choice of that code, on 8 training-split frames (``train_split.csv``).
 
 Also, on exact inputs (no channel): S-SDM on the raw spike stream (the ``s-sdm`` link) and on the exact
 spike-rate windows the links send, six or three (what the window representation costs before any coding).
@@ -52,6 +53,7 @@ LINKS = {  # name in the table -> (link file, receiver: None keeps the link's)
     "bpg-ldpc + spikes: decoded frame + S-SDM on the exact spikes": ("bpg-ldpc-spikes-s-sdm", "exact-spikes"),
     "SDM at the sensor (sdm-tx-bpg-ldpc)": ("sdm-tx-bpg-ldpc", None),
 }
+LINK_SPIKES = "bpg-ldpc-spikes-s-sdm"
 RECEIVERS = {  # diagnostic receivers put in a copy of the link file
     "decoded": '[receiver]\nname = "identity"\n\n',
     "exact-spikes": '[receiver]\nname = "s-sdm"\nsource = "raw"\nweights = "shipped"\n\n',
@@ -114,6 +116,23 @@ def exact_rows(limit: int | None) -> list[dict]:
     return rows
 
 
+def train_split_rows(args, out: Path) -> list[dict]:
+    """The choice of the spike code, made on training-split frames (256², another seed): the shipped link
+    (contrast), the same link coding the windows, and ``bpg-ldpc``."""
+    rows = []
+    for name, target in (("bpg-ldpc-spikes-s-sdm (contrast)", LINK_SPIKES),
+                         ("bpg-ldpc-spikes-s-sdm coding the windows", str(out / f"{LINK_SPIKES}-windows.toml")),
+                         ("bpg-ldpc (frame only)", "bpg-ldpc")):
+        path = run_sweep(SweepConfig(link=target, cbr=args.cbr, snr_db=(args.snr,), dataset="synth-blur",
+                                     dataset_params={"split": "train", "size": 256, "n": args.train_frames, "seed": 7},
+                                     metrics=("psnr", "ssim")), out_dir=out / "train_split", progress=False)
+        r = next(csv.DictReader(open(path)))
+        rows.append({"method": name, "frames": r["n_images"], "psnr": round(float(r["psnr"]), 3),
+                     "ssim": round(float(r["ssim"]), 4), "config": r.get("config", "")})
+        print(f"training split: {name:<44} PSNR {float(r['psnr']):6.2f} dB", flush=True)
+    return rows
+
+
 def decoded_window_rows(args, configs: dict[str, str]) -> list[dict]:
     """How close each link's decoded spike-rate windows come to the exact ones (same windows, same frames):
     their mean rate, correlation and spread (standard deviation over pixels and windows) against the truth's,
@@ -159,6 +178,8 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=None, help="test frames (default: all 32)")
     ap.add_argument("--shares", default="0.1,0.4,0.6",
                     help="other shares of the channel uses for the digital spike stream (comma-separated; '' none)")
+    ap.add_argument("--train-frames", type=int, default=8,
+                    help="training-split frames on which the spike code was chosen (0: skip)")
     ap.add_argument("--out", default="results/ssdm/links")
     args = ap.parse_args()
     out = Path(args.out)
@@ -179,6 +200,8 @@ def main() -> int:
     configs = {"sp-jscc-s-sdm": "", "bpg-ldpc-spikes-s-sdm": by_link["bpg-ldpc-spikes-s-sdm"],
                str(windows_variant): by_link[windows_variant.stem]}
     write_table(out / "decoded_windows.csv", decoded_window_rows(args, configs))
+    if args.train_frames:
+        write_table(out / "train_split.csv", train_split_rows(args, out))
     return 0
 
 

@@ -247,11 +247,18 @@ def test_the_contrast_spike_code_sends_what_sdm_reads():
 
     c, w = decoded("contrast"), decoded("windows")
     assert torch.equal(c[:, 0], c[:, 2]) and c.min() >= 0 and c.max() <= 1
-    assert (c.mean(1) - truth.mean(1)).abs().mean() < 0.02
+    assert (c.mean(1) - truth.mean(1)).abs().mean() < 0.03
     corr = lambda x: float(np.corrcoef((x[:, 1] - x.mean(1)).flatten().numpy(), dep.numpy())[0, 1])  # noqa: E731
     assert corr(c) > 0.75 and corr(c) > corr(w) + 0.25
+    # a lost stream: no spikes in any window, not the rate 1/2 that zero coded values would stand for
+    codec = BpgLdpcEvents(cbr=CBR / 2, config="16qam-1/2", side="spikes", spike_windows=3, spike_code="contrast")
+    tx = codec.encode(b, snr_db=snr(b.size, 30))
+    lost = codec.decode(exact_channel(tx.symbols, slice(tx.state.image_uses, None), 10.0), tx, snr_db=snr(b.size, 30))
+    assert lost.extras["event_failed"].tolist() == [1.0] * b.size and torch.equal(lost.events, torch.zeros_like(truth))
     with pytest.raises(ValueError, match="odd number"):
         BpgLdpcEvents(cbr=CBR, side="spikes", spike_windows=4, spike_code="contrast")
+    with pytest.raises(ValueError, match="side = 'spikes' only"):
+        BpgLdpcEvents(cbr=CBR, spike_code="contrast")
     with pytest.raises(ValueError, match="spike_code must be"):
         BpgLdpcEvents(cbr=CBR, side="spikes", spike_code="ratio")
 

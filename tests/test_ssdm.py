@@ -175,7 +175,7 @@ def test_undo_bilinear_recovers_the_picture_before_upsampling(factor):
 
     x = torch.rand(2, 1, 10, 6, generator=torch.Generator().manual_seed(factor))
     up = F.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=False)
-    assert (undo_bilinear(up, factor) - x).abs().max() < 5e-3
+    assert (undo_bilinear(up, factor) - x).abs().max() < 1e-4
     assert (F.avg_pool2d(up, factor) - x).abs().max() > 2e-2   # what plain block averages would give
 
 

@@ -196,6 +196,9 @@ class BpgLdpcEvents(BpgLdpc):
         spike_code: ``"windows"`` (every window's rate) or ``"contrast"`` (two pictures: the whole exposure's
             rate and the middle window's departure from it times ``contrast_gain``, clipped to ±1; the receiver
             rebuilds the windows, the others sharing the rest of the exposure evenly). Odd ``spike_windows``.
+            The transmitter picks the mosaic scale by the error of the coded values, so an error in the
+            departure weighs ``contrast_gain²`` times one in the rate (what SDM reads is the departure).
+            Departures beyond ``1 / contrast_gain`` are clipped (0.08 % of pixels of the test frames at 4).
         **kwargs: the arguments of :class:`~semcom.codecs.digital.separate.BpgLdpc`
             (``config``, ``modulations``, ``code_rates``, ``coder``, ``coder_options``,
             ``source``, ``header_bytes``, ``crc``, ``num_iter``, ``max_block_bits``,
@@ -225,6 +228,8 @@ class BpgLdpcEvents(BpgLdpc):
             raise ValueError(f"side must be 'events' or 'spikes', got {side!r}")
         if spike_code not in ("windows", "contrast"):
             raise ValueError(f"spike_code must be 'windows' or 'contrast', got {spike_code!r}")
+        if side != "spikes" and (spike_code != "windows" or spike_windows != 6 or contrast_gain != 4.0):
+            raise ValueError("spike_windows, spike_code and contrast_gain apply to side = 'spikes' only")
         if spike_code == "contrast" and (not isinstance(spike_windows, int) or spike_windows < 3
                                          or spike_windows % 2 == 0):
             raise ValueError(f"spike_code='contrast' needs an odd number of spike_windows >= 3 (a middle window), "
@@ -266,6 +271,7 @@ class BpgLdpcEvents(BpgLdpc):
 
     def extra_repr(self) -> str:
         side = (f", side='spikes', spike_windows={self.spike_windows}, spike_code={self.spike_code!r}"
+                f"{f', contrast_gain={self.contrast_gain:g}' if self.spike_code == 'contrast' else ''}"
                 if self.side == "spikes" else "")
         return (f"config={self.config!r}, event_share={self.event_share}, event_coder={self.event_coder_name!r}, "
                 f"event_clip={self.event_clip}, event_scales={self.event_scales}{side}")
