@@ -85,8 +85,10 @@ def main() -> int:
     if args.retune or not tune_csv.exists():
         tune = _batches("train", args.tune_frames, seed=7)
         # a first pass on these frames (s in 10, 1e4; s_r in 0.1, 10, 1e4; lam_r in 0, 0.05) found s immaterial
-        # (the last step projects x) and a strong r guidance ruinous (14-15 dB: r takes the picture), so the grid:
-        grid = [dict(s=1e4, s_r=sr, lam_r=lr) for sr, lr in itertools.product((1e-3, 1e-2, 0.1), (0.05, 0.2, 1.0))]
+        # (the last step projects x) and a strong r guidance ruinous (14-15 dB: r takes the picture), so the grid
+        # (its first version stopped at lam_r = 1, which came out best; 3 and 10 were added for that reason):
+        grid = [dict(s=1e4, s_r=sr, lam_r=lr)
+                for sr, lr in itertools.product((1e-3, 1e-2, 0.1), (0.05, 0.2, 1.0, 3.0, 10.0))]
         tuning = []
         for g in grid:
             rx = DiffEvent(weights=args.weights, steps=args.steps, **g).eval()

@@ -347,7 +347,7 @@ class DiffEvent(Receiver):
 
     def __init__(self, *, degradation: str = "fEx+r", enhance: str = "learned", source: str = "representation",
                  contrast: str | float = "source", steps: int = 20, s: float = 1e4, s_r: float = 1e-3,
-                 lam: float = 0.0, lam_r: float = 1.0, project_last: bool = True, seed: int = 0, tile: int = 256,
+                 lam: float = 0.0, lam_r: float = 3.0, project_last: bool = True, seed: int = 0, tile: int = 256,
                  width: int = 32, enhancer_width: int = 32, weights: str | Path | None = None) -> None:
         super().__init__()
         if degradation not in DEGRADATIONS:
