@@ -188,17 +188,14 @@ def through_link(args, g: dict, out_dir: Path) -> dict:
     rx_b = DiffEvent(weights=args.weights, steps=args.steps, degradation="fEx", **g).eval()
     res = {"decoded frame": [], "EDI on the decoded SCER": [], "y / f(E), learned f, on the decoded SCER": [],
            "DiffEvent (b) y = f(E)x on the decoded SCER": [], "DiffEvent (e) on the decoded SCER": []}
-    secs = 0.0
     for i, b in enumerate(_batches("test", args.limit)):
         b = link.at_sensor(b)
         with torch.no_grad():
             snr = torch.full((b.size,), float(args.link_snr))
             _, rec = link.codec.transmit(b, link.channel, snr_db=snr, generator=torch.Generator().manual_seed(100 + i))
-            t0 = time.perf_counter()
             outs = [rec.image.clamp(0, 1), edi(rec.image, events=rec.events, batch=b),
                     _y_over_f(rx, rec.image, events=rec.events, batch=b),
                     rx_b(rec.image, events=rec.events, batch=b), rx(rec.image, events=rec.events, batch=b)]
-            secs += time.perf_counter() - t0
         for k, o in zip(res, outs):
             res[k].append(psnr(o, b.sharp).double().numpy())
     rows = []

@@ -20,11 +20,12 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from ssdm_links import variant  # benchmarks/ssdm_links.py, beside this script
 
 from semcom.bench.results import write_table
 from semcom.bench.sweep import SweepConfig, run_sweep
 from semcom.link import Link
-from semcom.linkspec import available_links, find_link
+from semcom.linkspec import find_link
 from semcom.receivers.ssdm import SSDM, Cascade, SpikeSR, window_frames
 from semcom.train.ssdm import load_spike_data, save_receiver
 from semcom.train.stages import run_stage
@@ -101,11 +102,8 @@ def main() -> int:
                                 "snr_db": args.snr, "config": base["config"], "teacher": "SDM + SR on exact inputs",
                                 "init": "shipped s-sdm", "seconds": round(time.perf_counter() - t0, 1)})
         (out / f"training_log_{tag}.csv").write_text(log.read_text())
-    text = Path(available_links()[LINK]).read_text().replace(f'name = "{LINK}"', f'name = "{LINK}-ft-{tag}"', 1)
-    text = text.replace('weights = "shipped"', f'weights = "{weights.resolve()}"', 1)
-    variant = out / f"{LINK}-ft-{tag}.toml"
-    variant.write_text(text)
-    tuned = next(csv.DictReader(open(run_sweep(SweepConfig(link=str(variant), cbr=1 / 48, snr_db=(args.snr,),
+    tuned_link = variant(LINK, f"ft-{tag}", out, weights=str(weights.resolve()))
+    tuned = next(csv.DictReader(open(run_sweep(SweepConfig(link=str(tuned_link), cbr=1 / 48, snr_db=(args.snr,),
                                                            metrics=("psnr", "ssim")), out_dir=out, progress=False))))
     rows = [{"receiver": "s-sdm as shipped (distilled on exact inputs)", "psnr": base["psnr"], "ssim": base["ssim"],
              "config": base["config"]},

@@ -29,15 +29,14 @@ import re
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
+from ssdm import score_at_thresholds  # benchmarks/ssdm.py, beside this script
 
 from semcom.bench.results import write_table
 from semcom.bench.sweep import SweepConfig, run_sweep
 from semcom.codecs.spjscc import spike_windows
 from semcom.link import Link
 from semcom.linkspec import available_links, find_link
-from semcom.metrics.functional import psnr, ssim
 from semcom.receivers.ssdm import SSDM, window_frames
 from semcom.registry import SOURCES
 from semcom.sources.base import collate
@@ -76,22 +75,23 @@ def variant(link: str, tag: str, out: Path, *, receiver: str | None = None, **se
     return path
 
 
-def sweep_row(name: str, target: str, args) -> dict:
-    """One point of ``semcom run``'s sweep (resumed from ``--out`` when there) as a table row."""
-    path = run_sweep(SweepConfig(link=target, cbr=args.cbr, snr_db=(args.snr,), limit=args.limit,
-                                 metrics=("psnr", "ssim")), out_dir=Path(args.out), progress=False)
+def sweep_row(name: str, target: str, args, *, out: Path | None = None, train_frames: int = 0) -> dict:
+    """One point of ``semcom run``'s sweep (resumed from ``out``, default ``--out``, when there) as a table row;
+    on the test frames, or on ``train_frames`` training-split frames (256², another seed)."""
+    data = ({"dataset": "synth-blur", "dataset_params": {"split": "train", "size": 256, "n": train_frames, "seed": 7}}
+            if train_frames else {"limit": args.limit})
+    path = run_sweep(SweepConfig(link=target, cbr=args.cbr, snr_db=(args.snr,), metrics=("psnr", "ssim"), **data),
+                     out_dir=out or Path(args.out), progress=False)
     r = next(csv.DictReader(open(path)))
     print(f"{name:<52} PSNR {float(r['psnr']):6.2f} dB  SSIM {float(r['ssim']):.4f}  {r.get('config', '')}",
           flush=True)
     return {"method": name, "link": Path(target).stem, "snr_db": args.snr, "cbr": round(args.cbr, 6),
-            "frames": r["n_images"], "psnr": round(float(r["psnr"]), 3), "psnr_ci95": round(float(r["psnr_ci95"] or "nan"), 3),
-            "ssim": round(float(r["ssim"]), 4), "cbr_used": round(float(r["cbr_used"]), 6),
-            "config": r.get("config", "")}
+            "frames": r["n_images"], "psnr": round(float(r["psnr"]), 3),
+            "psnr_ci95": round(float(r["psnr_ci95"] or "nan"), 3), "ssim": round(float(r["ssim"]), 4),
+            "cbr_used": round(float(r["cbr_used"]), 6), "config": r.get("config", "")}
 
 
 def exact_rows(limit: int | None) -> list[dict]:
-    ds = SOURCES.build("synth-blur", split="test", limit=limit, events=False)
-    batches = [collate([ds[i] for i in range(j, min(j + 8, len(ds)))]) for j in range(0, len(ds), 8)]
     raw = SSDM(weights="shipped").eval()
     windows = SSDM(weights="shipped", source="representation").eval()
     methods = {
@@ -102,35 +102,19 @@ def exact_rows(limit: int | None) -> list[dict]:
         "exact: S-SDM on three exact spike-rate windows (the digital link's)": lambda b: windows(
             b.blurry, events=spike_windows(b.spikes, num_windows=3, size=tuple(b.blurry.shape[-2:])), batch=b),
     }
-    sharp = torch.cat([b.sharp for b in batches])
-    rows = []
-    for name, fn in methods.items():
-        with torch.no_grad():
-            y = torch.cat([fn(b) for b in batches]).float()
-        p, s = psnr(y, sharp).double().numpy(), ssim(y, sharp).double().numpy()
-        rows.append({"method": name, "link": "", "snr_db": "", "cbr": "", "frames": len(p),
-                     "psnr": round(float(np.mean(p)), 3),
-                     "psnr_ci95": round(float(1.96 * np.std(p, ddof=1) / np.sqrt(len(p))), 3),
-                     "ssim": round(float(np.mean(s)), 4), "cbr_used": "", "config": ""})
-        print(f"{name:<52} PSNR {np.mean(p):6.2f} dB  SSIM {np.mean(s):.4f}", flush=True)
-    return rows
+    return [{"method": r["method"], "link": "", "snr_db": "", "cbr": "", "frames": r["frames"], "psnr": r["psnr"],
+             "psnr_ci95": r["psnr_ci95"], "ssim": r["ssim"], "cbr_used": "", "config": ""}
+            for r in score_at_thresholds(methods, (1.0,), limit=limit)]
 
 
 def train_split_rows(args, out: Path) -> list[dict]:
-    """The choice of the spike code, made on training-split frames (256², another seed): the shipped link
-    (contrast), the same link coding the windows, and ``bpg-ldpc``."""
-    rows = []
-    for name, target in (("bpg-ldpc-spikes-s-sdm (contrast)", LINK_SPIKES),
-                         ("bpg-ldpc-spikes-s-sdm coding the windows", str(out / f"{LINK_SPIKES}-windows.toml")),
-                         ("bpg-ldpc (frame only)", "bpg-ldpc")):
-        path = run_sweep(SweepConfig(link=target, cbr=args.cbr, snr_db=(args.snr,), dataset="synth-blur",
-                                     dataset_params={"split": "train", "size": 256, "n": args.train_frames, "seed": 7},
-                                     metrics=("psnr", "ssim")), out_dir=out / "train_split", progress=False)
-        r = next(csv.DictReader(open(path)))
-        rows.append({"method": name, "frames": r["n_images"], "psnr": round(float(r["psnr"]), 3),
-                     "ssim": round(float(r["ssim"]), 4), "config": r.get("config", "")})
-        print(f"training split: {name:<44} PSNR {float(r['psnr']):6.2f} dB", flush=True)
-    return rows
+    """The choice of the spike code, made on training-split frames: the shipped link (contrast), the same link
+    coding the windows, and ``bpg-ldpc``."""
+    return [sweep_row(f"training split: {name}", target, args, out=out / "train_split", train_frames=args.train_frames)
+            for name, target in (("bpg-ldpc-spikes-s-sdm (contrast)", LINK_SPIKES),
+                                 ("bpg-ldpc-spikes-s-sdm coding the windows",
+                                  str(out / f"{LINK_SPIKES}-windows.toml")),
+                                 ("bpg-ldpc (frame only)", "bpg-ldpc"))]
 
 
 def decoded_window_rows(args, configs: dict[str, str]) -> list[dict]:
@@ -161,7 +145,8 @@ def decoded_window_rows(args, configs: dict[str, str]) -> list[dict]:
             short, long = window_frames(w, ticks=ticks, centre=ticks / 2, width=80)
             ratios.append((short / long.clamp_min(0.02) - 1.0).flatten())
         ratio_corr = float(torch.corrcoef(torch.stack(ratios))[0, 1])
-        row = {"link": Path(link_name).stem, "windows": int(windows), "frames": d.shape[0], "mean_rate_decoded": round(float(d.mean()), 4),
+        row = {"link": Path(link_name).stem, "windows": int(windows), "frames": d.shape[0],
+               "mean_rate_decoded": round(float(d.mean()), 4),
                "mean_rate_true": round(float(r.mean()), 4), "correlation": round(corr, 3),
                "std_decoded": round(float(d.std()), 4), "std_true": round(float(r.std()), 4),
                "negative_fraction": round(float((d < 0).float().mean()), 5),

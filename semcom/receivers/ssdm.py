@@ -156,10 +156,9 @@ def window_frames(rates: torch.Tensor, *, ticks: int, centre: float, width: int,
     the mean of the windows it overlaps, weighted by the overlap (exact when it starts and ends on window
     boundaries, otherwise the rate is taken as constant inside a window: with 400 ticks in 6 or 3 windows
     the middle 80 ticks are read as the 133 ticks of the windows around them, in 5 exactly). Both are
-    brought back to the
-    spike camera's resolution, ``1 / factor`` of the frame's (the LDN reads them there), by undoing the
-    bilinear upsampling (:func:`undo_bilinear`), and divided by the picture's mean rate. Returns
-    ``(B, 1, H / factor, W / factor)`` twice.
+    brought back to the spike camera's resolution, ``1 / factor`` of the frame's (the LDN reads them there),
+    by undoing the bilinear upsampling (:func:`undo_bilinear`), and divided by the picture's mean rate.
+    Returns ``(B, 1, H / factor, W / factor)`` twice.
     """
     if rates.ndim != 4:
         raise ValueError(f"spike-rate windows must be (B, C, H, W), got {tuple(rates.shape)}")

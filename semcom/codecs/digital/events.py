@@ -230,15 +230,14 @@ class BpgLdpcEvents(BpgLdpc):
             raise ValueError(f"spike_code must be 'windows' or 'contrast', got {spike_code!r}")
         if side != "spikes" and (spike_code != "windows" or spike_windows != 6 or contrast_gain != 4.0):
             raise ValueError("spike_windows, spike_code and contrast_gain apply to side = 'spikes' only")
-        if spike_code == "contrast" and (not isinstance(spike_windows, int) or spike_windows < 3
-                                         or spike_windows % 2 == 0):
+        if isinstance(spike_windows, bool) or not isinstance(spike_windows, int) or not 1 <= spike_windows <= 64:
+            raise ValueError(f"spike_windows must be an integer in 1..64, got {spike_windows!r}")
+        if spike_code == "contrast" and (spike_windows < 3 or spike_windows % 2 == 0):
             raise ValueError(f"spike_code='contrast' needs an odd number of spike_windows >= 3 (a middle window), "
                              f"got {spike_windows!r}")
         if isinstance(contrast_gain, bool) or not isinstance(contrast_gain, (int, float)) \
                 or not 0.0 < float(contrast_gain) < 1e3:
             raise ValueError(f"contrast_gain must be a positive number, got {contrast_gain!r}")
-        if isinstance(spike_windows, bool) or not isinstance(spike_windows, int) or not 1 <= spike_windows <= 64:
-            raise ValueError(f"spike_windows must be an integer in 1..64, got {spike_windows!r}")
         if isinstance(event_share, bool) or not isinstance(event_share, (int, float)) \
                 or not 0.0 < float(event_share) < 1.0:
             raise ValueError(f"event_share must lie in (0, 1) (a fraction of the channel uses), got {event_share!r}")
@@ -395,10 +394,6 @@ class BpgLdpcEvents(BpgLdpc):
         others = ((n * long - middle) / (n - 1)).clamp(0.0, 1.0)   # the rest of the exposure, evenly
         return torch.cat([others] * (n // 2) + [middle] + [others] * (n // 2), 0)
 
-    def side_channels(self, coded: int) -> int:
-        """Channels the receiver gets for ``coded`` coded ones."""
-        return self.spike_windows if self.side == "spikes" else coded
-
     def encode(self, batch: Batch, *, snr_db: torch.Tensor) -> Transmission:
         frames = batch.blurry if self.source == "blurry" else batch.sharp
         events = self._side_values(batch, frames)
@@ -438,7 +433,7 @@ class BpgLdpcEvents(BpgLdpc):
         rx = super().decode(received, image_tx, snr_db=snr_db)   # reads only the first n_img symbols
         h, w = st.image.frame_hw
         b = rx.image.shape[0]
-        events = torch.zeros(b, self.side_channels(st.num_channels), h, w)
+        events = torch.zeros(b, self.spike_windows if self.side == "spikes" else st.num_channels, h, w)
         failed = torch.ones(b)
         errors = torch.zeros(b)
         plan = st.plan
