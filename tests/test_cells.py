@@ -41,11 +41,16 @@ def test_merged_slices_give_the_local_row_value_by_value(tmp_path, kw):
     cells = point_cells(job.cfg.repeats, len(sizes))
     assert len(cells) == 4
     for snr in (0.0, 8.0):
-        expected, expected_configs = job.work.point(snr)
+        local = job.work.point(snr)
+        expected, expected_configs = local.row, local.config_rows
         for n in (1, 3, 4):  # one slice; uneven slices; one cell each (merged out of order)
             parts = [evaluate_cells(job.work, snr, cut) for cut in slices(cells, n)]
-            row, configs = merge_cells(job.work, snr, sizes, parts[::-1])
+            merged = merge_cells(job.work, snr, sizes, parts[::-1])
+            row, configs = merged.row, merged.config_rows
             _same(row, expected)
+            assert len(merged.frames) == len(local.frames) == sum(sizes) * job.cfg.repeats
+            for a, b in zip(merged.frames, local.frames):
+                _same(a, b)
             assert len(configs) == len(expected_configs)
             for a, b in zip(configs, expected_configs):
                 _same(a, b)

@@ -42,7 +42,7 @@ def test_title_legend_bands_and_reference(tmp_path):
     assert len(fig.axes) == 2  # no DISTS values: no DISTS panel
     labels = _legend(fig)
     assert "softcast, CBR 1/48" in labels and "blurry input (no transmission)" in labels
-    assert "shaded: 95 % confidence interval" in labels
+    assert "shaded: 95 % interval of each mean over frames (margins: semcom compare)" in labels
     psnr_ax, ssim_ax = fig.axes
     assert any(np.allclose(line.get_ydata(), 23.6) for line in psnr_ax.lines)  # the dashed reference
     band = ssim_ax.collections[0].get_paths()[0].vertices[:, 1]

@@ -20,7 +20,7 @@ def test_curve_figure_on_a_tiny_configuration_writes_its_files_and_resumes(tmp_p
     png = reproduce(name, out_dir=tmp_path, snr="0,20", limit=2, progress=False, notice=notes.append)
     assert png.exists() and png.stat().st_size > 10_000
     assert not [n for n in notes if "skipped" in n], notes  # every link ran from its shipped checkpoint
-    rows = [r for p in (tmp_path / name).glob("*.csv") if not p.name.endswith("_configs.csv")
+    rows = [r for p in (tmp_path / name).glob("*.csv") if not p.name.endswith(("_configs.csv", "_frames.csv"))
             for r in csv.DictReader(open(p))]
     assert {r["link"] for r in rows} == set(FIGURES[name].links)
     assert sorted({float(r["snr_db"]) for r in rows}) == [0.0, 20.0]
@@ -37,7 +37,9 @@ def test_grid_figure_on_two_samples(tmp_path):
     assert png.exists()
     rows = list(csv.DictReader(open(tmp_path / "evjscc-fig6.csv")))
     columns = {r["column"] for r in rows}
-    assert columns == {"blurry input", *FIGURES["evjscc-fig6"].links}
+    # a link that chooses among configurations names the one it used (the best on these frames)
+    assert {c.split(" (")[0] for c in columns} == {"blurry input", *FIGURES["evjscc-fig6"].links}
+    assert any(c.startswith("bpg-ldpc (") for c in columns)
     assert len(rows) == 2 * len(columns)
     assert all(5 < float(r["psnr"]) < 60 for r in rows)
 
@@ -55,7 +57,25 @@ def test_command_line_runs_figures_of_two_cbrs_in_parallel_processes(tmp_path):
     assert main(args) == 0
     for name in ("evjscc-fig4", "evjscc-fig5"):
         assert (tmp_path / f"{name}.png").exists()
-        assert len(list((tmp_path / name).glob("*.csv"))) == 2
+        assert len(list((tmp_path / name).glob("*_frames.csv"))) == 2
+        assert len(list((tmp_path / name).glob("*.csv"))) == 4
+
+
+def test_a_figure_redrawn_after_one_link_keeps_every_link_it_has(tmp_path):
+    """--links X recomputes X only, and the figure and its manifest still hold the other links."""
+    import json
+
+    from semcom.cli import main
+
+    base = ["reproduce", "evjscc-fig4", "--snr", "0,20", "--limit", "1", "--out", str(tmp_path), "-q"]
+    assert main(base + ["--links", "deepjscc,bpg-capacity"]) == 0
+    assert main(base + ["--links", "bpg-capacity", "--overwrite"]) == 0
+    manifest = json.loads((tmp_path / "evjscc-fig4.manifest.json").read_text())
+    (panel,) = manifest["panels"]
+    assert panel["links"] == ["deepjscc", "bpg-capacity"]
+    assert set(panel["missing"]) == set(FIGURES["evjscc-fig4"].links) - {"deepjscc", "bpg-capacity"}
+    for sweep_ in panel["sweeps"]:
+        assert (tmp_path / sweep_["csv"]).exists() and len(sweep_["sha256"]) == 64
 
 
 def test_a_repeated_notice_is_printed_once_per_process(capsys):

@@ -76,12 +76,13 @@ def evaluate_cells(work: Any, snr: float, cells: Sequence[Cell]) -> dict[str | N
 
 
 def merge_cells(work: Any, snr: float, sizes: Sequence[int], parts: Sequence[dict[str | None, CellValues]]
-                ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The point's row (and with ``all_configs`` one row per configuration) from the slices covering it.
+                ) -> Any:
+    """The point's rows (:class:`~semcom.bench.sweep.PointRows`: its row, with ``all_configs`` one row
+    per configuration, and its frames) from the slices covering it.
 
     ``sizes``: the images in each batch of the evaluation set; ``parts``: :func:`evaluate_cells` of
     slices that together hold every cell of the point once."""
-    from semcom.bench.sweep import PointResult, _row, envelope_score
+    from semcom.bench.sweep import PointResult, PointRows, _row, envelope_score, frame_rows
 
     cfg, metrics = work.cfg, work.metrics
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
@@ -112,16 +113,17 @@ def merge_cells(work: Any, snr: float, sizes: Sequence[int], parts: Sequence[dic
                                        cbr[cells[-1]] if cells else math.nan, seconds)
     row_of = lambda res: _row(work.name, work.channel, cfg.cbr, float(snr), res,  # noqa: E731
                               tuple(cfg.metrics), cfg.repeats)
+    frames = lambda res: frame_rows(float(snr), work.names, res)  # noqa: E731
     if tried == [None]:
-        return row_of(results[None]), []
+        return PointRows(row_of(results[None]), [], frames(results[None]))
     score = envelope_score(metrics)
     best = tried[0]
     for variant in tried[1:]:
         if score(results[variant]) > score(results[best]):
             best = variant
     config_rows = [{**row_of(results[v]), "config": v} for v in tried] if cfg.all_configs else []
-    return ({**row_of(results[best]), "config": best, "seconds": sum(r.seconds for r in results.values())},
-            config_rows)
+    return PointRows({**row_of(results[best]), "config": best, "seconds": sum(r.seconds for r in results.values())},
+                     config_rows, frames(results[best]))
 
 
 def slices(cells: Sequence[Cell], n: int) -> list[list[Cell]]:

@@ -199,7 +199,6 @@ def run_sweeps_ray(sweeps: Sequence[tuple[Any, Path]], *, address: str | None = 
     """
     from tqdm import tqdm
 
-    from semcom.bench.results import CsvWriter
     from semcom.bench.sweep import prepare_sweep
     from semcom.cliutil import OutputFolder
     from semcom.conventions import format_cbr
@@ -254,8 +253,7 @@ def run_sweeps_ray(sweeps: Sequence[tuple[Any, Path]], *, address: str | None = 
                 for cut in cuts:
                     pending[task.remote(refs[j], snr, cut, 1)] = (j, snr)
         left = [len(job.todo) for job in jobs]
-        writers = [CsvWriter(job.csv_path) for job in jobs]
-        cfg_writers = [CsvWriter(job.configs_path) if job.cfg.all_configs else None for job in jobs]
+        writers = [job.writers() for job in jobs]
         total = len(pending)
         desc = (f"{jobs[0].name} cbr {format_cbr(jobs[0].cfg.cbr)} (ray)" if len(jobs) == 1
                 else f"{len(jobs)} sweeps (ray)")
@@ -280,15 +278,13 @@ def run_sweeps_ray(sweeps: Sequence[tuple[Any, Path]], *, address: str | None = 
                     parts[(j, snr)].append(values)
                     if len(parts[(j, snr)]) < expected[(j, snr)]:
                         continue
-                    row, config_rows = merge_cells(job.work, snr, sizes[j], parts.pop((j, snr)))
-                    for r in config_rows:
-                        cfg_writers[j].write(r)
-                    writers[j].write(row)
+                    writers[j].write(merge_cells(job.work, snr, sizes[j], parts.pop((j, snr))))
                     job.release()
                     left[j] -= 1
                     if not left[j]:  # the sweep's last point: its files as the local runner leaves them
                         reorder_rows(job.csv_path, job.cfg.snr_db)
                         reorder_rows(job.configs_path, job.cfg.snr_db)
+                        reorder_rows(job.frames_path, job.cfg.snr_db)
                         job.finish()
         finally:
             bar.close()

@@ -216,11 +216,16 @@ def _draw_metric(ax, runs: list[dict], labels: list[str], refs: dict[str, float]
     return banded
 
 
+#: what the shaded bands are: each curve's own interval, which holds the spread between pictures;
+#: a margin between two links is judged by their paired interval (``semcom compare``)
+BAND_LABEL = "shaded: 95 % interval of each mean over frames (margins: semcom compare)"
+
+
 def _legend(fig, handles: dict[str, object], banded: bool) -> None:
     from matplotlib.patches import Patch
 
     if banded:
-        handles["shaded: 95 % confidence interval"] = Patch(color="0.5", alpha=0.25, linewidth=0)
+        handles[BAND_LABEL] = Patch(color="0.5", alpha=0.25, linewidth=0)
     fig.legend(list(handles.values()), list(handles), loc="outside lower center", fontsize=8,
                ncols=min(4, max(1, len(handles))), frameon=False)
 

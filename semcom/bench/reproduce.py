@@ -8,6 +8,7 @@ its PSNR, and the ground truth.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -207,23 +208,68 @@ def ray_sweeps(names: list[str], *, address: str | None, progress: bool, notice:
     return out
 
 
-def draw_figure(fig: FigureSpec, csvs: list[list[Path]], *, out_dir: Path) -> Path:
-    """The PNG of a curve figure from its panels' CSV files (``csvs[i]``: panel ``i``'s)."""
-    from semcom.bench.plots import plot_curves, plot_grid
+def figure_sweeps(fig: FigureSpec, *, out_dir: Path, limit: int | None = None, repeats: int = 1, seed: int = 0
+                  ) -> list[list[tuple[str, Path]]]:
+    """Per panel, ``(link, CSV)`` of every sweep of the figure found under ``out_dir`` (in the
+    figure's link order), whichever command computed it: a figure is drawn from all of them."""
+    from semcom.bench.identity import output_stem
 
+    found = []
+    for i in range(len(fig.settings())):
+        panel = []
+        for cfg, folder in panel_configs(fig, i, out_dir=out_dir, limit=limit, repeats=repeats, seed=seed):
+            csv = folder / f"{output_stem(cfg.link, cfg.channel, cfg.cbr, cfg)}.csv"
+            if csv.exists() and csv.stat().st_size > 0:
+                panel.append((cfg.link, csv))
+        found.append(panel)
+    return found
+
+
+def manifest_path(out_dir: Path, name: str) -> Path:
+    """The manifest written beside a figure's PNG."""
+    return Path(out_dir) / f"{name}.manifest.json"
+
+
+def file_sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def draw_figure(fig: FigureSpec, *, out_dir: Path, limit: int | None = None, repeats: int = 1, seed: int = 0) -> Path:
+    """The PNG of a curve figure from every sweep of it under ``out_dir``, and its manifest
+    (``<name>.manifest.json``: the links drawn per panel, each sweep file with its SHA-256 and
+    configuration key, and the links the figure lacks)."""
+    from semcom.bench.plots import plot_curves, plot_grid
+    from semcom.bench.results import read_json, write_json
+
+    sweeps = figure_sweeps(fig, out_dir=out_dir, limit=limit, repeats=repeats, seed=seed)
+    csvs = [[p for _, p in panel] for panel in sweeps]
     if not any(csvs):
         raise SemcomError(f"{fig.name}: no link could be run")
     png = out_dir / f"{fig.name}.png"
     if not fig.panels:
-        return plot_curves(csvs[0], png, title=fig.description, styles=STYLES)
-    rows = [(p.title, c) for p, c in zip(fig.settings(), csvs)]
-    return plot_grid(rows, png, title=fig.description, styles=STYLES)
+        plot_curves(csvs[0], png, title=fig.description, styles=STYLES)
+    else:
+        plot_grid([(p.title, c) for p, c in zip(fig.settings(), csvs)], png, title=fig.description, styles=STYLES)
+    manifest = {"figure": fig.name, "png": png.name, "panels": []}
+    for panel, found in zip(fig.settings(), sweeps):
+        drawn = [link for link, _ in found]
+        manifest["panels"].append({
+            "title": panel.title, "links": drawn, "missing": [lk for lk in fig.links if lk not in drawn],
+            "sweeps": [{"link": link, "csv": csv.relative_to(out_dir).as_posix(), "sha256": file_sha256(csv),
+                        "config_key": read_json(csv.with_suffix(".json")).get("config_key")} for link, csv in found]})
+    write_json(manifest_path(out_dir, fig.name), manifest)
+    return png
 
 
 def run_curves(fig: FigureSpec, *, out_dir: Path, **kwargs: Any) -> Path:
-    """Run (or resume) every sweep of a curve figure and draw its PNG (arguments: :func:`panel_sweeps`)."""
-    csvs = [panel_sweeps(fig, i, out_dir=out_dir, **kwargs) for i in range(len(fig.settings()))]
-    return draw_figure(fig, csvs, out_dir=out_dir)
+    """Run (or resume) the figure's sweeps (``links``: those only) and draw its PNG from all of its
+    sweeps (arguments: :func:`panel_sweeps`)."""
+    for i in range(len(fig.settings())):
+        panel_sweeps(fig, i, out_dir=out_dir, **kwargs)
+    return draw_figure(fig, out_dir=out_dir, limit=kwargs.get("limit"), repeats=kwargs.get("repeats", 1),
+                       seed=kwargs.get("seed", 0))
 
 
 def run_grid(fig: FigureSpec, *, out_dir: Path, snr: str | None = None, rows: int = 4, seed: int = 0,
@@ -251,9 +297,8 @@ def run_grid(fig: FigureSpec, *, out_dir: Path, snr: str | None = None, rows: in
             if batch is None:
                 ds = SOURCES.build(spec.source.name, **spec.source.params, split="test", limit=rows)
                 batch = collate([ds[i] for i in range(len(ds))])
-            with torch.no_grad():
-                out = link(batch, snr_db=snr_db, generator=torch.Generator().manual_seed(seed))
-            shown.append((name, out.output))
+            label, output = _grid_output(link, batch, name, snr_db=snr_db, seed=seed)
+            shown.append((label, output))
         except SemcomError as exc:
             notice(f"{fig.name}: skipped {name}: {exc}")
     if batch is None or not shown:
@@ -284,6 +329,31 @@ def run_grid(fig: FigureSpec, *, out_dir: Path, snr: str | None = None, rows: in
     fig_.savefig(png, dpi=110)
     plt.close(fig_)
     return png
+
+
+def _grid_output(link: Any, batch: Any, name: str, *, snr_db: float, seed: int) -> tuple[str, "torch.Tensor"]:
+    """One link's output for the grid; a link that chooses among configurations (BPG + LDPC's MCS)
+    uses the one scoring the best mean PSNR on the shown frames at this SNR, as the curve figures'
+    per-SNR envelope does over the whole set (its name goes in the column's label)."""
+    import torch
+
+    from semcom.bench.sweep import tried_configurations
+    from semcom.metrics.functional import psnr
+
+    def run() -> "torch.Tensor":
+        with torch.no_grad():
+            return link(batch, snr_db=snr_db, generator=torch.Generator().manual_seed(seed)).output
+
+    if not link.codec.variants():
+        return name, run()
+    best, best_out, best_score = None, None, -math.inf
+    for variant in tried_configurations(link, snr_db, all_configs=False):
+        link.codec.set_variant(variant)
+        out = run()
+        score = float(psnr(out, link.target(batch)).mean())
+        if score > best_score:
+            best, best_out, best_score = variant, out, score
+    return f"{name} ({best})", best_out
 
 
 _SAID: set[str] = set()
@@ -328,12 +398,17 @@ def reproduce(name: str, *, out_dir: Path | str = DEFAULT_OUT, snr: str | None =
               help="Processes for the curve figures (default: one per CPU core, at most one per CBR).")
 @click.option("--overwrite", is_flag=True,
               help="Recompute the figures' sweeps (with --links: those links only) instead of resuming them.")
+@click.option("--tables", is_flag=True,
+              help="Regenerate the docs' tables (README.md, docs/results.md) from the committed CSVs, after any figure.")
 @executor_options
 @click.option("-q", "--quiet", is_flag=True)
 def reproduce_cmd(figures: tuple[str, ...], list_: bool, all_: bool, out: str, snr: str | None, limit: int | None,
-                  repeats: int, seed: int, links_: str | None, jobs: int | None, overwrite: bool, executor: str,
-                  address: str | None, quiet: bool) -> None:
+                  repeats: int, seed: int, links_: str | None, jobs: int | None, overwrite: bool, tables: bool,
+                  executor: str, address: str | None, quiet: bool) -> None:
     """Reproduce the EV-JSCC paper's figures (resumes finished points)."""
+    if tables and not figures and not all_:
+        _write_tables()
+        return
     if list_:
         width = max(len(n) for n in FIGURES)
         for f in FIGURES.values():
@@ -370,17 +445,30 @@ def reproduce_cmd(figures: tuple[str, ...], list_: bool, all_: bool, out: str, s
         with OutputFolder(Path(out)) as folder:
             kwargs["out_dir"] = folder
             if executor == "ray":
-                found = ray_sweeps(curves, address=address, progress=not quiet, notice=once_to_stderr, **kwargs)
+                ray_sweeps(curves, address=address, progress=not quiet, notice=once_to_stderr, **kwargs)
             else:
-                found = _pool_sweeps(groups, kwargs, jobs)
+                _pool_sweeps(groups, kwargs, jobs)
+            # each figure is drawn from every sweep of it on disk, not only from those just run
             for n in curves:
-                fig = FIGURES[n]
-                png = draw_figure(fig, [found[(n, i)] for i in range(len(fig.settings()))], out_dir=folder)
+                png = draw_figure(FIGURES[n], out_dir=folder, limit=limit, repeats=repeats, seed=seed)
                 click.echo(f"{n}: {png}")
         names = [n for n in names if n not in curves]
     for n in names:
         png = reproduce(n, progress=not quiet, **kwargs)
         click.echo(f"{n}: {png}")
+    if tables:
+        _write_tables()
+
+
+def _write_tables() -> None:
+    """Rewrite the generated blocks of the docs in the current folder (a checkout of semcom)."""
+    from semcom.bench.tables import DOC_FILES, write_tables
+
+    root = Path.cwd()
+    if not all((root / f).exists() for f in DOC_FILES):
+        raise SemcomError(f"--tables rewrites {' and '.join(DOC_FILES)}: run it from the root of a semcom checkout")
+    changed = write_tables(root)
+    click.echo(f"tables: {len(changed)} block(s) regenerated" + (f" ({', '.join(changed)})" if changed else ""))
 
 
 def _pool_sweeps(groups: list[list[tuple[str, int]]], kwargs: dict[str, Any], jobs: int

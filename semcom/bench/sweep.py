@@ -12,8 +12,10 @@ Example:
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import math
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -308,6 +310,45 @@ def envelope_point(link: Link, batches: list[Batch], metrics: dict[str, Any], *,
     return best, best_res, seconds
 
 
+def frame_rows(snr_db: float, names: tuple[str, ...], res: PointResult) -> list[dict[str, Any]]:
+    """One row per (image, channel realization) of a point: what paired comparisons read.
+
+    ``image`` is the sample's position in the evaluation set and ``name`` its name; two sweeps
+    over the same set and seed draw their channel from the same seeds per (point, repeat, batch).
+    """
+    if not res.values:
+        return []
+    n_images, repeats = next(iter(res.values.values())).shape
+    rows = []
+    for r in range(repeats):
+        for i in range(n_images):
+            row: dict[str, Any] = {"snr_db": snr_db, "image": i, "name": names[i] if i < len(names) else "",
+                                   "repeat": r}
+            row.update({m: float(v[i, r]) for m, v in res.values.items()})
+            rows.append(row)
+    return rows
+
+
+#: columns of a sweep's per-frame file (``<stem>_frames.csv``)
+FRAME_COLUMNS = ("snr_db", "image", "name", "repeat")
+
+
+def frames_path(csv_path: Path | str) -> Path:
+    """The per-frame file beside a sweep's CSV."""
+    csv_path = Path(csv_path)
+    return csv_path.with_name(csv_path.stem + "_frames.csv")
+
+
+@dataclass(frozen=True)
+class PointRows:
+    """What one finished SNR point writes: the sweep's row, one row per codec configuration
+    (``--all-configs``) and one row per image and channel realization."""
+
+    row: dict[str, Any]
+    config_rows: list[dict[str, Any]]
+    frames: list[dict[str, Any]]
+
+
 @dataclass
 class PointWork:
     """What computing one SNR point of a sweep needs (picklable: the Ray executor sends it to its
@@ -319,10 +360,10 @@ class PointWork:
     link: Link
     metrics: dict[str, Any]
     batches: list[Batch]
+    names: tuple[str, ...] = ()       # the samples' names, in evaluation order
 
-    def point(self, snr: float, *, tick: Callable[[int], None] = lambda n: None
-              ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """One SNR point: its row, and with ``all_configs`` one row per codec configuration."""
+    def point(self, snr: float, *, tick: Callable[[int], None] = lambda n: None) -> PointRows:
+        """One SNR point: its row, with ``all_configs`` one row per codec configuration, and its frames."""
         cfg = self.cfg
         row_of = lambda res: _row(self.name, self.channel, cfg.cbr, float(snr), res,  # noqa: E731
                                   tuple(cfg.metrics), cfg.repeats)
@@ -332,11 +373,12 @@ class PointWork:
                 lambda res, v: config_rows.append({**row_of(res), "config": v}))
             best, res, seconds = envelope_point(self.link, self.batches, self.metrics, snr_db=float(snr), cfg=cfg,
                                                 configs_row=configs_row, tick=tick)
-            return {**row_of(res), "config": best, "seconds": seconds}, config_rows
+            return PointRows({**row_of(res), "config": best, "seconds": seconds}, config_rows,
+                             frame_rows(float(snr), self.names, res))
         res = evaluate_point(self.link, self.batches, self.metrics, snr_db=float(snr), repeats=cfg.repeats,
                              seed=cfg.seed)
         tick(1)
-        return row_of(res), config_rows
+        return PointRows(row_of(res), config_rows, frame_rows(float(snr), self.names, res))
 
 
 @dataclass
@@ -347,6 +389,7 @@ class SweepJob:
     csv_path: Path
     json_path: Path
     configs_path: Path
+    frames_path: Path
     sidecar: dict[str, Any]
     todo: list[float]
     existed: dict[Path, bool]
@@ -365,9 +408,12 @@ class SweepJob:
     def link(self) -> Link:
         return self.work.link
 
-    def point(self, snr: float, *, tick: Callable[[int], None] = lambda n: None
-              ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    def point(self, snr: float, *, tick: Callable[[int], None] = lambda n: None) -> PointRows:
         return self.work.point(snr, tick=tick)
+
+    def writers(self) -> "PointWriters":
+        """Writers of the sweep's files, appending to what a resumed run left."""
+        return PointWriters(self)
 
     def units(self) -> int:
         """Progress units of one point (the configurations an envelope may try)."""
@@ -424,20 +470,21 @@ def prepare_sweep(cfg: SweepConfig, *, out_dir: Path, overwrite: bool,
     stem = output_stem(spec.name, channel.name, cfg.cbr, cfg)
     csv_path, json_path = out_dir / f"{stem}.csv", out_dir / f"{stem}.json"
     configs_path = out_dir / f"{stem}_configs.csv"
+    per_frame = frames_path(csv_path)
     identity = sweep_identity(cfg, spec, channel, dataset)
     key = config_key(portable_identity(identity))
     # the checkpoint's name (or None for the shipped one) is in the identity; its contents are not,
     # so the weights' fingerprint is kept beside it: a resumed run must not mix two models' rows
     weights = weights_digest(link)
     if overwrite:
-        for p in (csv_path, json_path, configs_path):
+        for p in (csv_path, json_path, configs_path, per_frame):
             p.unlink(missing_ok=True)
     old_sidecar = read_json(json_path)
     done = resumed_points(csv_path, old_sidecar, key=key, weights=weights)
 
     # 3. the sidecar
     batches = [collate([dataset[i] for i in group]) for group in batch_indices(dataset, cfg.batch_size)]
-    existed = {p: p.exists() for p in (csv_path, json_path, configs_path)}
+    existed = {p: p.exists() for p in (csv_path, json_path, configs_path, per_frame)}
     sidecar = {"config_key": key, "weights": weights, "config": {**asdict(cfg), "snr_db": list(cfg.snr_db)},
                "resolved": identity,
                "git_commit": git_commit(), "versions": package_versions(), "csv": csv_path.name,
@@ -451,8 +498,45 @@ def prepare_sweep(cfg: SweepConfig, *, out_dir: Path, overwrite: bool,
     if not todo:
         release()
         say(f"all {len(cfg.snr_db)} SNR points already in {csv_path}")
-    return SweepJob(PointWork(cfg, spec.name, channel.name, link, metrics, batches), csv_path, json_path,
-                    configs_path, sidecar, todo, existed, release, say)
+    names = tuple(name for b in batches for name in b.names)
+    return SweepJob(PointWork(cfg, spec.name, channel.name, link, metrics, batches, names), csv_path, json_path,
+                    configs_path, per_frame, sidecar, todo, existed, release, say)
+
+
+class PointWriters:
+    """Appends a finished point's rows to a sweep's files (the CSV last: a point counts as done,
+    and is skipped on resume, only once its frames and configurations are on disk)."""
+
+    def __init__(self, job: SweepJob) -> None:
+        self.main = CsvWriter(job.csv_path)
+        self.configs = CsvWriter(job.configs_path) if job.cfg.all_configs else None
+        metric_cols = [m for m in job.cfg.metrics]
+        self.frames = CsvWriter(job.frames_path, columns=[*FRAME_COLUMNS, *metric_cols])
+        self.frames_file = job.frames_path
+
+    def write(self, rows: PointRows) -> None:
+        if rows.frames:
+            drop_point(self.frames_file, rows.row["snr_db"])  # frames of a point interrupted before its row
+            for r in rows.frames:
+                self.frames.write(r)
+        for r in rows.config_rows:
+            self.configs.write(r)
+        self.main.write(rows.row)
+
+
+def drop_point(path: Path, snr_db: float) -> None:
+    """Remove the rows of one SNR point from a per-frame file (left by a point that never finished)."""
+    rows = read_rows(path)
+    keep = [r for r in rows if r.get("snr_db") == "" or round(float(r["snr_db"]), 6) != round(float(snr_db), 6)]
+    if len(keep) == len(rows):
+        return
+    columns = list(rows[0])
+    tmp = Path(str(path) + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=columns)
+        w.writeheader()
+        w.writerows(keep)
+    os.replace(tmp, path)
 
 
 def _run_sweep(cfg: SweepConfig, *, out_dir: Path, overwrite: bool, progress: bool,
@@ -461,16 +545,14 @@ def _run_sweep(cfg: SweepConfig, *, out_dir: Path, overwrite: bool, progress: bo
     job = prepare_sweep(cfg, out_dir=out_dir, overwrite=overwrite, notice=notice)
     if not job.todo:
         return job.csv_path
-    writer = CsvWriter(job.csv_path)
-    cfg_writer = CsvWriter(job.configs_path) if cfg.all_configs else None
+    writers = job.writers()
     bar = tqdm(total=len(job.todo) * job.units(), desc=f"{job.name} cbr {format_cbr(cfg.cbr)}",
                unit="pt", disable=not progress, file=sys.stderr, dynamic_ncols=True)
     try:
         for snr in job.todo:
-            row, config_rows = job.point(snr, tick=bar.update)
-            for r in config_rows:
-                cfg_writer.write(r)
-            writer.write(row)
+            rows = job.point(snr, tick=bar.update)
+            writers.write(rows)
+            row = rows.row
             job.release()
             if "psnr" in row and row["psnr"] is not None:
                 bar.set_postfix_str(f"{snr:g} dB: {row['psnr']:.2f} dB PSNR")
