@@ -138,6 +138,14 @@ def _source_params(name, tmp_path):
         except SemcomError:
             pytest.skip("the photos corpus is not installed (scripts/install_photos.py)")
         return {**small, "split": "train", "n": 2, "blur_px": (4.0, 6.0), "spikes": False}
+    if name == "photos-image":
+        from semcom.sources.photos import installed_photos
+
+        try:
+            installed_photos(split="test")
+        except SemcomError:
+            pytest.skip("the photos corpus is not installed (scripts/install_photos.py)")
+        return {"size": 32, "limit": 2}
     if name == "skimage":
         return {"size": 32, "limit": 2}
     return {**small, "blur_px": (4.0, 6.0)}

@@ -1,8 +1,8 @@
 """Source nodes: hybrid camera models and the datasets built from them (registry ``SOURCES``).
 
 The datasets register themselves when :data:`semcom.registry.SOURCES` is first read
-(``skimage_set``, ``datasets``: synth-blur, folder, gopro; ``photos``: the training corpus;
-``video``: synth-blur-video).
+(``skimage_set``, ``datasets``: synth-blur, folder, gopro; ``photos``: the training corpus and
+photos-image, its held-out photographs for the image task; ``video``: synth-blur-video).
 """
 
 from semcom._lazy import lazy_exports
