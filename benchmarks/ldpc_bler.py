@@ -7,7 +7,7 @@ complex AWGN, Gaussian inputs) in ``--step`` dB steps, measures the block error 
 is in error when its CRC fails), and stops once the BLER is at most the target (1e-2).  The
 SNR at the target is interpolated linearly in log10(BLER) between the two points that
 bracket it (a point with no error counts as 0.5 errors).  Printed as a table and written to
-``results/ldpc_bler.csv``.
+``results/ldpc-bler/ldpc_bler.csv`` (and the BLER curves ``ldpc_bler_curves.csv`` beside it).
 
 Run:  .venv/bin/python benchmarks/ldpc_bler.py            (about 4 minutes on one CPU core)
 """
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--num-iter", type=int, default=20)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="results/ldpc_bler.csv")
+    ap.add_argument("--out", default="results/ldpc-bler/ldpc_bler.csv")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     uses = channel_uses_budget(parse_cbr(args.cbr), args.size, args.size)

@@ -3,7 +3,7 @@
 Each command runs ``--repeats`` times as a fresh process (the console script of this
 environment); the median wall time is reported.  Target (issue 16): at most 1 s.
 
-    python benchmarks/startup.py [--repeats 5] [--csv results/startup.csv]
+    python benchmarks/startup.py [--repeats 5] [--csv results/startup/startup.csv]
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ from semcom.receivers.edi import EDI
 from semcom.registry import SOURCES
 from semcom.sources.base import Batch, collate
 from semcom.train import train
+from semcom.train.curves import plot_training_log
 from semcom.zoo.store import load_checkpoint
 
 HERE = Path(__file__).resolve().parent
@@ -106,9 +107,9 @@ def main() -> int:
         train(link_name, cbr=1.0, snr_db=0.0, steps=args.steps, batch_size=args.batch, lr=args.lr,
                     dataset="synth-blur-video", size=args.size, n_train=args.n_train + args.val, n_val=args.val,
                     val_every=100, log_every=10, checkpoint_every=100, workers=args.workers, out=ck, progress=True)
-        for suffix in (".csv", ".png"):
-            if ck.with_suffix(suffix).exists():
-                shutil.copy(ck.with_suffix(suffix), out_dir / "training" / f"{stem}{suffix}")
+        if ck.with_suffix(".csv").exists():  # the curve drawn from the copy: a shipped one is titled by its entry
+            shutil.copy(ck.with_suffix(".csv"), out_dir / "training" / f"{stem}.csv")
+            plot_training_log(out_dir / "training" / f"{stem}.csv", out_dir / "training" / f"{stem}.png")
         spec = find_link(link_name)
         if receiver_takes_weights(spec):  # STRA: the checkpoint goes to the back-end
             link = Link(spec, cbr=1.0, codec_overrides={"checkpoint": str(ck)}).eval()

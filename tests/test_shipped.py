@@ -1,5 +1,7 @@
 """The shipped checkpoints: listed, verified, and usable from a fresh install without training."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -11,6 +13,7 @@ from semcom.zoo.publish import MAX_BYTES
 from semcom.zoo.store import entry_path, read_manifest, sha256_of
 
 ENTRIES = read_manifest()
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -49,3 +52,47 @@ def test_each_adaptive_link_runs_from_its_checkpoint_and_improves_with_snr(entry
             scores[snr] = float(psnr(out.output, batch.sharp).mean())
     assert scores[20.0] > scores[0.0] + 0.3, scores
     assert scores[20.0] > 15.0, scores
+
+
+def _parent_runs(meta: dict, published: dict[str, str], runs: list[str]) -> dict[str, str | None]:
+    """The runs a shipped checkpoint's own metadata says it started from, by their names in a lineage: a
+    published run's training file (``published_from``) is its zoo name; a file named like a later run is
+    that run's ``-init`` / ``-warm-start``."""
+    out: dict[str, str | None] = {}
+    for how in ("init", "warm_start"):
+        parent = (meta.get("training") or {}).get(how)
+        if not parent:
+            out[how] = None
+            continue
+        stem = Path(parent).stem
+        name = published.get(stem, stem)
+        if name not in runs[:-1]:
+            name = f"{stem}-{how.replace('_', '-')}"
+        out[how] = name
+    return out
+
+
+def test_every_shipped_checkpoint_names_its_whole_lineage_and_its_learning_curve():
+    """Each entry's ``lineage`` lists the runs its weights come from, oldest first, ending with its own run
+    (whose steps are the entry's); every parent named is an earlier run of the list, each run's parents are
+    those its checkpoint's metadata records (for the shipped runs), and ``curve`` is the run's training log."""
+    from semcom.train.curves import read_training_log
+    from semcom.zoo.store import read_meta
+
+    metas = {e["name"]: read_meta(entry_path(e)) for e in ENTRIES}
+    published = {Path(m["published_from"]).stem: name for name, m in metas.items() if m.get("published_from")}
+    for entry in ENTRIES:
+        lineage = entry["lineage"]
+        runs = [x["run"] for x in lineage]
+        assert runs[-1] == entry["name"] and len(set(runs)) == len(runs), entry["name"]
+        assert lineage[-1]["steps"] == entry["training"]["steps"], entry["name"]
+        for k, x in enumerate(lineage):
+            for how in ("init", "warm_start"):
+                assert x[how] is None or x[how] in runs[:k], (entry["name"], x)
+            if x["run"] in metas:  # a shipped run: its parents as its own file records them
+                recorded = _parent_runs(metas[x["run"]], published, runs[:k + 1])
+                assert {h: x[h] for h in ("init", "warm_start")} == recorded, (entry["name"], x["run"])
+        curve = ROOT / entry["curve"]
+        cols = read_training_log(curve)
+        assert curve.with_suffix(".png").is_file(), entry["curve"]
+        assert cols["step"][-1] == entry["training"]["steps"], entry["name"]  # the curve of this run, to its end

@@ -1,5 +1,6 @@
 import csv
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -336,6 +337,32 @@ def test_plot_command_draws_a_log_and_refuses_bad_input(tmp_path, data):
     assert main(["--plot", str(junk)]) == 2
     assert main(["--plot", str(tmp_path / "missing.csv")]) == 2
     assert main(["--steps", "2"]) == 2  # neither --link nor --plot
+    # a folder: every learning curve under it is redrawn from its CSV
+    res.log.with_suffix(".png").write_bytes(b"old")
+    assert main(["--plot", str(tmp_path)]) == 0
+    assert res.log.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_learning_curve_of_a_warm_started_run_names_its_chain(tmp_path, data, monkeypatch):
+    from semcom.train import curves
+
+    drawn = {}
+    real = curves.plot_training_log
+
+    def spy(log, png, **kw):
+        drawn[Path(png).name] = kw
+        return real(log, png, **kw)
+
+    monkeypatch.setattr(curves, "plot_training_log", spy)
+    first = train("deepjscc", cbr=1 / 48, snr_db=10.0, steps=2, batch_size=2, data=data, out=tmp_path / "base.ckpt",
+                  progress=False, log_every=1, **SMALL)
+    train("deepjscc", cbr=1 / 48, snr_db=10.0, steps=3, batch_size=2, data=data, out=tmp_path / "next.ckpt",
+          progress=False, log_every=1, warm_start=first.checkpoint, **SMALL)
+    assert drawn["base.png"]["lineage"] == [{"run": "base", "steps": 2, "schedule": "single", "init": None,
+                                             "warm_start": None}]
+    assert [(x["run"], x["steps"], x["warm_start"]) for x in drawn["next.png"]["lineage"]] == [
+        ("base", 2, None), ("next", 3, "base")]
+    assert drawn["next.png"]["title"] == "next"
 
 
 def test_training_reads_the_links_source_unless_a_dataset_is_given(tmp_path, monkeypatch):

@@ -150,3 +150,34 @@ def test_publish_makes_a_small_fp16_file_that_the_codec_loads_by_default(tmp_pat
     zoo.write_text(json.dumps({"version": 1, "checkpoints": [listed]}))
     with pytest.raises(SemcomError, match="SHA-256"):
         build_codec("deepjscc", cbr=1 / 48)
+
+
+def test_publish_records_the_whole_lineage_following_init_and_warm_start(tmp_path, zoo):
+    """A run that was both initialised from one run (--init) and warm-started from another (--warm-start) names
+    both, and their own parents, oldest first; ``started_from`` (one parent per run) misses the warm start."""
+    torch.manual_seed(0)
+    codec = DeepJSCC(cbr=1 / 48, width=8)
+
+    def run(path, step, **training):
+        meta = {"link": "deepjscc", "codec": "deepjscc", "cbr": codec.cbr, "snr_mode": codec.snr_mode,
+                "snr_db": None, "snr_range": [0, 20], "step": step, "config": codec.config(),
+                "training": {"dataset": "test", "schedule": "single", **training}}
+        return save_checkpoint(path, meta=meta, codec=codec.state_dict())
+
+    base = run(tmp_path / "deepjscc-cbr1-48-adaptive.ckpt", 100)
+    # a first run named like the checkpoint to be published, then a continuation of it
+    first = run(tmp_path / "ckpt" / "deepjscc-cbr1-48-adaptive.ckpt", 110)
+    cont = run(tmp_path / "cont.ckpt", 30, init=str(first), warm_start=str(base))
+    entry = publish(cont, manifest=zoo)
+    assert [x["run"] for x in entry["lineage"]] == [
+        "deepjscc-cbr1-48-adaptive-init", "deepjscc-cbr1-48-adaptive-warm-start", "deepjscc-cbr1-48-adaptive"]
+    assert entry["lineage"][-1] == {"run": "deepjscc-cbr1-48-adaptive", "steps": 30, "schedule": "single",
+                                    "init": "deepjscc-cbr1-48-adaptive-init",
+                                    "warm_start": "deepjscc-cbr1-48-adaptive-warm-start"}
+    assert [x["steps"] for x in entry["lineage"]] == [110, 100, 30]
+    assert len(entry["training"]["started_from"]) == 1  # the older record follows --init only
+    # a parent whose file is gone is named, not followed; a run with no parent stands alone
+    gone = run(tmp_path / "late.ckpt", 5, warm_start=str(tmp_path / "missing-run.ckpt"))
+    assert publish(gone, name="late", manifest=zoo, curve="results/training/late.csv")["lineage"] == [
+        {"run": "late", "steps": 5, "schedule": "single", "init": None, "warm_start": "missing-run"}]
+    assert read_manifest(zoo)[-1]["curve"] == "results/training/late.csv"

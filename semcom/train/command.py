@@ -75,8 +75,9 @@ def _parse_range(text: str) -> tuple[float, float]:
                    "augmented from it, simulated anew every --fresh-renew steps (implies --fresh-data).")
 @click.option("--fresh-renew", default=100, show_default=True, type=click.IntRange(min=1),
               help="Steps between two pools of --fresh-pool.")
-@click.option("--plot", "plot_log", default=None, type=click.Path(dir_okay=False),
-              help="Only draw the learning curve of this training log (CSV) into --out (default: LOG.png).")
+@click.option("--plot", "plot_log", default=None, type=click.Path(),
+              help="Only draw the learning curve of this training log (CSV) into --out (default: LOG.png); "
+                   "a folder: redraw every learning curve under it (each PNG beside its CSV log).")
 @click.option("--threads", default=None, type=int, help="torch CPU threads.")
 @click.option("--checkpoint-every", default=500, show_default=True, type=int)
 @click.option("--log-every", default=10, show_default=True, type=int)
@@ -95,6 +96,12 @@ def train(link_name: str, cbr: str, snr: str | None, snr_range: str | None, step
 
         from semcom.train.curves import plot_training_log
 
+        if Path(plot_log).is_dir():
+            from semcom.train.curves import redraw_curves
+
+            for png in redraw_curves(plot_log):
+                click.echo(png)
+            return
         if not Path(plot_log).is_file():
             raise SemcomError(f"training log not found: {plot_log}")
         click.echo(plot_training_log(plot_log, out or Path(plot_log).with_suffix(".png")))

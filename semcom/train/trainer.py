@@ -322,8 +322,13 @@ def train_schedule(link: Link, data: TrainingData, schedule: Schedule, cfg: Trai
         last_loss = float(loss_sum) / window
     if lead and step == total:
         from semcom.train.curves import plot_training_log
+        from semcom.zoo.publish import run_lineage
 
-        plot_training_log(out.with_suffix(".csv"), out.with_suffix(".png"))
+        try:  # the title names the runs this one was initialised / warm-started from, while their files exist
+            lineage = run_lineage(out)
+        except (SemcomError, OSError):
+            lineage = None
+        plot_training_log(out.with_suffix(".csv"), out.with_suffix(".png"), title=out.stem, lineage=lineage)
     dist_util.barrier()
     link.eval()
     for p in link.parameters():

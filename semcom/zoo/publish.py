@@ -20,7 +20,7 @@ from semcom.conventions import format_cbr
 from semcom.errors import SemcomError
 from semcom.zoo.store import load_checkpoint, manifest_path, read_manifest, save_checkpoint, sha256_of, write_manifest
 
-__all__ = ["publish", "checkpoint_name", "MAX_BYTES"]
+__all__ = ["publish", "checkpoint_name", "run_lineage", "MAX_BYTES"]
 
 #: shipped checkpoints must stay small
 MAX_BYTES = 4 * 1024 * 1024
@@ -40,7 +40,8 @@ def _half(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def _lineage(training: dict[str, Any]) -> list[dict[str, Any]]:
-    """The runs a checkpoint started from (``--init`` / ``--warm-start``), newest first, while their files exist."""
+    """The runs a checkpoint started from (``--init``, else ``--warm-start``), newest first, while their files
+    exist: one parent per run (``started_from``; :func:`run_lineage` follows both)."""
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
     while True:
@@ -55,8 +56,47 @@ def _lineage(training: dict[str, Any]) -> list[dict[str, Any]]:
                     "seconds": training.get("seconds"), "schedule": training.get("schedule"), "lr": training.get("lr")})
 
 
+def run_lineage(checkpoint: str | Path, *, name: str | None = None) -> list[dict[str, Any]]:
+    """Every run a checkpoint's weights come from, oldest first, ending with the checkpoint's own run.
+
+    Each item: ``run`` (the file's stem; the checkpoint itself is ``name`` when given), ``steps``,
+    ``schedule``, and ``init`` / ``warm_start``: the runs it started from (``None``: from scratch).  Both
+    parents are followed while their files exist (a parent whose file is gone is named, not followed);
+    a parent named like a later run gets its role as a suffix (``-init``, ``-warm-start``).
+
+    Example: a DeepJSCC-Deblur run ``--init`` an earlier DeepJSCC-Deblur run and ``--warm-start`` DeepJSCC gives
+    ``[{run: deblur-init, ...}, {run: deepjscc, ...}, {run: deblur, init: deblur-init, warm_start: deepjscc}]``.
+    """
+    out: list[dict[str, Any]] = []
+    names: dict[str, str] = {}
+
+    def visit(path: Path, run: str) -> str:
+        names[str(path.resolve())] = run
+        meta = load_checkpoint(path).meta
+        training = meta.get("training", {}) or {}
+        parents: dict[str, str | None] = {"init": None, "warm_start": None}
+        for how in parents:
+            parent = training.get(how)
+            if not parent:
+                continue
+            known = names.get(str(Path(parent).resolve()))
+            if known is not None:
+                parents[how] = known
+                continue
+            stem = Path(parent).stem
+            if stem in names.values():
+                stem = f"{stem}-{how.replace('_', '-')}"
+            parents[how] = visit(Path(parent), stem) if Path(parent).is_file() else stem
+        out.append({"run": run, "steps": meta.get("step"), "schedule": training.get("schedule"), **parents})
+        return run
+
+    checkpoint = Path(checkpoint)
+    visit(checkpoint, name or checkpoint.stem)
+    return out
+
+
 def publish(checkpoint: str | Path, *, name: str | None = None, manifest: str | Path | None = None,
-            max_bytes: int = MAX_BYTES) -> dict[str, Any]:
+            max_bytes: int = MAX_BYTES, curve: str | None = None) -> dict[str, Any]:
     """Convert ``checkpoint`` to fp16, store it next to the manifest and record it there.
 
     Args:
@@ -65,6 +105,8 @@ def publish(checkpoint: str | Path, *, name: str | None = None, manifest: str | 
         manifest: the manifest file (default ``semcom/zoo/manifest.json``); the file goes into
             ``checkpoints/`` beside it.
         max_bytes: refuse files larger than this.
+        curve: the run's learning-curve CSV, relative to the repository (``results/training/<name>.csv``),
+            recorded as the entry's ``curve``.
 
     Returns:
         the manifest entry.
@@ -96,6 +138,9 @@ def publish(checkpoint: str | Path, *, name: str | None = None, manifest: str | 
                      "lr": training.get("lr"), "schedule": training.get("schedule"), "seed": training.get("seed"),
                      "device": training.get("device"), "seconds": training.get("seconds")},
     }
+    entry["lineage"] = run_lineage(checkpoint, name=name)
+    if curve:
+        entry["curve"] = Path(curve).as_posix()
     if lineage:
         entry["training"]["started_from"] = lineage
         entry["training"]["total_steps"] = meta.get("step", 0) + sum(x["steps"] or 0 for x in lineage)
@@ -113,7 +158,10 @@ def manifest_table(manifest: str | Path | None = None) -> str:
         t = e.get("training", {})
         steps = t.get("total_steps") or t.get("steps")
         secs = t.get("total_seconds") or t.get("seconds") or 0
-        chain = " + ".join(f"{x['steps']} ({x['how']} {x['codec']})" for x in reversed(t.get("started_from", [])))
+        if e.get("lineage"):
+            chain = " + ".join(f"{x['steps']} ({x['run']})" for x in e["lineage"][:-1])
+        else:
+            chain = " + ".join(f"{x['steps']} ({x['how']} {x['codec']})" for x in reversed(t.get("started_from", [])))
         steps_txt = f"{chain} + {t.get('steps')}" if chain else f"{steps}"
         snr = "0-20 dB (adaptive)" if e["snr_mode"] == "adaptive" else f"{e['snr_db']:g} dB"
         lines.append(f"| `{e['name']}` | {snr} | {steps_txt} | {secs / 60:.0f} min | {t.get('schedule')} | "
@@ -128,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("checkpoint", nargs="?")
     parser.add_argument("--name", default=None)
     parser.add_argument("--manifest", default=None)
+    parser.add_argument("--curve", default=None, help="the run's learning-curve CSV (results/training/NAME.csv)")
     parser.add_argument("--table", action="store_true", help="print the manifest as a Markdown table and exit")
     args = parser.parse_args(argv)
     if args.table:
@@ -136,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.checkpoint:
         parser.error("give a checkpoint to publish (or --table)")
     try:
-        entry = publish(args.checkpoint, name=args.name, manifest=args.manifest)
+        entry = publish(args.checkpoint, name=args.name, manifest=args.manifest, curve=args.curve)
     except SemcomError as exc:
         print(f"semcom: error: {exc}", file=sys.stderr)
         return 2
