@@ -121,7 +121,7 @@ class Link(nn.Module):
         if self.channel_spec.name not in CHANNELS:
             raise SemcomError(CHANNELS.unknown_message(self.channel_spec.name))
         self.codec: Codec = _build(CODECS, spec.codec, cbr=self.cbr, **codec_overrides,
-                                   zoo={"link": spec.name, "own_weights": spec.transmitter is not None})
+                                   zoo={"link": spec.name, "own_weights": spec.needs_own_weights})
         self.channel: Channel = _build(CHANNELS, self.channel_spec)
         self.receiver = _build(RECEIVERS, spec.receiver, **receiver_overrides)
         #: the sensor-side stage (fixed: not trained with the codec), or ``None``

@@ -69,6 +69,9 @@ class LinkSpec:
     path: str = ""
     #: a back-end run at the sensor on the raw sensor data; the codec carries its output (optional)
     transmitter: Component | None = None
+    #: only checkpoints shipped for this link will do (its codec sees other inputs than the codec's
+    #: own links, e.g. sharp photographs); implied by a transmitter stage
+    own_weights: bool = False
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, path: str = "", validate: bool = True) -> "LinkSpec":
@@ -89,6 +92,7 @@ class LinkSpec:
             path=path,
             transmitter=None if data.get("transmitter") is None else
             Component.parse(data["transmitter"], what="transmitter", path=path),
+            own_weights=_flag(data.get("own_weights", False), "own_weights", path),
         )
         if not validate:
             return spec
@@ -130,7 +134,20 @@ class LinkSpec:
                "receiver": comp(self.receiver), "source": comp(self.source), "path": self.path}
         if self.transmitter is not None:  # only then: the identity of every other link is unchanged
             out["transmitter"] = comp(self.transmitter)
+        if self.own_weights:
+            out["own_weights"] = True
         return out
+
+    @property
+    def needs_own_weights(self) -> bool:
+        """Whether only this link's own shipped checkpoints will do."""
+        return self.own_weights or self.transmitter is not None
+
+
+def _flag(value: Any, key: str, path: str) -> bool:
+    if not isinstance(value, bool):
+        raise SemcomError(f"{path}: {key} must be true or false, got {value!r}")
+    return value
 
 
 def available_links() -> dict[str, Path]:

@@ -185,3 +185,22 @@ def test_output_names_keep_dots_in_link_names():
     a, b = output_stem("share0.1", "awgn", 1 / 48), output_stem("share0.4", "awgn", 1 / 48)
     assert a != b and a.startswith("share0.1_awgn")
     assert output_stem("/tmp/links/share0.1.toml", "awgn", 1 / 48) == a
+
+
+def test_sidecar_names_a_shipped_link_by_its_package_path_and_is_redescribed_without_recomputing(
+        tmp_path, monkeypatch):
+    path = run_sweep(_cfg(), out_dir=tmp_path, progress=False)
+    side = path.with_suffix(".json")
+    meta = json.loads(side.read_text())
+    assert meta["resolved"]["link"]["path"] == "semcom/links/softcast.toml"
+    # a sidecar written by an older version with a machine's absolute path: described anew, rows and
+    # the commit that computed them kept, nothing evaluated again
+    meta["resolved"]["link"]["path"] = "/somewhere/else/semcom/links/softcast.toml"
+    meta["git_commit"] = "0123abc"
+    side.write_text(json.dumps(meta))
+    before = path.read_text()
+    monkeypatch.setattr(sweep, "evaluate_point", lambda *a, **k: pytest.fail("recomputed"))
+    run_sweep(_cfg(), out_dir=tmp_path, progress=False)
+    again = json.loads(side.read_text())
+    assert again["resolved"]["link"]["path"] == "semcom/links/softcast.toml"
+    assert again["git_commit"] == "0123abc" and path.read_text() == before

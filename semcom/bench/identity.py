@@ -110,9 +110,21 @@ def portable_identity(identity: dict[str, Any]) -> dict[str, Any]:
     return {**out, "link": link, "checkpoint_given": identity.get("checkpoint") is not None}
 
 
+def display_path(path: str) -> str:
+    """A link file's path as a sidecar records it: relative to the package for the shipped links
+    (``semcom/links/NAME.toml``, the same in every clone), as given for a user's own file."""
+    if not path:
+        return path
+    package = Path(__file__).resolve().parents[1]
+    try:
+        return (Path("semcom") / Path(path).resolve().relative_to(package)).as_posix()
+    except ValueError:
+        return path
+
+
 def sweep_identity(cfg: SweepConfig, spec: Any, channel: Component, dataset: Any) -> dict[str, Any]:
     """What the sweep's numbers depend on (stored as ``resolved`` in the sidecar)."""
-    return {"link": spec.as_dict(), "cbr": cfg.cbr, "channel": {"name": channel.name, **channel.params},
+    return {"link": {**spec.as_dict(), "path": display_path(spec.path)}, "cbr": cfg.cbr, "channel": {"name": channel.name, **channel.params},
             "dataset": dataset.describe() or str(cfg.dataset), "limit": cfg.limit, "repeats": cfg.repeats,
             "seed": cfg.seed, "metrics": list(cfg.metrics), "checkpoint": cfg.checkpoint}
 

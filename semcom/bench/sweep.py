@@ -495,6 +495,10 @@ def prepare_sweep(cfg: SweepConfig, *, out_dir: Path, overwrite: bool,
     # nothing to compute and the reference already there: the sidecar stays as it is (a clean clone stays clean)
     if todo or old_sidecar.get("reference") != sidecar.get("reference"):
         write_json(json_path, sidecar)
+    elif old_sidecar.get("resolved") != sidecar["resolved"]:
+        # the same numbers described anew (e.g. a link file's path written relative to the package):
+        # the commit and times of the run that computed the rows stay
+        write_json(json_path, {**old_sidecar, "resolved": sidecar["resolved"]})
     if not todo:
         release()
         say(f"all {len(cfg.snr_db)} SNR points already in {csv_path}")
