@@ -10,12 +10,16 @@ import torch
 import semcom
 from semcom.channels.awgn import AWGN
 from semcom.codecs.base import Codec, LearnedCodec, TrainStep
-from semcom.registry import CODECS
+from semcom.codecs.backbones import BACKBONES
+from semcom.registry import CODECS, keywords
 from semcom.sources.base import Batch
 from semcom.train.schedules import SCHEDULES
 from semcom.zoo import build_codec, is_learned
 
 LEARNED = [n for n in CODECS.names() if is_learned(n)]
+#: every learned codec as built by default, and again with each other backbone where it takes ``backbone``
+CASES = [(n, {}) for n in LEARNED] + [(n, {"backbone": b}) for n in LEARNED if "backbone" in keywords(CODECS.get(n))
+                                      for b in BACKBONES if b != "conv"]
 #: smaller widths where a codec takes them, so the test stays fast (the contract does not care)
 SMALL = {"width": 8, "unet_width": 8}
 
@@ -40,14 +44,14 @@ def test_the_registry_has_learned_codecs_and_every_codec_is_a_codec():
         assert issubclass(CODECS.get(name), Codec), name
 
 
-@pytest.mark.parametrize("name", LEARNED)
-def test_learned_codec_contract(name, tmp_path):
+@pytest.mark.parametrize("name,arch", CASES, ids=[n + "".join(f"-{v}" for v in a.values()) for n, a in CASES])
+def test_learned_codec_contract(name, arch, tmp_path):
     cls = CODECS.get(name)
     assert cls.registry_name == name
     assert cls.default_schedule in SCHEDULES
     assert isinstance(cls.needs_spikes, bool)
     torch.manual_seed(0)
-    codec = build_codec(name, cbr=1 / 48, checkpoint="none", **_small(name))
+    codec = build_codec(name, cbr=1 / 48, checkpoint="none", **_small(name), **arch)
     assert isinstance(codec, LearnedCodec) and codec.checkpoint_meta is None
     cfg = codec.config()
     assert json.loads(json.dumps(cfg)) == cfg  # plain JSON, stored in checkpoints

@@ -9,16 +9,22 @@ encoder and decoder through the attention-feature (AF) modules of ADJSCC (Xu et 
 2022), so one model serves a range of SNRs; otherwise the model follows the paper's protocol
 (trained at one SNR, tested at the same).
 
+The networks are a choice of backbone (:mod:`semcom.codecs.backbones`): ``conv`` (the design
+above, the default and that of the shipped checkpoints), ``resconv`` (residual convolutions with
+attention, after Cheng et al., CVPR 2020) or ``swin`` (Swin transformer stages with SNR
+modulation, as in WITT / SwinJSCC), on a latent grid of 1/16 (default) or 1/8 of the frame.
+
 As in the EV-JSCC paper's baseline, the codec transmits the *blurry* frame and is trained
 against the sharp one.  ``deepjscc-deblur`` (the EV-JSCC paper's DeepJSCC-Deblur baseline) adds
 the :class:`~semcom.receivers.unet_xattn.UNetXAttn` deblurring decoder after the JSCC decoder,
 fed with a constant (zero) event tensor; the codec owns it so one checkpoint holds both.
 
-Channel-use accounting: the encoder downsamples by 16; a frame of ``H x W`` is padded (edge
-replication) to multiples of 16, the latent has ``2k`` channels with ``k = ceil(cbr * 768)``
-complex symbols per latent position, and exactly ``floor(cbr * 3 * H * W)`` symbols are sent:
-when padding makes the latent hold more, the trailing symbols (last channel plane, bottom rows)
-are not sent and the decoder reads zeros in their place.
+Channel-use accounting: the encoder downsamples by ``ds`` (16 or 8); a frame of ``H x W`` is
+padded (edge replication) to multiples of ``ds``, the latent has ``2k`` channels with
+``k = ceil(cbr * 3 * ds^2)`` complex symbols per latent position, and exactly
+``floor(cbr * 3 * H * W)`` symbols are sent: when padding makes the latent hold more, the
+trailing symbols (last channel plane, bottom rows) are not sent and the decoder reads zeros in
+their place.
 
 Example:
     >>> codec = DeepJSCC(cbr=1/48)          # untrained; semcom.zoo.build_codec loads weights
@@ -30,30 +36,33 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 import torch
-from torch import nn
 from torch.nn import functional as F
 
 from semcom.channels.base import Channel, ChannelOutput
 from semcom.codecs.base import LearnedCodec, Reception, TrainStep, Transmission
-from semcom.codecs.layers import AFModule, DownBlock, UpBlock, reals_to_symbols, symbols_to_reals
+from semcom.codecs.backbones import BACKBONES, JSCCDecoder, JSCCEncoder, backbone_defaults, build_backbone
+from semcom.codecs.layers import reals_to_symbols, symbols_to_reals
 from semcom.conventions import channel_uses_budget, format_cbr, normalize_power
 from semcom.registry import CODECS
 from semcom.receivers.unet_xattn import UNetXAttn
 from semcom.sources.base import Batch
 
-__all__ = ["DeepJSCC", "DeepJSCCDeblur", "JSCCEncoder", "JSCCDecoder", "DOWNSAMPLE"]
+__all__ = ["DeepJSCC", "DeepJSCCDeblur", "JSCCEncoder", "JSCCDecoder", "DOWNSAMPLE", "symbols_per_position"]
 
-#: total downsampling factor of the encoder (four stride-2 layers)
+#: the default downsampling factor of the encoder (four stride-2 layers); a codec's own is ``codec.downsample``
 DOWNSAMPLE = 16
 
+#: backbone options of the original design; checkpoints made before backbones existed do not name them
+LEGACY_BACKBONE = {"backbone": "conv", "depth": BACKBONES["conv"].depth, "downsample": DOWNSAMPLE}
 
-def symbols_per_position(cbr: float) -> int:
-    """Complex symbols per latent position that let the latent hold the whole CBR budget."""
-    return max(1, math.ceil(cbr * 3 * DOWNSAMPLE * DOWNSAMPLE - 1e-9))
 
+def symbols_per_position(cbr: float, downsample: int = DOWNSAMPLE) -> int:
+    """Complex symbols per latent position that let the latent hold the whole CBR budget:
+    ``ceil(cbr * 3 * downsample^2)``, at least one."""
+    return max(1, math.ceil(cbr * 3 * downsample * downsample - 1e-9))
 
 
 def _refuse_unknown(name: str, cfg: dict[str, Any], valid: set[str]) -> None:
@@ -61,69 +70,6 @@ def _refuse_unknown(name: str, cfg: dict[str, Any], valid: set[str]) -> None:
     if unknown:
         raise TypeError(f"codec {name!r} takes no argument {', '.join(map(repr, unknown))} "
                         f"(valid: {', '.join(sorted(valid))})")
-
-class JSCCEncoder(nn.Module):
-    """Image -> real latent with ``2k`` channels at 1/16 resolution.
-
-    Args:
-        latent_channels: ``2k`` output channels.
-        width: feature channels of the inner layers.
-        adaptive: insert AF modules fed with the SNR.
-
-    Shape:
-        x: ``(B, 3, H, W)`` with H, W multiples of 16; snr_db ``(B,)`` -> ``(B, 2k, H/16, W/16)``.
-    """
-
-    def __init__(self, *, latent_channels: int, width: int, adaptive: bool) -> None:
-        super().__init__()
-        half = width // 2
-        self.layers = nn.ModuleList([
-            DownBlock(3, half, kernel=5, stride=2),
-            DownBlock(half, width, kernel=3, stride=2),
-            DownBlock(width, width, kernel=3, stride=2),
-            DownBlock(width, width, kernel=3, stride=2),
-            DownBlock(width, width, kernel=3, stride=1),
-        ])
-        self.af = nn.ModuleList([AFModule(width) for _ in range(3)]) if adaptive else None
-        self.out = nn.Conv2d(width, latent_channels, 3, padding=1)
-
-    def forward(self, x: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
-        x = x.contiguous(memory_format=torch.channels_last)  # faster convolutions on CPU
-        for i, layer in enumerate(self.layers):
-            x = layer(x)
-            if self.af is not None and i >= 2:
-                x = self.af[i - 2](x, snr_db)
-        return self.out(x)
-
-
-class JSCCDecoder(nn.Module):
-    """Real latent -> image in [0, 1] (sigmoid), mirror of :class:`JSCCEncoder`.
-
-    Shape:
-        z: ``(B, 2k, h, w)``; snr_db ``(B,)`` -> ``(B, 3, 16 h, 16 w)``.
-    """
-
-    def __init__(self, *, latent_channels: int, width: int, adaptive: bool) -> None:
-        super().__init__()
-        half = width // 2
-        self.layers = nn.ModuleList([
-            UpBlock(latent_channels, width, kernel=3, stride=1),
-            UpBlock(width, width, kernel=3, stride=1),
-            UpBlock(width, width, kernel=3, stride=2),
-            UpBlock(width, width, kernel=3, stride=2),
-            UpBlock(width, half, kernel=3, stride=2),
-        ])
-        self.af = nn.ModuleList([AFModule(width) for _ in range(3)]) if adaptive else None
-        self.out = UpBlock(half, 3, kernel=3, stride=2, gdn=False, act=False)
-
-    def forward(self, z: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
-        x = z.contiguous(memory_format=torch.channels_last)
-        for i, layer in enumerate(self.layers):
-            x = layer(x)
-            if self.af is not None and i < 3:
-                x = self.af[i](x, snr_db)
-        return torch.sigmoid(self.out(x)).contiguous()
-
 
 @dataclass(frozen=True)
 class JSCCState:
@@ -141,10 +87,15 @@ class DeepJSCC(LearnedCodec):
         cbr: channel bandwidth ratio; exactly ``floor(cbr * 3 * H * W)`` symbols are sent.
         snr_db: the single training/testing SNR of the paper's protocol (implies
             ``adaptive=False``); ``None`` for the SNR-adaptive model.
-        adaptive: feed the SNR to encoder and decoder through AF modules (default: ``True``
-            unless ``snr_db`` is given).
-        width: feature channels of the encoder and decoder (default 64).
+        adaptive: feed the SNR to encoder and decoder (AF modules; SNR modulation in ``swin``)
+            (default: ``True`` unless ``snr_db`` is given).
+        width: feature channels of the encoder and decoder (default: the backbone's; 64).
         source: which frame is sent, ``"blurry"`` (default) or ``"sharp"``.
+        backbone: the encoder/decoder networks, ``"conv"`` (default), ``"resconv"`` or ``"swin"``
+            (:data:`semcom.codecs.backbones.BACKBONES`).
+        depth: layers or blocks per stage (default: the backbone's; see
+            :class:`semcom.codecs.backbones.Backbone`).
+        downsample: the latent grid, 16 (default) or 8 times coarser than the frame.
 
     Shape:
         encode: frames ``(B, 3, H, W)`` -> symbols ``(B, n)`` complex64, ``n = floor(cbr*3*H*W)``.
@@ -153,7 +104,9 @@ class DeepJSCC(LearnedCodec):
 
 
     def __init__(self, *, cbr: float, snr_db: float | None = None, adaptive: bool | None = None,
-                 width: int | None = None, source: str = "blurry", checkpoint: None = None, **extra: Any) -> None:
+                 width: int | None = None, source: str = "blurry", backbone: str = "conv",
+                 depth: int | None = None, downsample: int = DOWNSAMPLE, checkpoint: None = None,
+                 **extra: Any) -> None:
         super().__init__()
         self._refuse_checkpoint(checkpoint)
         if isinstance(cbr, bool) or not isinstance(cbr, (int, float)) or not 0 < cbr <= 1:
@@ -173,13 +126,16 @@ class DeepJSCC(LearnedCodec):
                "width": width, **extra}
         self.adaptive = bool(cfg["adaptive"])
         self.snr_db = cfg.get("snr_db") if not self.adaptive else None
-        self.width = int(cfg.get("width") or 64)
-        if self.width < 4 or self.width % 2:
-            raise ValueError(f"width must be an even integer >= 4, got {self.width}")
-        self.symbols_per_position = symbols_per_position(self.cbr)
-        latent = 2 * self.symbols_per_position
-        self.encoder = JSCCEncoder(latent_channels=latent, width=self.width, adaptive=self.adaptive)
-        self.decoder = JSCCDecoder(latent_channels=latent, width=self.width, adaptive=self.adaptive)
+        if not isinstance(backbone, str):
+            raise ValueError(f"backbone must be a name ({', '.join(BACKBONES)}), got {backbone!r}")
+        self.backbone = backbone
+        width = cfg.get("width")
+        self.width, self.depth, self.downsample = backbone_defaults(
+            backbone, width=None if width is None else int(width), depth=depth, downsample=downsample)
+        self.symbols_per_position = symbols_per_position(self.cbr, self.downsample)
+        self.encoder, self.decoder = build_backbone(
+            backbone, latent_channels=2 * self.symbols_per_position, width=self.width, depth=self.depth,
+            downsample=self.downsample, adaptive=self.adaptive)
         self._build_extra(cfg)
 
     # -- configuration and checkpoints ---------------------------------------------------------
@@ -187,9 +143,29 @@ class DeepJSCC(LearnedCodec):
         """Hook for subclasses that add modules (called before the checkpoint is loaded)."""
         _refuse_unknown(self.registry_name, cfg, {"adaptive", "snr_db", "width"})
 
+    def backbone_config(self) -> dict[str, Any]:
+        """``backbone``, ``depth`` and ``downsample``; empty for the original design (conv, its depth, 16),
+        so the configuration of a conv/16 model reads as it did before backbones existed."""
+        own = {"backbone": self.backbone, "depth": self.depth, "downsample": self.downsample}
+        return {} if own == LEGACY_BACKBONE else own
+
     def config(self) -> dict[str, Any]:
-        """The architecture arguments, stored in checkpoints."""
-        return {"adaptive": self.adaptive, "snr_db": self.snr_db, "width": self.width}
+        """The architecture arguments, stored in checkpoints (with the backbone's unless it is the original)."""
+        return {"adaptive": self.adaptive, "snr_db": self.snr_db, "width": self.width, **self.backbone_config()}
+
+    @classmethod
+    def from_checkpoint(cls, *, cbr: float, meta: Mapping[str, Any], state: Mapping[str, torch.Tensor],
+                        path: str = "", snr_db: float | None = None, adaptive: bool | None = None,
+                        **params: Any) -> "DeepJSCC":
+        """As :meth:`LearnedCodec.from_checkpoint`; a checkpoint that names no backbone holds the
+        original design (conv, depth 1, downsample 16), so asking it for another one is an error."""
+        stored = dict(meta.get("config", {}))
+        if not set(LEGACY_BACKBONE) & set(stored):
+            stored.update(LEGACY_BACKBONE)
+        codec = super().from_checkpoint(cbr=cbr, meta={**meta, "config": stored}, state=state, path=path,
+                                        snr_db=snr_db, adaptive=adaptive, **params)
+        codec.checkpoint_meta = dict(meta)
+        return codec
 
     @property
     def snr_mode(self) -> str:
@@ -197,7 +173,7 @@ class DeepJSCC(LearnedCodec):
 
     # -- accounting -------------------------------------------------------------------------------
     def latent_shape(self, h: int, w: int) -> tuple[int, int, int]:
-        hp, wp = -(-h // DOWNSAMPLE), -(-w // DOWNSAMPLE)
+        hp, wp = -(-h // self.downsample), -(-w // self.downsample)
         return 2 * self.symbols_per_position, hp, wp
 
     def channel_uses(self, h: int, w: int) -> int:
@@ -220,7 +196,8 @@ class DeepJSCC(LearnedCodec):
             raise ValueError(f"deepjscc sends RGB frames (B, 3, H, W), got {tuple(img.shape)}")
         n = self.channel_uses(h, w)
         shape = self.latent_shape(h, w)
-        x = F.pad(img, (0, shape[2] * DOWNSAMPLE - w, 0, shape[1] * DOWNSAMPLE - h), mode="replicate")
+        ds = self.downsample
+        x = F.pad(img, (0, shape[2] * ds - w, 0, shape[1] * ds - h), mode="replicate")
         z = self.encoder(x, self._snr(snr_db, b, img.device))
         symbols = normalize_power(reals_to_symbols(z, n))
         return Transmission(symbols, n, (3, h, w), JSCCState(shape, (h, w)))
@@ -268,10 +245,12 @@ class DeepJSCCDeblur(DeepJSCC):
 
 
     def __init__(self, *, cbr: float, snr_db: float | None = None, adaptive: bool | None = None,
-                 width: int | None = None, source: str = "blurry",
+                 width: int | None = None, source: str = "blurry", backbone: str = "conv",
+                 depth: int | None = None, downsample: int = DOWNSAMPLE,
                  event_channels: int | None = None, unet_width: int | None = None, checkpoint: None = None) -> None:
         super().__init__(cbr=cbr, snr_db=snr_db, adaptive=adaptive, width=width, checkpoint=checkpoint,
-                         source=source, event_channels=event_channels, unet_width=unet_width)
+                         source=source, backbone=backbone, depth=depth, downsample=downsample,
+                         event_channels=event_channels, unet_width=unet_width)
 
     def _build_extra(self, cfg: dict[str, Any]) -> None:
         _refuse_unknown(self.registry_name, cfg, {"adaptive", "snr_db", "width", "event_channels", "unet_width"})
