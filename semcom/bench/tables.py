@@ -135,6 +135,54 @@ def where_events_table(snrs: tuple[float, ...] = (0, 4, 8, 12, 16, 20)) -> Calla
     return build
 
 
+def _first_csv(folder: Path) -> dict[float, dict]:
+    csvs = [p for p in sorted(folder.glob("*.csv")) if not p.name.endswith(("_frames.csv", "_configs.csv"))]
+    if not csvs:
+        raise SemcomError(f"table source {folder} holds no sweep CSV")
+    return {round(float(r["snr_db"]), 6): r for r in read_rows(csvs[0])}
+
+
+def snr_modes_table(snrs: tuple[float, ...] = (0, 4, 8, 10, 14, 20)) -> Callable[[Path], str]:
+    """PSNR / SSIM of the SNR-adaptive and the 10 dB models (``results/snr-modes/``)."""
+    rows = (("DeepJSCC, SNR-adaptive", "deepjscc/adaptive"), ("DeepJSCC, trained at 10 dB", "deepjscc/snr10"),
+            ("EV-JSCC, SNR-adaptive", "ev-jscc/adaptive"), ("EV-JSCC, trained at 10 dB", "ev-jscc/snr10"))
+
+    def build(root: Path) -> str:
+        lines = ["| SNR (dB) | " + " | ".join(f"{s:g}" for s in snrs) + " |", "| --- |" + " --- |" * len(snrs)]
+        data = {label: _first_csv(root / "results/snr-modes" / sub) for label, sub in rows}
+        for label, _ in rows:
+            cells = [f"{_num(data[label][round(float(s), 6)]['psnr']):.2f} / "
+                     f"{_num(data[label][round(float(s), 6)]['ssim']):.3f}" for s in snrs]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        gaps = []
+        for codec in ("DeepJSCC", "EV-JSCC"):
+            a, b = data[f"{codec}, SNR-adaptive"], data[f"{codec}, trained at 10 dB"]
+            gaps.append(f"{codec} {_num(a[10.0]['psnr']) - _num(b[10.0]['psnr']):+.2f} dB at 10 dB, "
+                        f"{_num(a[0.0]['psnr']) - _num(b[0.0]['psnr']):+.2f} dB at 0 dB, "
+                        f"{_num(a[20.0]['psnr']) - _num(b[20.0]['psnr']):+.2f} dB at 20 dB")
+        return ("\n".join(lines) + "\n\nPSNR (dB) / SSIM against the sharp frame, CBR 1/48, AWGN. Adaptive minus "
+                "10 dB model: " + "; ".join(gaps) + ".\n")
+
+    return build
+
+
+def backends_table() -> Callable[[Path], str]:
+    """The back-ends on exact inputs (``results/backends/backends.csv``), in the file's order."""
+
+    def build(root: Path) -> str:
+        rows = read_rows(root / "results/backends/backends.csv")
+        if not rows:
+            raise SemcomError("table source results/backends/backends.csv is missing or empty")
+        lines = ["| back-end | frames | PSNR (dB) | SSIM | gain over the blurry frame (dB) |",
+                 "| --- | --- | --- | --- | --- |"]
+        for r in rows:
+            lines.append(f"| {r['back-end']} | {r['n']} | {_num(r['psnr']):.2f} | {_num(r['ssim']):.3f} | "
+                         f"{_num(r['psnr_gain_db']):+.2f} |")
+        return "\n".join(lines) + "\n"
+
+    return build
+
+
 #: table name -> builder(root) -> Markdown text
 TABLES: dict[str, Callable[[Path], str]] = {
     "fig4": figure_table("evjscc-fig4", "awgn", "1-48"),
@@ -148,6 +196,8 @@ TABLES: dict[str, Callable[[Path], str]] = {
                                      ("evjscc-fig5-rayleigh", "rayleigh", "1-96"))
         for a, b in (("ev-jscc", "deepjscc-deblur"), ("deepjscc-deblur", "deepjscc"), ("ev-jscc", "bpg-ldpc")))),
     "where-events": where_events_table(),
+    "snr-modes": snr_modes_table(),
+    "backends": backends_table(),
 }
 
 
