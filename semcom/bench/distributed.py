@@ -14,8 +14,10 @@ runner's numbers.
 
 Rows are appended as points finish (a killed driver loses only the points in flight, with their
 finished slices; a rerun computes the missing ones), and a sweep's CSV is put back in the requested
-SNR order when its last point is in.  A lost worker's task is retried by Ray; a task that raises stops
-the run with one line naming its point, the finished points kept.
+SNR order when its last point is in.  The driver holds each sweep's output lock (as the local runner
+does) until the call returns, so no other run writes those files meanwhile.  A lost worker's task is
+retried by Ray; a task that raises stops the run with one line naming its point, the finished points
+kept.
 
 Ray is optional: ``pip install 'semcom[ray]'``.
 """
@@ -228,6 +230,7 @@ def run_sweeps_ray(sweeps: Sequence[tuple[Any, Path]], *, address: str | None = 
                     raise
                 refused(i, exc)
                 continue
+            stack.callback(job.close)  # its output stays locked until this call ends, however it ends
             paths[i] = job.csv_path
             if job.todo:
                 # into the object store once per sweep (its frames once per evaluation set), and out

@@ -5,6 +5,11 @@ progress; rerunning the same command skips the points already in the CSV (resume
 random draw of point ``snr_db``, repeat ``r`` and batch ``j`` comes from a generator seeded by
 ``(seed, snr_db, r, j)``, so a resumed run writes exactly the rows an uninterrupted one would.
 
+One process writes a sweep's files at a time: a sweep holds an OS file lock on ``<stem>.lock``
+beside its CSV while it runs (a second run on the same output is refused with one line naming the
+holder).  On resume, a partial last line (a writer killed mid-row) is dropped, and a file damaged
+otherwise (a second header, a garbled or repeated row) is refused with one line.
+
 Example:
     >>> from semcom.bench.sweep import SweepConfig, run_sweep            # doctest: +SKIP
     >>> csv_path = run_sweep(SweepConfig(link="softcast", cbr=1/48, snr_db=(0.0, 10.0)))  # doctest: +SKIP
@@ -26,8 +31,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from semcom.bench.results import (CsvWriter, config_key, git_commit, mean_ci95, package_versions, read_json,
-                                  read_rows, write_json)
+from semcom.bench.results import (BASE_COLUMNS, CsvWriter, OutputLock, check_table, config_key,
+                                  drop_partial_line, git_commit, mean_ci95, package_versions, read_json, read_rows,
+                                  write_json)
 from semcom.cliutil import OutputFolder
 from semcom.conventions import format_cbr
 from semcom.errors import SemcomError
@@ -188,8 +194,10 @@ def envelope_score(metrics: dict[str, Any]) -> Callable[[PointResult], float]:
 
 
 def evaluate_point(link: Link, batches: list[Batch], metrics: dict[str, Any], *, snr_db: float,
-                   repeats: int, seed: int, keep_outputs: bool = False) -> PointResult:
-    """Run every batch ``repeats`` times at one SNR and collect per-image metric values."""
+                   repeats: int, seed: int, keep_outputs: bool = False,
+                   tick: Callable[[int], None] | None = None) -> PointResult:
+    """Run every batch ``repeats`` times at one SNR and collect per-image metric values;
+    ``tick`` is told the frames of each batch done (the progress bar counts frames)."""
     t0 = time.perf_counter()
     n_images = sum(b.size for b in batches)
     values = {m: np.full((n_images, repeats), np.nan) for m in metrics}
@@ -212,6 +220,8 @@ def evaluate_point(link: Link, batches: list[Batch], metrics: dict[str, Any], *,
                     outputs[r].append(out.output.detach().cpu())
                 cbr_used = out.transmission.cbr
                 start += batch.size
+                if tick is not None:
+                    tick(batch.size)
     return PointResult(values, {k: float(np.mean(v)) for k, v in extras.items()}, cbr_used,
                        time.perf_counter() - t0, outputs)
 
@@ -264,8 +274,14 @@ def run_sweep(cfg: SweepConfig, *, out_dir: Path | str = DEFAULT_OUT, overwrite:
 def _held_notices(notice: Callable[[str], None] | None) -> tuple[Callable[[str], None], Callable[[], None],
                                                                     Callable[[str], None]]:
     """``(hold, release, say)``: notices wait for the first finished point, so that a refused sweep
-    prints its error alone; ``say`` prints at once."""
-    say = notice or (lambda msg: print(msg, file=sys.stderr))
+    prints its error alone; ``say`` prints at once, each notice on a line of its own (a progress
+    bar on the terminal is cleared for it and drawn again below)."""
+    target = notice or (lambda msg: print(msg, file=sys.stderr, flush=True))
+
+    def say(msg: str) -> None:
+        with tqdm.external_write_mode(file=sys.stderr):
+            target(msg)
+
     held: list[str] = []
 
     def release() -> None:
@@ -283,9 +299,8 @@ def envelope_point(link: Link, batches: list[Batch], metrics: dict[str, Any], *,
     The envelope is chosen on one metric (PSNR where asked); without ``configs_row`` (no
     ``--all-configs``) the others are computed for the chosen configuration only, from its kept
     outputs (DISTS and SSIM are the costly ones).  ``configs_row`` receives every configuration's
-    result; ``tick`` advances the progress bar.
+    result; ``tick`` is told the frames done (of every configuration tried).
     """
-    variants = link.codec.variants()
     tried = tried_configurations(link, snr_db, all_configs=configs_row is not None)
     select = "psnr" if "psnr" in metrics else next(iter(metrics))
     score = envelope_score(metrics)
@@ -295,14 +310,12 @@ def envelope_point(link: Link, batches: list[Batch], metrics: dict[str, Any], *,
     for v in tried:
         link.codec.set_variant(v)
         res = evaluate_point(link, batches, first, snr_db=snr_db, repeats=cfg.repeats, seed=cfg.seed,
-                             keep_outputs=lazy)
+                             keep_outputs=lazy, tick=tick)
         seconds += res.seconds
         if configs_row is not None:
             configs_row(res, v)
         if best_res is None or score(res) > score(best_res):   # the first best wins ties
             best, best_res = v, res                             # (older outputs are dropped)
-        tick(1)
-    tick(len(variants) - len(tried))
     if lazy:
         scored = add_metrics(best_res, link, batches, metrics)
         seconds += scored.seconds - best_res.seconds
@@ -362,6 +375,13 @@ class PointWork:
     batches: list[Batch]
     names: tuple[str, ...] = ()       # the samples' names, in evaluation order
 
+    def frames(self, snr: float) -> int:
+        """Frames one SNR point sends: images x repeats x the codec configurations it tries."""
+        n_images = sum(b.size for b in self.batches or ())
+        tried = len(tried_configurations(self.link, float(snr), all_configs=self.cfg.all_configs)) \
+            if self.link.codec.variants() else 1
+        return n_images * self.cfg.repeats * max(1, tried)
+
     def point(self, snr: float, *, tick: Callable[[int], None] = lambda n: None) -> PointRows:
         """One SNR point: its row, with ``all_configs`` one row per codec configuration, and its frames."""
         cfg = self.cfg
@@ -376,8 +396,7 @@ class PointWork:
             return PointRows({**row_of(res), "config": best, "seconds": seconds}, config_rows,
                              frame_rows(float(snr), self.names, res))
         res = evaluate_point(self.link, self.batches, self.metrics, snr_db=float(snr), repeats=cfg.repeats,
-                             seed=cfg.seed)
-        tick(1)
+                             seed=cfg.seed, tick=tick)
         return PointRows(row_of(res), config_rows, frame_rows(float(snr), self.names, res))
 
 
@@ -395,6 +414,7 @@ class SweepJob:
     existed: dict[Path, bool]
     release: Callable[[], None]
     say: Callable[[str], None]
+    lock: OutputLock | None = None
 
     @property
     def cfg(self) -> SweepConfig:
@@ -415,13 +435,18 @@ class SweepJob:
         """Writers of the sweep's files, appending to what a resumed run left."""
         return PointWriters(self)
 
-    def units(self) -> int:
-        """Progress units of one point (the configurations an envelope may try)."""
-        return max(1, len(self.link.codec.variants()))
+    def frames(self, snr: float) -> int:
+        """Progress units of one point: the frames it sends (every configuration an envelope tries)."""
+        return self.work.frames(snr)
+
+    def close(self) -> None:
+        """Let go of the output's lock (the sweep's files may be written by another run from now on)."""
+        if self.lock is not None:
+            self.lock.release()
 
     def failed(self, exc: BaseException, snr: float | None = None) -> SemcomError:
         """The one-line error of a point that raised; a sweep with no row at all leaves no files."""
-        if not read_rows(self.csv_path):  # no row at all: remove the files this call created
+        if not _has_rows(self.csv_path):  # no row at all: remove the files this call created
             for path, was in self.existed.items():
                 if not was:
                     path.unlink(missing_ok=True)
@@ -440,13 +465,48 @@ class SweepJob:
         return self.csv_path
 
 
+def lock_path(csv_path: Path | str) -> Path:
+    """The lock file of a sweep's output (``<stem>.lock`` beside its CSV), there while a run writes it."""
+    csv_path = Path(csv_path)
+    return csv_path.with_name(csv_path.stem + ".lock")
+
+
+def _has_rows(path: Path) -> bool:
+    try:
+        return bool(read_rows(path))
+    except (ValueError, OSError, csv.Error):  # a damaged file counts as holding rows: it is not removed
+        return True
+
+
+#: what a sweep's files must look like to be resumed: (columns the header starts with, the columns
+#: that identify a row, columns that always hold a number)
+_TABLES = {"main": (BASE_COLUMNS, ("snr_db",), ("snr_db",)),
+           "configs": (BASE_COLUMNS, ("snr_db", "config"), ("snr_db",)),
+           "frames": (FRAME_COLUMNS, ("snr_db", "image", "repeat"), ("snr_db", "image", "repeat"))}
+_OPTIONAL_NUMBERS = tuple(c for c in BASE_COLUMNS if c not in ("link", "channel", "snr_db"))
+
+
+def check_sweep_files(csv_path: Path, configs_path: Path, per_frame: Path, metrics: tuple[str, ...]) -> None:
+    """Make a sweep's files fit to resume: a partial last line (a writer killed mid-row) is cut off;
+    a file damaged otherwise (a second header, a row with other fields, a non-numeric SNR, one point
+    twice) is refused with one line naming the file, the line and the way out."""
+    for kind, path in (("main", csv_path), ("configs", configs_path), ("frames", per_frame)):
+        drop_partial_line(path)
+        first, keys, numbers = _TABLES[kind]
+        optional = tuple(metrics) if kind == "frames" else _OPTIONAL_NUMBERS
+        check_table(path, first=first, keys=keys, numbers=numbers, optional_numbers=optional)
+
+
 def prepare_sweep(cfg: SweepConfig, *, out_dir: Path, overwrite: bool,
                   notice: Callable[[str], None] | None) -> SweepJob:
-    """Build and check a sweep, resume it from its files and write its sidecar (when points are missing).
+    """Build and check a sweep, lock its output, resume it from its files and write its sidecar
+    (when points are missing).
 
     Writes ``<out>/<link>_<channel>_cbr<R>.csv`` (one row per SNR point), a ``.json`` sidecar
     with the configuration, seed, git commit and package versions, and with ``all_configs``
-    a ``..._configs.csv`` with one row per (SNR point, codec configuration).
+    a ``..._configs.csv`` with one row per (SNR point, codec configuration).  The returned job
+    holds the output's lock (``<stem>.lock``) until :meth:`SweepJob.close`; a second run on the
+    same output is refused (:class:`~semcom.bench.results.OutputBusy`) before it writes anything.
     """
     hold, release, say = _held_notices(notice)
     # 1. build and check everything before a file is written
@@ -454,11 +514,28 @@ def prepare_sweep(cfg: SweepConfig, *, out_dir: Path, overwrite: bool,
     channel = Component(cfg.channel, dict(cfg.channel_params)) if cfg.channel else spec.channel
     if cfg.channel is None and cfg.channel_params:
         channel = Component(spec.channel.name, {**spec.channel.params, **cfg.channel_params})
+    stem = output_stem(spec.name, channel.name, cfg.cbr, cfg)
+    csv_path, json_path = out_dir / f"{stem}.csv", out_dir / f"{stem}.json"
+    # one writer per output: taken before anything is read or written, held until the job is closed
+    lock = OutputLock(lock_path(csv_path), csv_path).acquire()
+    try:
+        return _prepare_locked(cfg, spec, channel, csv_path, json_path, lock, overwrite=overwrite,
+                               hold=hold, release=release, say=say)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _prepare_locked(cfg: SweepConfig, spec: Any, channel: Component, csv_path: Path, json_path: Path,
+                    lock: OutputLock, *, overwrite: bool, hold: Callable[[str], None], release: Callable[[], None],
+                    say: Callable[[str], None]) -> SweepJob:
+    """:func:`prepare_sweep` once the output is locked."""
     overrides = {"checkpoint": cfg.checkpoint} if cfg.checkpoint else {}
     link = Link(spec, cbr=cfg.cbr, channel=channel, codec_overrides=overrides)
     link.eval()
     dataset = load_dataset(cfg, spec.source)
-    metrics = build_metrics(cfg.metrics, hold)
+    unavailable: list[str] = []   # metrics left out (DISTS without its weights): said only if a point is computed
+    metrics = build_metrics(cfg.metrics, unavailable.append)
     if cfg.all_configs and not link.codec.variants():
         raise SemcomError(f"--all-configs: link {spec.name!r} has one configuration only (it applies to links "
                           "that choose among several, e.g. bpg-ldpc)")
@@ -467,9 +544,7 @@ def prepare_sweep(cfg: SweepConfig, *, out_dir: Path, overwrite: bool,
         hold(outside)
 
     # 2. identity and resume
-    stem = output_stem(spec.name, channel.name, cfg.cbr, cfg)
-    csv_path, json_path = out_dir / f"{stem}.csv", out_dir / f"{stem}.json"
-    configs_path = out_dir / f"{stem}_configs.csv"
+    configs_path = csv_path.with_name(f"{csv_path.stem}_configs.csv")
     per_frame = frames_path(csv_path)
     identity = sweep_identity(cfg, spec, channel, dataset)
     key = config_key(portable_identity(identity))
@@ -480,6 +555,7 @@ def prepare_sweep(cfg: SweepConfig, *, out_dir: Path, overwrite: bool,
         for p in (csv_path, json_path, configs_path, per_frame):
             p.unlink(missing_ok=True)
     old_sidecar = read_json(json_path)
+    check_sweep_files(csv_path, configs_path, per_frame, tuple(cfg.metrics))
     done = resumed_points(csv_path, old_sidecar, key=key, weights=weights)
 
     # 3. the sidecar
@@ -492,6 +568,8 @@ def prepare_sweep(cfg: SweepConfig, *, out_dir: Path, overwrite: bool,
     if spec.target == "sharp":  # what doing nothing scores: the plots draw it as a reference line
         sidecar["reference"] = {"blurry input": input_reference(batches, metrics)}
     todo = [float(s) for s in cfg.snr_db if round(float(s), 6) not in done]
+    for msg in unavailable if todo else ():
+        hold(msg)
     # nothing to compute and the reference already there: the sidecar stays as it is (a clean clone stays clean)
     if todo or old_sidecar.get("reference") != sidecar.get("reference"):
         write_json(json_path, sidecar)
@@ -504,7 +582,7 @@ def prepare_sweep(cfg: SweepConfig, *, out_dir: Path, overwrite: bool,
         say(f"all {len(cfg.snr_db)} SNR points already in {csv_path}")
     names = tuple(name for b in batches for name in b.names)
     return SweepJob(PointWork(cfg, spec.name, channel.name, link, metrics, batches, names), csv_path, json_path,
-                    configs_path, per_frame, sidecar, todo, existed, release, say)
+                    configs_path, per_frame, sidecar, todo, existed, release, say, lock)
 
 
 class PointWriters:
@@ -512,34 +590,42 @@ class PointWriters:
     and is skipped on resume, only once its frames and configurations are on disk)."""
 
     def __init__(self, job: SweepJob) -> None:
+        if job.lock is not None and not job.lock.held:
+            raise SemcomError(f"{job.csv_path}: the sweep's output is no longer locked (its job was closed)")
         self.main = CsvWriter(job.csv_path)
         self.configs = CsvWriter(job.configs_path) if job.cfg.all_configs else None
         metric_cols = [m for m in job.cfg.metrics]
         self.frames = CsvWriter(job.frames_path, columns=[*FRAME_COLUMNS, *metric_cols])
         self.frames_file = job.frames_path
+        self.configs_file = job.configs_path
 
     def write(self, rows: PointRows) -> None:
+        snr = rows.row["snr_db"]
         if rows.frames:
-            drop_point(self.frames_file, rows.row["snr_db"])  # frames of a point interrupted before its row
-            for r in rows.frames:
-                self.frames.write(r)
-        for r in rows.config_rows:
-            self.configs.write(r)
+            drop_point(self.frames_file, snr)  # rows of a point interrupted before its row was written
+            self.frames.write_many(rows.frames)
+        if rows.config_rows:
+            drop_point(self.configs_file, snr)
+            self.configs.write_many(rows.config_rows)
         self.main.write(rows.row)
 
 
 def drop_point(path: Path, snr_db: float) -> None:
     """Remove the rows of one SNR point from a per-frame file (left by a point that never finished)."""
     rows = read_rows(path)
+    if not rows:
+        return
     keep = [r for r in rows if r.get("snr_db") == "" or round(float(r["snr_db"]), 6) != round(float(snr_db), 6)]
     if len(keep) == len(rows):
         return
     columns = list(rows[0])
     tmp = Path(str(path) + ".tmp")
-    with open(tmp, "w", newline="") as f:
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=columns)
         w.writeheader()
         w.writerows(keep)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
@@ -547,22 +633,27 @@ def _run_sweep(cfg: SweepConfig, *, out_dir: Path, overwrite: bool, progress: bo
                notice: Callable[[str], None] | None) -> Path:
     """Run (or resume) a sweep here, point after point; the path of its CSV file."""
     job = prepare_sweep(cfg, out_dir=out_dir, overwrite=overwrite, notice=notice)
-    if not job.todo:
-        return job.csv_path
-    writers = job.writers()
-    bar = tqdm(total=len(job.todo) * job.units(), desc=f"{job.name} cbr {format_cbr(cfg.cbr)}",
-               unit="pt", disable=not progress, file=sys.stderr, dynamic_ncols=True)
     try:
-        for snr in job.todo:
-            rows = job.point(snr, tick=bar.update)
-            writers.write(rows)
-            row = rows.row
-            job.release()
-            if "psnr" in row and row["psnr"] is not None:
-                bar.set_postfix_str(f"{snr:g} dB: {row['psnr']:.2f} dB PSNR")
-    except (ValueError, RuntimeError) as exc:  # a component refused the input, or memory ran out
-        bar.leave = False  # the error line stands alone
-        raise job.failed(exc) from None
+        if not job.todo:
+            return job.csv_path
+        writers = job.writers()
+        # the bar counts frames (every configuration an adaptive link tries included), so that it
+        # moves and estimates the time left on links that spend minutes on one point
+        bar = tqdm(total=sum(job.frames(snr) for snr in job.todo), desc=f"{job.name} cbr {format_cbr(cfg.cbr)}",
+                   unit="frame", disable=not progress, file=sys.stderr, dynamic_ncols=True)
+        try:
+            for snr in job.todo:
+                rows = job.point(snr, tick=bar.update)
+                writers.write(rows)
+                row = rows.row
+                job.release()
+                if "psnr" in row and row["psnr"] is not None:
+                    bar.set_postfix_str(f"{snr:g} dB: {row['psnr']:.2f} dB PSNR")
+        except (ValueError, RuntimeError) as exc:  # a component refused the input, or memory ran out
+            bar.leave = False  # the error line stands alone
+            raise job.failed(exc) from None
+        finally:
+            bar.close()
+        return job.finish()
     finally:
-        bar.close()
-    return job.finish()
+        job.close()
