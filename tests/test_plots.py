@@ -15,16 +15,19 @@ matplotlib.use("Agg")
 
 
 def _run(folder, stem, *, link="softcast", channel="awgn", cbr=1 / 48, dataset="synth-blur", dists=False,
-         configs=None, reference=None, ssim_ci=0.5):
+         configs=None, reference=None, ssim_ci=0.5, psnr_ci=1.0, frames=None, level=0.0):
     snr = np.arange(0, 21, 10.0)
     rows = []
     for cfg in configs or [None]:
         shift = 0.0 if cfg is None else float(len(rows))
-        rows += [{"link": link, "channel": channel, "cbr": cbr, "snr_db": s, "psnr": 20 + s / 5 - shift,
-                  "psnr_ci95": 1.0, "ssim": 0.1 + s / 100, "ssim_ci95": ssim_ci,
+        rows += [{"link": link, "channel": channel, "cbr": cbr, "snr_db": s, "psnr": 20 + s / 5 - shift + level,
+                  "psnr_ci95": psnr_ci, "ssim": 0.1 + s / 100, "ssim_ci95": ssim_ci,
                   "dists": 0.3 if dists else np.nan, "dists_ci95": np.nan, "config": cfg} for s in snr]
+    df = pd.DataFrame(rows)
+    if frames is not None:
+        df.insert(5, "n_images", frames)
     path = folder / f"{stem}.csv"
-    pd.DataFrame(rows).to_csv(path, index=False)
+    df.to_csv(path, index=False)
     side = {"resolved": {"dataset": {"dataset": dataset}}}
     if reference:
         side["reference"] = {"blurry input": reference}
@@ -36,13 +39,20 @@ def _legend(fig):
     return [t.get_text() for t in fig.legends[0].get_texts()]
 
 
+def _inside_canvas(fig, artist):
+    """Whether ``artist`` (as drawn) lies wholly inside the figure's canvas: nothing of it is cut."""
+    fig.draw_without_rendering()
+    box, canvas = artist.get_window_extent(), fig.bbox
+    return box.x0 >= 0 and box.y0 >= 0 and box.x1 <= canvas.x1 and box.y1 <= canvas.y1
+
+
 def test_title_legend_bands_and_reference(tmp_path):
     a = _run(tmp_path, "a", reference={"psnr": 23.6, "ssim": 0.7})
     fig = draw_curves([a])
     assert fig._suptitle.get_text() == "softcast | awgn | CBR 1/48 | synth-blur"
     assert len(fig.axes) == 2  # no DISTS values: no DISTS panel
     labels = _legend(fig)
-    assert "softcast, CBR 1/48" in labels and "blurry input (no transmission)" in labels
+    assert "softcast" in labels and "blurry input (no transmission)" in labels  # the title says the CBR
     assert "shaded: 95 % interval of each mean over frames (margins: semcom compare)" in labels
     psnr_ax, ssim_ax = fig.axes
     assert any(np.allclose(line.get_ydata(), 23.6) for line in psnr_ax.lines)  # the dashed reference
@@ -56,10 +66,12 @@ def test_labels_tell_runs_apart_and_the_title_lists_what_varies(tmp_path):
     c = _run(tmp_path, "c", channel="rayleigh", dataset="gopro")
     fig = draw_curves([a, b, c])
     labels = _legend(fig)
-    assert "softcast, CBR 1/48, awgn, synth-blur" in labels
-    assert {"softcast, CBR 1/48, rayleigh, gopro (b)", "softcast, CBR 1/48, rayleigh, gopro (c)"} <= set(labels)
+    # what the runs share is in the title, what tells them apart in the labels
+    assert "softcast, awgn, synth-blur" in labels
+    assert {"softcast, rayleigh, gopro (b)", "softcast, rayleigh, gopro (c)"} <= set(labels)
     assert len(fig.axes) == 3  # one run has DISTS values
-    assert "awgn, rayleigh" in fig._suptitle.get_text() and "synth-blur, gopro" in fig._suptitle.get_text()
+    title = fig._suptitle.get_text()
+    assert title == "softcast | CBR 1/48 — 2 channels: awgn, rayleigh; 2 datasets: synth-blur, gopro"
     assert draw_curves([a], title="mine")._suptitle.get_text() == "mine"
 
 
@@ -78,7 +90,151 @@ def test_configs_table_is_not_mixed_into_plain_runs(tmp_path):
     said = []
     fig = draw_curves([a, t], notice=said.append)
     assert said and "a_configs.csv" in said[0]
-    assert "qpsk-1/2" not in _legend(fig) and "softcast, CBR 1/48" in _legend(fig)
+    assert "qpsk-1/2" not in _legend(fig) and "softcast" in _legend(fig)
+
+
+def _eleven_runs(folder):
+    """11 runs as `semcom plot results/runs/*.csv` met them: 4 links, 2 channels, 3 CBRs, 32 frames each."""
+    settings = [("awgn", 1 / 48), ("awgn", 1 / 96), ("rayleigh", 1 / 48), ("awgn", 1 / 24)]
+    runs = [(link, ch, cbr) for link in ("ev-jscc", "deepjscc", "bpg-ldpc") for ch, cbr in settings[:3]]
+    runs += [("softcast", "awgn", 1 / 24), ("softcast", "rayleigh", 1 / 48)]
+    return [_run(folder, f"{link}_{ch}_cbr{round(1 / cbr)}", link=link, channel=ch, cbr=cbr, frames=32,
+                 level=i / 4, reference={"psnr": 23.6}) for i, (link, ch, cbr) in enumerate(runs)]
+
+
+def test_eleven_runs_are_grouped_with_a_legend_and_title_inside_the_figure(tmp_path):
+    """`semcom plot` over 11 runs: one colour per link, one line style and marker per channel and CBR, no
+    band (11 curves would cover each other), a legend and a title that fit, the title listing what varies."""
+    from matplotlib.colors import to_hex
+
+    from semcom.bench.plots import MAX_BANDS
+    from semcom.cli import main
+
+    csvs = _eleven_runs(tmp_path)
+    assert len(csvs) == 11
+    fig = draw_curves(csvs)
+    assert _inside_canvas(fig, fig.legends[0]) and _inside_canvas(fig, fig._suptitle)
+    title = fig._suptitle.get_text().replace("\n", " ")
+    assert title.startswith("synth-blur | 32 frames — 4 links: ev-jscc, deepjscc, bpg-ldpc, softcast")
+    assert "2 channels: awgn, rayleigh" in title and "3 CBRs: 1/24, 1/48, 1/96" in title
+    psnr_ax = fig.axes[0]
+    curves = [line for line in psnr_ax.lines if len(line.get_xdata()) == 3]
+    assert len(curves) == 11
+    looks = {(to_hex(line.get_color()), str(line.get_linestyle()), line.get_marker()) for line in curves}
+    assert len(looks) == 11  # every curve told apart
+    by_link = {}
+    for line, csv in zip(curves, csvs):
+        by_link.setdefault(csv.stem.split("_")[0], set()).add(to_hex(line.get_color()))
+    assert all(len(c) == 1 for c in by_link.values()) and len(set().union(*by_link.values())) == 4
+    assert not psnr_ax.collections and len(curves) > MAX_BANDS  # no bands beyond a few curves
+    labels = _legend(fig)
+    assert {"ev-jscc", "softcast", "awgn, CBR 1/48", "rayleigh, CBR 1/48", "awgn, CBR 1/24"} <= set(labels)
+    assert any(label.startswith("95 % intervals not drawn") for label in labels)
+    assert fig.legends[0].get_title().get_text() == "colour: link; line and marker: channel, CBR"
+    out = tmp_path / "curves.png"
+    assert main(["plot", *map(str, csvs), "--out", str(out)]) == 0
+    assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_inside_check_can_fail(tmp_path):
+    """The check above finds a legend that overflows the canvas (as the 11 runs' legend did: one row of entries)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4, 3))
+    for i in range(11):
+        ax.plot([0, 1], [i, i], label=f"a long legend label number {i}")
+    legend = fig.legend(loc="lower center", ncols=11)
+    assert not _inside_canvas(fig, legend)
+    plt.close(fig)
+
+
+def test_a_figure_of_the_paper_links_keeps_its_bands_and_its_legend_fits(tmp_path):
+    """Five links with their paper styles (the bound dashed in the colour of BPG + LDPC): one band per
+    curve, clipped; the legend (which used to be cut on both sides) lies inside the figure."""
+    from semcom.bench.reproduce import PAPER_LINKS, STYLES
+
+    csvs = [_run(tmp_path, link, link=link, frames=32, level=i / 3, reference={"psnr": 23.6, "ssim": 0.75})
+            for i, link in enumerate(PAPER_LINKS)]
+    fig = draw_curves(csvs, title="PSNR/SSIM/DISTS vs SNR at CBR 1/48 on AWGN (paper Fig. 4)", styles=STYLES)
+    assert _inside_canvas(fig, fig.legends[0])
+    for ax in fig.axes:
+        assert len(ax.collections) == len(PAPER_LINKS)  # one band per curve
+    ldpc, bound = fig.axes[0].lines[3:5]  # the curves come in the order of the files
+    assert bound.get_linestyle() == "--" and ldpc.get_linestyle() == "-" and bound.get_color() == ldpc.get_color()
+    assert set(PAPER_LINKS) <= set(_legend(fig))
+
+
+def test_a_label_or_title_wider_than_a_one_panel_figure_is_wrapped_not_cut(tmp_path):
+    a = _run(tmp_path, "a", link="a-link-with-a-very-long-name-that-a-user-gave-to-a-toml-file-of-their-own-x")
+    pd.read_csv(a).assign(ssim=np.nan, ssim_ci95=np.nan).to_csv(a, index=False)
+    title = "a title that is much longer than one panel is wide, as a user's --title may well be, " * 2
+    fig = draw_curves([a], title=title.strip())
+    assert len(fig.axes) == 1
+    assert _inside_canvas(fig, fig.legends[0]) and _inside_canvas(fig, fig._suptitle)
+    assert "\n" in fig._suptitle.get_text() and any("\n" in label for label in _legend(fig))
+
+
+def test_few_frames_get_clipped_error_bars_with_the_frame_count_in_the_legend(tmp_path):
+    """With --limit 2 a 95 % interval spans tens of dB: such runs are drawn with error bars, clipped to
+    the metric's range, whose length does not set the axes' limits; the legend says over how many frames."""
+    from matplotlib.collections import LineCollection, PolyCollection
+
+    few = [_run(tmp_path, f"few{i}", link=link, frames=2, psnr_ci=55.0, ssim_ci=0.9, level=i)
+           for i, link in enumerate(("ev-jscc", "deepjscc"))]
+    many = _run(tmp_path, "many", link="bpg-ldpc", frames=32, psnr_ci=1.0, ssim_ci=0.02)
+    fig = draw_curves([*few, many])
+    psnr_ax, ssim_ax = fig.axes
+    assert psnr_ax.get_ylim()[1] < 40 and psnr_ax.get_ylim()[0] > 10  # the means set the limits, not the bars
+    for ax, (lo, hi) in ((psnr_ax, (0, float("inf"))), (ssim_ax, (0, 1))):
+        bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
+        assert len(bands) == 1  # the 32-frame run only
+        bars = [c for c in ax.collections if isinstance(c, LineCollection)]
+        assert len(bars) == 2
+        ends = np.concatenate([np.asarray(seg)[:, 1] for c in bars for seg in c.get_segments()])
+        assert ends.min() >= lo and ends.max() <= hi  # clipped to the metric's range
+        assert ends.min() == lo  # 0.1 - 0.9 and 20 - 55 reach below the range: clipped, not dropped
+    labels = _legend(fig)
+    assert any(label.startswith("bars: 95 % interval") and "2 frames" in label for label in labels)
+    assert any(label.startswith("shaded: 95 % interval") for label in labels)
+    assert _inside_canvas(fig, fig.legends[0])
+
+
+def test_all_configs_keeps_nineteen_configurations_apart(tmp_path):
+    from matplotlib.colors import to_hex
+
+    from semcom.bench.plots import distinct_looks
+
+    configs = [f"{m}-{r}" for m in ("bpsk", "qpsk", "16qam", "64qam", "256qam") for r in ("1/3", "1/2", "2/3", "3/4")]
+    t = _run(tmp_path, "x_configs", link="bpg-ldpc", configs=configs[:19])
+    fig = draw_curves([t])
+    lines = [line for line in fig.axes[0].lines if line.get_linewidth() == 1.0]
+    assert len(lines) == 19
+    assert len({(to_hex(line.get_color()), line.get_linestyle()) for line in lines}) == 19
+    assert len({to_hex(line.get_color()) for line in lines}) == 19  # 19 colours, not 10 repeated
+    assert _inside_canvas(fig, fig.legends[0])
+    looks = distinct_looks(45)
+    assert len({(to_hex(k["color"]), k["linestyle"], k.get("marker")) for k in looks}) == 45
+
+
+def test_a_grid_of_many_links_fits_its_legend_and_drops_bands_beyond_a_few_curves(tmp_path, monkeypatch):
+    from semcom.bench import plots
+
+    links = [f"link-{i}" for i in range(8)]
+    rows = [(f"row {j}", [_run(tmp_path, f"{lk}_{j}", link=lk, frames=32, level=i) for i, lk in enumerate(links)])
+            for j in range(2)]
+    seen = {}
+    real = plots._save
+
+    def keep(fig, out):
+        seen["inside"] = _inside_canvas(fig, fig.legends[0])
+        seen["bands"] = [len(ax.collections) for ax in fig.axes]
+        seen["labels"] = _legend(fig)
+        return real(fig, out)
+
+    monkeypatch.setattr(plots, "_save", keep)
+    assert plots.plot_grid(rows, tmp_path / "g.png", title="grid").exists()
+    assert seen["inside"] and seen["bands"] == [0, 0, 0, 0]
+    assert set(links) <= set(seen["labels"])
 
 
 def test_nothing_to_draw_and_unwritable_output_are_one_line_errors(tmp_path):

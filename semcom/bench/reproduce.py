@@ -4,12 +4,22 @@ Each curve figure is a set of sweeps (one per link) at one CBR and channel, draw
 with PSNR, SSIM and DISTS panels; each sweep resumes like ``semcom run``.  The visual figure
 (``evjscc-fig6``) is a grid: one test sample per row, the blurry input, each link's output with
 its PSNR, and the ground truth.
+
+Nothing a user keeps is overwritten by default: without ``--out``, a figure goes to
+``results/reproduce/`` only with the options it was committed with (``--links`` alone is allowed
+there: it resumes or recomputes those links' sweeps, which are the committed ones, and redraws the
+figure from all of its sweeps).  Options that change a figure's numbers or grid (``--limit``,
+``--snr``, ``--seed``, ``--repeats``; for the visual grid also ``--links``) put it in a folder of
+its own named by them, ``results/reproduce/variants/<options>/`` (e.g. ``variants/n4_snr0-10/``
+for ``--limit 4 --snr 0,10``), where it resumes like any other (:func:`figure_folder`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +36,10 @@ if TYPE_CHECKING:
     import torch
 
 DEFAULT_OUT = Path("results/reproduce")
+#: the folder under :data:`DEFAULT_OUT` of figures whose options change them (:func:`figure_folder`)
+VARIANTS = "variants"
+#: rows of the visual grid unless ``--limit`` says otherwise
+GRID_ROWS = 4
 
 #: the four systems the paper compares, plus the ideal digital reference (dashed)
 PAPER_LINKS = ("ev-jscc", "deepjscc-deblur", "deepjscc", "bpg-ldpc", "bpg-capacity")
@@ -129,6 +143,72 @@ def get_figure(name: str) -> FigureSpec:
     if name not in FIGURES:
         raise SemcomError(f"unknown figure {name!r}{did_you_mean(name, FIGURES)} (see `semcom reproduce --list`)")
     return FIGURES[name]
+
+
+def _num_tag(value: float) -> str:
+    return f"{value:g}".replace("-", "m").replace(".", "p")
+
+
+def snr_tag(points: list[float]) -> str:
+    """SNR points as a folder-name part: ``0-10`` (0 and 10 dB), ``0-20by4`` (0 to 20 in 4 dB steps),
+    ``m5-5by5``; a long irregular list is shortened with a digest."""
+    if len(points) >= 3:
+        steps = {round(b - a, 9) for a, b in zip(points, points[1:])}
+        if len(steps) == 1 and steps != {0}:
+            return f"{_num_tag(points[0])}-{_num_tag(points[-1])}by{_num_tag(steps.pop())}"
+    tag = "-".join(_num_tag(p) for p in points)
+    if len(tag) > 40:
+        digest = hashlib.sha1(repr([float(p) for p in points]).encode()).hexdigest()[:6]
+        tag = f"{_num_tag(points[0])}-{_num_tag(points[-1])}x{len(points)}-{digest}"
+    return tag
+
+
+def variant_options(fig: FigureSpec, *, snr: str | None = None, limit: int | None = None, repeats: int = 1,
+                    seed: int = 0, links: tuple[str, ...] | None = None) -> list[tuple[str, str]]:
+    """The options that make ``fig`` differ from its committed version, each as ``(the option as
+    given, its folder-name part)``: the number of frames (curves: any ``--limit``; grid: rows other
+    than 4), SNR points other than the figure's, repeats (curves), seed, and, for the grid only,
+    a subset of links (a curve figure is drawn from every sweep of it on disk, so ``--links``
+    recomputes committed sweeps without changing what the figure shows)."""
+    changes: list[tuple[str, str]] = []
+    grid = fig.kind == "grid"
+    if limit is not None and not (grid and limit == GRID_ROWS):
+        changes.append((f"--limit {limit}", f"n{limit}"))
+    if snr is not None:
+        points, default = parse_snr(snr), parse_snr(fig.snr)
+        if grid:
+            points, default = points[:1], default[:1]  # the grid uses the first point only
+        if [float(p) for p in points] != [float(p) for p in default]:
+            changes.append((f"--snr {snr}", "snr" + snr_tag(points)))
+    if repeats != 1 and not grid:
+        changes.append((f"--repeats {repeats}", f"r{repeats}"))
+    if seed != 0:
+        changes.append((f"--seed {seed}", f"seed{seed}"))
+    if grid and links is not None and tuple(links) != tuple(fig.links):
+        names = "+".join(re.sub(r"[^A-Za-z0-9.+-]+", "-", Path(lk).name) for lk in links)
+        if len(names) > 60:
+            names = f"{len(links)}-{hashlib.sha1(names.encode()).hexdigest()[:8]}"
+        changes.append((f"--links {','.join(links)}", f"links-{names}"))
+    return changes
+
+
+def figure_folder(fig: FigureSpec, out_dir: Path | str | None = None, **options: Any) -> Path:
+    """Where ``fig`` is written: ``out_dir`` when given; else :data:`DEFAULT_OUT` with the options it
+    was committed with, or ``DEFAULT_OUT/variants/<tags>`` when ``options`` (those of
+    :func:`variant_options`) change it, e.g. ``results/reproduce/variants/n4_snr0-10`` for
+    ``--limit 4 --snr 0,10``: the committed figure and its manifest are never overwritten by default."""
+    if out_dir is not None:
+        return Path(out_dir)
+    changes = variant_options(fig, **options)
+    return DEFAULT_OUT / VARIANTS / "_".join(tag for _, tag in changes) if changes else DEFAULT_OUT
+
+
+def variant_notice(names: list[str], folder: Path, **options: Any) -> str:
+    """One line saying why figures go to a variant folder and where."""
+    changes = list(dict.fromkeys(opt for n in names for opt, _ in variant_options(FIGURES[n], **options)))
+    return (f"{', '.join(changes)} change{'s' if len(changes) == 1 else ''} {', '.join(names)}: writing to "
+            f"{folder}/ (the committed {'figure is' if len(names) == 1 else 'figures are'} kept; --out DIR "
+            "writes elsewhere)")
 
 
 def panel_configs(fig: FigureSpec, index: int, *, out_dir: Path, snr: str | None = None, limit: int | None = None,
@@ -248,10 +328,12 @@ def draw_figure(fig: FigureSpec, *, out_dir: Path, limit: int | None = None, rep
     if not any(csvs):
         raise SemcomError(f"{fig.name}: no link could be run")
     png = out_dir / f"{fig.name}.png"
+    options = [opt for opt, _ in variant_options(fig, limit=limit, repeats=repeats, seed=seed)]
+    title = fig.description + (f" [{' '.join(options)}]" if options else "")
     if not fig.panels:
-        plot_curves(csvs[0], png, title=fig.description, styles=STYLES)
+        plot_curves(csvs[0], png, title=title, styles=STYLES)
     else:
-        plot_grid([(p.title, c) for p, c in zip(fig.settings(), csvs)], png, title=fig.description, styles=STYLES)
+        plot_grid([(p.title, c) for p, c in zip(fig.settings(), csvs)], png, title=title, styles=STYLES)
     manifest = {"figure": fig.name, "png": png.name, "panels": []}
     for panel, found in zip(fig.settings(), sweeps):
         drawn = [link for link, _ in found]
@@ -367,19 +449,25 @@ def once_to_stderr(msg: str) -> None:
         print(msg, file=sys.stderr)
 
 
-def reproduce(name: str, *, out_dir: Path | str = DEFAULT_OUT, snr: str | None = None, limit: int | None = None,
+def reproduce(name: str, *, out_dir: Path | str | None = None, snr: str | None = None, limit: int | None = None,
               repeats: int = 1, seed: int = 0, links: tuple[str, ...] | None = None, progress: bool = True,
               notice: Callable[[str], None] | None = None, overwrite: bool = False,
               recomputed: set[tuple] | None = None) -> Path:
     """Reproduce one figure; returns its PNG path (``overwrite``: recompute its sweeps, those in
-    ``recomputed`` excepted: see :func:`panel_sweeps`)."""
+    ``recomputed`` excepted: see :func:`panel_sweeps`).  Without ``out_dir`` the figure goes where
+    :func:`figure_folder` says: the committed folder, or a variant folder when the options change it."""
     notice = notice or once_to_stderr
     from semcom.cliutil import OutputFolder
 
     fig = get_figure(name)
-    with OutputFolder(out_dir) as folder:  # a refused figure leaves no empty folder
+    options = dict(snr=snr, limit=limit, repeats=repeats, seed=seed, links=links)
+    target = figure_folder(fig, out_dir, **options)
+    if out_dir is None and target != DEFAULT_OUT:
+        notice(variant_notice([name], target, **options))
+    with OutputFolder(target) as folder:  # a refused figure leaves no empty folder
         if fig.kind == "grid":
-            return run_grid(fig, out_dir=folder, snr=snr, rows=limit or 4, seed=seed, links=links, notice=notice)
+            return run_grid(fig, out_dir=folder, snr=snr, rows=limit or GRID_ROWS, seed=seed, links=links,
+                            notice=notice)
         return run_curves(fig, out_dir=folder, snr=snr, limit=limit, repeats=repeats, seed=seed, links=links,
                           progress=progress, notice=notice, overwrite=overwrite, recomputed=recomputed)
 
@@ -388,7 +476,10 @@ def reproduce(name: str, *, out_dir: Path | str = DEFAULT_OUT, snr: str | None =
 @click.argument("figures", nargs=-1)
 @click.option("--list", "list_", is_flag=True, help="List the figures.")
 @click.option("--all", "all_", is_flag=True, help="Reproduce every figure.")
-@click.option("--out", default=str(DEFAULT_OUT), show_default=True, type=click.Path())
+@click.option("--out", default=None, type=click.Path(),
+              help=f"Output folder (default: {DEFAULT_OUT}; when --limit, --snr, --seed or --repeats, or for the "
+                   f"visual grid --links, change a figure: {DEFAULT_OUT}/{VARIANTS}/<options>/, e.g. "
+                   f"{VARIANTS}/n4_snr0-10, so the committed figures are never overwritten).")
 @click.option("--snr", default=None, help="Override the SNR points (curves) or the SNR (grid).")
 @click.option("--limit", default=None, type=int, help="Evaluate at most N samples (grid: N rows).")
 @click.option("--repeats", default=1, show_default=True, type=int)
@@ -402,9 +493,9 @@ def reproduce(name: str, *, out_dir: Path | str = DEFAULT_OUT, snr: str | None =
               help="Regenerate the docs' tables (README.md, docs/results.md) from the committed CSVs, after any figure.")
 @executor_options
 @click.option("-q", "--quiet", is_flag=True)
-def reproduce_cmd(figures: tuple[str, ...], list_: bool, all_: bool, out: str, snr: str | None, limit: int | None,
-                  repeats: int, seed: int, links_: str | None, jobs: int | None, overwrite: bool, tables: bool,
-                  executor: str, address: str | None, quiet: bool) -> None:
+def reproduce_cmd(figures: tuple[str, ...], list_: bool, all_: bool, out: str | None, snr: str | None,
+                  limit: int | None, repeats: int, seed: int, links_: str | None, jobs: int | None, overwrite: bool,
+                  tables: bool, executor: str, address: str | None, quiet: bool) -> None:
     """Reproduce the EV-JSCC paper's figures (resumes finished points)."""
     if tables and not figures and not all_:
         _write_tables()
@@ -432,17 +523,33 @@ def reproduce_cmd(figures: tuple[str, ...], list_: bool, all_: bool, out: str, s
             find_link(link)  # an unknown name is refused before anything runs
     if snr is not None:
         parse_snr(snr)
-    kwargs = dict(out_dir=Path(out), snr=snr, limit=limit, repeats=repeats, seed=seed, links=subset,
-                  overwrite=overwrite, recomputed=set())
-    curves = [n for n in names if FIGURES[n].kind == "curves"]
     if executor == "ray" and jobs is not None:
         raise SemcomError("--jobs applies to the local executor (Ray spreads the points over its cluster)")
+    options = dict(snr=snr, limit=limit, repeats=repeats, seed=seed, links=subset)
+    folders: dict[Path, list[str]] = {}
+    for n in names:  # figures whose options change them go to a folder of their own (figure_folder)
+        folders.setdefault(figure_folder(FIGURES[n], out, **options), []).append(n)
+    for folder, members in folders.items():
+        if out is None and folder != DEFAULT_OUT:
+            once_to_stderr(variant_notice(members, folder, **options))
+        _reproduce_into(folder, members, options, jobs=jobs, executor=executor, address=address,
+                        overwrite=overwrite, quiet=quiet)
+    if tables:
+        _write_tables()
+
+
+def _reproduce_into(out: Path, names: list[str], options: dict[str, Any], *, jobs: int | None, executor: str,
+                    address: str | None, overwrite: bool, quiet: bool) -> None:
+    """Reproduce the figures ``names`` into the folder ``out`` (the curve figures' sweeps in parallel
+    processes or on Ray, sharing the sweeps two figures have in common), echoing each PNG."""
+    kwargs = dict(out_dir=out, **options, overwrite=overwrite, recomputed=set())
+    curves = [n for n in names if FIGURES[n].kind == "curves"]
     groups = _cbr_groups(curves)
     jobs = min(len(groups), jobs if jobs is not None else (os.cpu_count() or 1))
     if curves and (executor == "ray" or jobs > 1):  # every panel computed first, then each figure drawn here
         from semcom.cliutil import OutputFolder
 
-        with OutputFolder(Path(out)) as folder:
+        with OutputFolder(out) as folder:
             kwargs["out_dir"] = folder
             if executor == "ray":
                 ray_sweeps(curves, address=address, progress=not quiet, notice=once_to_stderr, **kwargs)
@@ -450,14 +557,13 @@ def reproduce_cmd(figures: tuple[str, ...], list_: bool, all_: bool, out: str, s
                 _pool_sweeps(groups, kwargs, jobs)
             # each figure is drawn from every sweep of it on disk, not only from those just run
             for n in curves:
-                png = draw_figure(FIGURES[n], out_dir=folder, limit=limit, repeats=repeats, seed=seed)
+                png = draw_figure(FIGURES[n], out_dir=folder, limit=options["limit"], repeats=options["repeats"],
+                                  seed=options["seed"])
                 click.echo(f"{n}: {png}")
         names = [n for n in names if n not in curves]
     for n in names:
         png = reproduce(n, progress=not quiet, **kwargs)
         click.echo(f"{n}: {png}")
-    if tables:
-        _write_tables()
 
 
 def _write_tables() -> None:
