@@ -376,3 +376,153 @@ def test_the_event_streams_share_can_go_to_the_image_stream():
     assert step.transmission.channel_uses == 256 and step.aux["events"].shape == b.events.shape
     step.aux["events"].square().mean().backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in given.encoder.event_stem.parameters())
+
+
+# -- ev-jscc-paper: the paper's configuration beside ours --------------------------------------------------------
+
+PAPER = "ev-jscc-paper"
+
+
+def _paper_link(**over):
+    torch.manual_seed(0)
+    return Link(find_link(PAPER), cbr=1 / 48, codec_overrides={"checkpoint": "none", **over})
+
+
+def test_the_paper_link_is_the_published_configuration_and_ev_jscc_is_ours():
+    spec, ours = find_link(PAPER), find_link("ev-jscc")
+    assert spec.codec.name == "ev-jscc" and spec.needs_own_weights and not ours.needs_own_weights
+    assert "EDI prior in the shared encoder: ours" in ours.description and PAPER in ours.description
+    paper = _paper_link().codec
+    # no EDI prior: the shared head reads the image and event stems' features only
+    assert paper.prior == "none" and paper.encoder.prior is None and paper.encoder.prior_stem is None
+    assert paper.encoder.shared.layers[0].conv.in_channels == 2 * paper.width
+    # DeepJSCC(-Deblur)'s width for encoders and decoders, and the same U-Net
+    deblur = CODECS.get("deepjscc-deblur")(cbr=1 / 48).config()
+    assert paper.width == deblur["width"] == 64 and paper.unet_width == deblur["unet_width"]
+    assert paper.decoder.image.layers[1].conv.out_channels == 64
+    # the deblurring decoder may output any RGB correction
+    assert paper.head == "rgb-residual" and paper.deblur.head_kind == "rgb-residual"
+    assert paper.config()["head"] == "rgb-residual" and paper.config()["prior"] == "none"
+    # ours: the defaults (EDI prior, width 32, today's head)
+    mine = Link(ours, cbr=1 / 48, codec_overrides={"checkpoint": "none"}).codec
+    assert (mine.prior, mine.width, mine.head) == ("edi", 32, "gain-offset")
+    assert paper.stream_uses(256, 256) == mine.stream_uses(256, 256) == (2048, 1024, 1024)
+
+
+def test_the_paper_link_untrained_passes_the_codec_contract():
+    """tests/test_contract.py runs every link file (this one untrained, as it has no shipped weights);
+    here the learned-codec contract for the link's own configuration."""
+    link = _paper_link(adaptive=True)
+    codec = link.codec
+    assert codec.checkpoint_meta is None and codec.snr_mode == "adaptive"
+    cfg = codec.config()
+    assert json.loads(json.dumps(cfg)) == cfg
+    again = EVJSCC(cbr=1 / 48, **cfg)
+    assert {k: v.shape for k, v in again.state_dict().items()} == {k: v.shape for k, v in codec.state_dict().items()}
+    meta = {"codec": "ev-jscc", "link": PAPER, "cbr": 1 / 48, "config": cfg, "step": 3}
+    loaded = EVJSCC.from_checkpoint(cbr=1 / 48, meta=meta, state=codec.state_dict(), path="mem")
+    for k, v in codec.state_dict().items():
+        assert torch.equal(v, loaded.state_dict()[k]), k
+    single = EVJSCC(cbr=1 / 48, snr_db=10.0, **{k: v for k, v in cfg.items() if k not in ("adaptive", "snr_db")})
+    assert single.snr_mode == "single" and single.head == "rgb-residual"
+    batch = _batch(64, 64)
+    link.eval()
+    outs = []
+    for _ in range(2):
+        with torch.no_grad():
+            out = link(batch, snr_db=10.0, generator=torch.Generator().manual_seed(7))
+        outs.append(out.output)
+    assert outs[0].shape == batch.sharp.shape and torch.equal(outs[0], outs[1])
+    assert float(outs[0].min()) >= 0 and float(outs[0].max()) <= 1
+    assert out.transmission.channel_uses == channel_uses_budget(1 / 48, 64, 64)
+    codec.train()
+    step = codec.transmit_train(batch, AWGN(), snr_db=torch.full((2,), 10.0),
+                                generator=torch.Generator().manual_seed(0))
+    assert step.reception.image.requires_grad
+    step.reception.image.mean().backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in codec.deblur.head.parameters())
+
+
+def test_the_paper_link_takes_only_its_own_shipped_weights(tmp_path, monkeypatch):
+    """No shipped checkpoint: the message names the exact training command; ev-jscc's weights (EDI prior,
+    width 32) are never taken for it, and its own, once shipped, are not taken for ev-jscc."""
+    monkeypatch.setenv("SEMCOM_ZOO_MANIFEST", str(tmp_path / "manifest.json"))
+    ours = _save(_codec(), tmp_path / "ev.ckpt", cbr=1 / 48)
+    entries = [{"name": "ev-jscc-cbr1-48-adaptive", "link": "ev-jscc", "codec": "ev-jscc", "cbr": 1 / 48,
+                "snr_mode": "adaptive", "file": ours.name, "sha256": sha256_of(ours)}]
+    (tmp_path / "manifest.json").write_text(json.dumps({"version": 1, "checkpoints": entries}))
+    assert Link(find_link("ev-jscc"), cbr=1 / 48).codec.checkpoint_meta["link"] == "ev-jscc"
+    for cbr, label in ((1 / 48, "1/48"), (1 / 96, "1/96")):
+        with pytest.raises(SemcomError, match=f"no shipped SNR-adaptive checkpoint of link ev-jscc-paper .* "
+                                              f"`semcom train --link ev-jscc-paper --cbr {label} --snr-range 0:20"):
+            Link(find_link(PAPER), cbr=cbr)
+    with pytest.raises(SemcomError, match="semcom train --link ev-jscc-paper --cbr 1/48 --snr 10 "):
+        Link(find_link(PAPER), cbr=1 / 48, codec_overrides={"snr_db": 10.0})
+    # an explicit ev-jscc file is refused too, naming what differs
+    with pytest.raises(SemcomError, match="prior='edi'"):
+        Link(find_link(PAPER), cbr=1 / 48, codec_overrides={"checkpoint": str(ours)})
+    # its own entry, once shipped
+    paper = _paper_link(adaptive=True).codec
+    meta = {"link": PAPER, "codec": "ev-jscc", "cbr": 1 / 48, "snr_mode": "adaptive", "snr_db": None,
+            "snr_range": [0, 20], "step": 1, "config": paper.config()}
+    own = save_checkpoint(tmp_path / "paper.ckpt", meta=meta, codec=paper.state_dict())
+    entries.append({**entries[0], "name": "ev-jscc-paper-cbr1-48-adaptive", "link": PAPER, "file": own.name,
+                    "sha256": sha256_of(own)})
+    (tmp_path / "manifest.json").write_text(json.dumps({"version": 1, "checkpoints": entries}))
+    shipped = Link(find_link(PAPER), cbr=1 / 48).codec
+    assert shipped.checkpoint_meta["link"] == PAPER and shipped.head == "rgb-residual"
+    for k, v in paper.state_dict().items():
+        assert torch.equal(v, shipped.state_dict()[k]), k
+    assert Link(find_link("ev-jscc"), cbr=1 / 48).codec.checkpoint_meta["link"] == "ev-jscc"
+
+
+def test_configs_without_a_head_load_as_todays_head(tmp_path):
+    codec = _codec()
+    old = {k: v for k, v in codec.config().items() if k != "head"}  # a checkpoint made before the option
+    loaded = EVJSCC.from_checkpoint(cbr=1 / 48, meta={"config": old}, state=codec.state_dict(), path="old")
+    assert loaded.head == "gain-offset" and loaded.deblur.head_kind == "gain-offset"
+    for k, v in codec.state_dict().items():
+        assert torch.equal(v, loaded.state_dict()[k]), k
+    with pytest.raises(SemcomError, match="does not fit"):  # gain-offset weights never load as the RGB head
+        EVJSCC.from_checkpoint(cbr=1 / 48, meta={"config": old}, state=codec.state_dict(), path="old",
+                               head="rgb-residual")
+    rgb = _codec(head="rgb-residual")
+    with pytest.raises(SemcomError, match="head='rgb-residual'"):
+        EVJSCC.from_checkpoint(cbr=1 / 48, meta={"config": rgb.config()}, state=rgb.state_dict(), path="new",
+                               head="gain-offset")
+    with pytest.raises(ValueError, match="head must be one of"):
+        _codec(head="rgb")
+
+
+def test_the_shipped_ev_jscc_checkpoints_hold_no_head_and_keep_todays():
+    from semcom.zoo.store import read_manifest
+
+    shipped = [e for e in read_manifest() if e["codec"] == "ev-jscc"]
+    assert shipped
+    for e in shipped:
+        over = {} if e["snr_mode"] == "adaptive" else {"snr_db": float(e["snr_db"])}
+        codec = build_codec("ev-jscc", cbr=e["cbr"], link=e["link"], **over)
+        assert "head" not in codec.checkpoint_meta["config"], e["name"]
+        assert codec.head == "gain-offset" and codec.deblur.head.weight.shape[0] == 8
+
+
+def test_semcom_train_runs_the_paper_link_at_tiny_scale(tmp_path):
+    """The shipping command (docs/training.md) at tiny scale: three stages, the link's architecture in the
+    checkpoint, which the link then loads."""
+    from semcom.cli import main
+    from semcom.zoo.store import load_checkpoint
+
+    out = tmp_path / "paper.ckpt"
+    assert main([
+        "train", "--link", PAPER, "--cbr", "1/48", "--snr-range", "0:20", "--dataset", "synth-blur", "--size", "32",
+        "--n-train", "4", "--batch", "2", "--steps", "4", "--log-every", "1", "--codec-param", "width=8",
+        "--codec-param", "unet_width=8", "--dataset-param", "cache=false", "--dataset-param", "spikes=false",
+        "--out", str(out)]) == 0
+    meta = load_checkpoint(out).meta
+    assert (meta["link"], meta["codec"], meta["snr_mode"]) == (PAPER, "ev-jscc", "adaptive")
+    cfg = meta["config"]
+    assert (cfg["prior"], cfg["head"], cfg["width"], cfg["unet_width"]) == ("none", "rgb-residual", 8, 8)
+    rows = list(csv.DictReader(open(out.with_suffix(".csv"))))
+    assert [r["stage"] for r in rows] == ["transmission", "deblur", "finetune", "finetune"]
+    link = Link(find_link(PAPER), cbr=1 / 48, codec_overrides={"checkpoint": str(out), **TINY})
+    assert link.codec.checkpoint_meta["link"] == PAPER and link.codec.encoder.prior is None

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from semcom.receivers.unet_xattn import ChannelCrossAttention, UNetXAttn
+from semcom.receivers.unet_xattn import HEADS, ChannelCrossAttention, UNetXAttn
 from semcom.registry import RECEIVERS
 from semcom.sources.base import Batch
 
@@ -32,8 +32,9 @@ def test_cross_attention_matches_a_direct_implementation():
     assert torch.allclose(mod(xc, ec), mod(x, e), atol=1e-6)
 
 
-def test_shapes_range_and_identity_at_initialization():
-    net = UNetXAttn(event_channels=6).eval()
+@pytest.mark.parametrize("head", list(HEADS))
+def test_shapes_range_and_identity_at_initialization(head):
+    net = UNetXAttn(event_channels=6, head=head).eval()
     assert "unet-xattn" in RECEIVERS.names()
     for h, w in [(64, 64), (45, 70), (256, 256)]:
         img = torch.rand(1, 3, h, w)
@@ -80,6 +81,10 @@ def test_missing_events_mean_zeros_or_the_batch_events():
 def test_validation():
     with pytest.raises(ValueError, match="event_channels"):
         UNetXAttn(event_channels=0)
+    with pytest.raises(ValueError, match="head must be one of 'gain-offset', 'rgb-residual'"):
+        UNetXAttn(head="rgb")
+    with pytest.raises(ValueError, match="head must be one of"):
+        UNetXAttn(head=["rgb-residual"])
     with pytest.raises(ValueError, match="width"):
         UNetXAttn(width=5)
     net = UNetXAttn(event_channels=6)
@@ -106,3 +111,49 @@ def test_event_scale_divides_the_events_first():
     assert torch.allclose(a(img, events=2 * ev), b(img, events=ev), atol=1e-6)
     with _pytest.raises(ValueError, match="event_scale"):
         UNetXAttn(event_scale=0)
+
+
+def test_heads_default_state_keys_and_shapes():
+    """Today's head stays the default with the same state keys and shapes (checkpoints made before the
+    option load unchanged); the RGB residual has three maps per pixel instead of two, under the same key."""
+    default, gain = UNetXAttn(width=8), UNetXAttn(width=8, head="gain-offset")
+    rgb = UNetXAttn(width=8, head="rgb-residual")
+    assert default.head_kind == "gain-offset" and rgb.head_kind == "rgb-residual"
+    assert {k: v.shape for k, v in default.state_dict().items()} == {k: v.shape for k, v in gain.state_dict().items()}
+    assert default.head.weight.shape[0] == 8 and rgb.head.weight.shape[0] == 12
+    assert set(rgb.state_dict()) == set(gain.state_dict())
+    with pytest.raises(RuntimeError, match="head.weight"):
+        rgb.load_state_dict(gain.state_dict())  # one head's weights never pass for the other's
+
+
+def _fit(head, image, target, steps=15):
+    torch.manual_seed(0)
+    net = UNetXAttn(event_channels=2, width=4, head=head).train()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    events = torch.zeros(1, 2, *image.shape[-2:])
+    for _ in range(steps):
+        loss = (net(image, events=events) - target).square().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        return net(image, events=events)
+
+
+def test_the_rgb_residual_head_changes_chroma_the_gain_offset_head_cannot():
+    """A grey frame whose target is the same frame with a colour cast: the gain-offset head maps a grey
+    pixel to a grey pixel (gain and offset are shared by R, G and B), so its error is at least the
+    cast's deviation from its own mean; the RGB residual fits it after a few steps."""
+    g = torch.Generator().manual_seed(0)
+    grey = (0.2 + 0.6 * torch.rand(1, 1, 16, 16, generator=g)).expand(1, 3, 16, 16).contiguous()
+    cast = torch.tensor([0.12, -0.08, -0.04]).view(1, 3, 1, 1)
+    target = grey + cast
+    floor = float((cast - cast.mean()).square().mean())  # the best any grey output can do
+    gain = _fit("gain-offset", grey, target)
+    rgb = _fit("rgb-residual", grey, target)
+    assert torch.allclose(gain, gain.mean(1, keepdim=True).expand_as(gain), atol=1e-6)  # still grey
+    gain_mse, rgb_mse = (float((o - target).square().mean()) for o in (gain, rgb))
+    assert gain_mse >= floor - 1e-6
+    assert rgb_mse < 0.1 * floor and rgb_mse < 0.1 * gain_mse
+    # and it does change the chroma: the output's channels differ as the target's do
+    assert float((rgb[:, 0] - rgb[:, 1]).mean()) > 0.15

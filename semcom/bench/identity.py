@@ -102,10 +102,11 @@ def input_reference(batches: list[Batch], metrics: dict[str, Any]) -> dict[str, 
 
 
 def portable_identity(identity: dict[str, Any]) -> dict[str, Any]:
-    """What determines a sweep's numbers, without where files lie: the link file's path and the
-    checkpoint's path are left out (the link's contents stay; the weights have their own
+    """What determines a sweep's numbers, without where files lie: the link file's path, its
+    description and the checkpoint's path are left out (the link's contents stay; the weights have their own
     fingerprint), so a clone elsewhere or a moved results folder resumes."""
-    link = {k: v for k, v in dict(identity.get("link") or {}).items() if k != "path"}
+    # the description is prose: it changes no number
+    link = {k: v for k, v in dict(identity.get("link") or {}).items() if k not in ("path", "description")}
     out = {k: v for k, v in identity.items() if k not in ("link", "checkpoint")}
     return {**out, "link": link, "checkpoint_given": identity.get("checkpoint") is not None}
 

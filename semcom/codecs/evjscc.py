@@ -34,6 +34,12 @@ complex symbols per position of the 1/16-resolution grid (frames are padded to m
 padding, or from rounding ``k_x`` up) are not sent and the decoder reads zeros in their place.
 The padding is therefore never charged and never sent.
 
+Configurations: the paper's (link ``ev-jscc-paper``: ``prior="none"``, so the shared encoder fuses
+CNN features of ``B`` and ``E`` only; ``width=64``, DeepJSCC's; ``head="rgb-residual"``, a free RGB
+residual out of the U-Net as in EFNet, whose fusion block the paper takes) and ours (link ``ev-jscc``,
+the defaults: the EDI prior in the shared encoder, width 32, the gain-and-grey-offset head).
+docs/fidelity-evjscc.md lists every element of the paper against this code.
+
 Three-stage training (Sec. III-D, Algorithm 1) is the schedule ``ev-jscc`` declared in
 :data:`semcom.train.schedules.SCHEDULES`: (1) ``codec.encoder`` + ``codec.decoder`` on
 ``MSE(B, B^) + lam MSE(E, E^)`` with the U-Net frozen, (2) ``codec.deblur`` alone on
@@ -62,7 +68,7 @@ from semcom.codecs.deepjscc import DOWNSAMPLE
 from semcom.codecs.evjscc_nets import EDIPrior, EVJSCCDecoder, EVJSCCEncoder  # noqa: F401  (EDIPrior re-exported)
 from semcom.codecs.layers import reals_to_symbols, symbols_to_reals
 from semcom.conventions import channel_uses_budget, format_cbr, normalize_power
-from semcom.receivers.unet_xattn import UNetXAttn
+from semcom.receivers.unet_xattn import DEFAULT_HEAD, UNetXAttn
 from semcom.registry import CODECS
 from semcom.sources.base import Batch
 
@@ -150,9 +156,12 @@ class EVJSCC(LearnedCodec):
             U-Net, and the decoded events multiplied by it (default 8 events per pixel, about
             the standard deviation of synth-blur's SCER channels).
         unet_width: ``width`` of the deblurring U-Net (default 24).
+        head: the U-Net's output head: ``"gain-offset"`` (default, and what a checkpoint without a
+            ``head`` entry holds) or ``"rgb-residual"`` (a free RGB residual added to ``B^``, the
+            paper's configuration); see :mod:`semcom.receivers.unet_xattn`.
         prior: ``"edi"`` (default with the shared encoder): the shared encoder also reads the
             EDI estimate of the sharp frame computed from ``B`` and ``E`` at the transmitter
-            (:class:`EDIPrior`, one learned contrast); ``"none"``: it reads ``B`` and ``E`` only,
+            (:class:`EDIPrior`, one learned contrast; ours); ``"none"``: it reads ``B`` and ``E`` only,
             as in the paper (see docs/training.md for why the default differs and what it buys).
         output: ``"deblurred"`` (default) or ``"streams"``: decode delivers the decoded blurry frame ``B^``
             instead (with the decoded events), for links with a back-end of their own (``deepjscc-stra``).
@@ -178,8 +187,8 @@ class EVJSCC(LearnedCodec):
                  width: int | None = None,
                  split: tuple[float, float, float] | list[float] | None = None, shared: bool | None = None,
                  event_channels: int | None = None, event_scale: float | None = None,
-                 unet_width: int | None = None, prior: str | None = None, output: str = "deblurred",
-                 checkpoint: None = None) -> None:
+                 unet_width: int | None = None, prior: str | None = None, head: str | None = None,
+                 output: str = "deblurred", checkpoint: None = None) -> None:
         super().__init__()
         self._refuse_checkpoint(checkpoint)
         if output not in ("deblurred", "streams"):
@@ -207,7 +216,7 @@ class EVJSCC(LearnedCodec):
             raise ValueError("adaptive=False needs snr_db (the SNR the model is trained and tested at)")
         cfg = {"adaptive": mode == "adaptive", "snr_db": None if snr_db is None else float(snr_db), "width": width,
                "split": split, "shared": shared, "event_channels": event_channels, "event_scale": event_scale,
-               "unet_width": unet_width, "prior": prior}
+               "unet_width": unet_width, "prior": prior, "head": head}
         self.adaptive = bool(cfg["adaptive"])
         self.snr_db = cfg.get("snr_db") if not self.adaptive else None
         self.shared = True if cfg.get("shared") is None else bool(cfg["shared"])
@@ -215,6 +224,8 @@ class EVJSCC(LearnedCodec):
         self.event_channels = int(cfg.get("event_channels") or 6)
         self.event_scale = float(cfg.get("event_scale") or self.default_event_scale)
         self.unet_width = int(cfg.get("unet_width") or 24)
+        #: the U-Net's output head (checkpoints made before the option hold no entry: today's head)
+        self.head = cfg.get("head") or DEFAULT_HEAD
         if self.width < 4 or self.width % 2:
             raise ValueError(f"width must be an even integer >= 4, got {self.width}")
         self.prior = cfg.get("prior") or ("none" if not self.shared else self.default_prior)
@@ -242,14 +253,14 @@ class EVJSCC(LearnedCodec):
                                      adaptive=self.adaptive, prior=None if self.prior == "none" else self.prior)
         self.decoder = EVJSCCDecoder(event_channels=self.event_channels, width=self.width, latents=latents,
                                      adaptive=self.adaptive)
-        self.deblur = UNetXAttn(event_channels=self.event_channels, width=self.unet_width)
+        self.deblur = UNetXAttn(event_channels=self.event_channels, width=self.unet_width, head=self.head)
 
     # -- configuration ----------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:
         """The architecture arguments, stored in checkpoints."""
         return {"adaptive": self.adaptive, "snr_db": self.snr_db, "width": self.width, "split": list(self.split),
                 "shared": self.shared, "event_channels": self.event_channels, "event_scale": self.event_scale,
-                "unet_width": self.unet_width, "prior": self.prior}
+                "unet_width": self.unet_width, "prior": self.prior, "head": self.head}
 
     @property
     def snr_mode(self) -> str:

@@ -13,11 +13,21 @@ the decoder) in a compact form that runs a 256x256 frame in a few tens of millis
   keys and values from the event features, attention weights between channels computed over
   all pixels (cost linear in the number of pixels);
 * a residual block at the bottom, a decoder of transposed convolutions whose outputs are added
-  to the encoder features of the same level (skip connections), and a 2x2 pixel shuffle back
-  to full resolution that predicts, per pixel, a *gain* and a grey *offset* shared by the three
-  colour channels: ``out = image * g + o``.  Deblurring models (EDI, SDM) correct a blurry pixel
-  by one factor for all colours; a free RGB residual learned the colour casts of the few
-  training pictures and shifted the colours of others (measured: -2 dB on the evaluation set).
+  to the encoder features of the same level (skip connections), and an output head at 1/2
+  resolution followed by a 2x2 pixel shuffle back to full resolution.  Two heads (``head``):
+
+  - ``"gain-offset"`` (the default, and what every checkpoint without a ``head`` entry holds):
+    per pixel a *gain* and a grey *offset* shared by the three colour channels,
+    ``out = image * g + o`` with ``g`` in ``[e^-2, e^2]``.  Deblurring models (EDI, SDM) correct a
+    blurry pixel by one factor for all colours; when it was chosen, a free RGB residual learned
+    the colour casts of the few training pictures then used and shifted the colours of others
+    (measured: -2 dB on the evaluation set).  It cannot change a pixel's chroma beyond scaling
+    it and adding grey: a colour shift is out of its reach.
+  - ``"rgb-residual"``: a free three-channel residual added to the input frame,
+    ``out = image + r``, as the cross-attention network EV-JSCC takes its fusion block from
+    (EFNet, Sun et al. ECCV 2022) predicts its output: any RGB correction, chroma included.
+
+  Both heads start at zero (the untrained network returns its input).
 
 Example:
     >>> net = UNetXAttn(event_channels=6)
@@ -36,12 +46,16 @@ from semcom.registry import RECEIVERS
 from semcom.receivers.base import Receiver
 from semcom.sources.base import Batch
 
-__all__ = ["ChannelCrossAttention", "UNetXAttn"]
+__all__ = ["ChannelCrossAttention", "UNetXAttn", "HEADS"]
 
 #: input sizes are padded to a multiple of this (2x2 fold, then two stride-2 levels)
 MULTIPLE = 8
 #: the per-pixel gain of the output lies in [exp(-MAX_LOG_GAIN), exp(MAX_LOG_GAIN)]
 MAX_LOG_GAIN = 2.0
+#: the output heads (see the module doc): maps per output pixel each predicts
+HEADS = {"gain-offset": 2, "rgb-residual": 3}
+#: the head of a model whose configuration names none (every checkpoint made before the option)
+DEFAULT_HEAD = "gain-offset"
 
 
 def _act() -> nn.Module:
@@ -131,6 +145,10 @@ class UNetXAttn(Receiver):
             link treats as available at the receiver) instead of zeros.
         event_scale: the events are divided by this first (8 suits raw SCER counts; the EV-JSCC
             codecs pass events already scaled, hence the default 1).
+        head: ``"gain-offset"`` (default: ``out = image * g + o``, one gain and a grey offset
+            per pixel) or ``"rgb-residual"`` (``out = image + r``, a free RGB residual); see
+            the module doc.  The head's weights are the submodule ``head`` either way (8 or 12
+            output channels before the 2x2 unfold).
 
     Shape:
         image: ``(B, 3, H, W)``; events: ``(B, Ce, H, W)`` or ``None`` -> ``(B, 3, H, W)``.
@@ -138,8 +156,12 @@ class UNetXAttn(Receiver):
     """
 
     def __init__(self, *, event_channels: int = 6, width: int = 24, heads: int = 2,
-                 use_batch_events: bool = False, event_scale: float = 1.0) -> None:
+                 use_batch_events: bool = False, event_scale: float = 1.0, head: str = DEFAULT_HEAD) -> None:
         super().__init__()
+        if not isinstance(head, str) or head not in HEADS:
+            raise ValueError(f"head must be one of {', '.join(map(repr, HEADS))}, got {head!r}")
+        #: which output head (``self.head`` holds its weights)
+        self.head_kind = head
         if int(event_channels) != event_channels or event_channels < 1:
             raise ValueError(f"event_channels must be a positive integer, got {event_channels}")
         if int(width) != width or width < 4 or width % 2:
@@ -170,9 +192,9 @@ class UNetXAttn(Receiver):
         self.dec2 = nn.Sequential(nn.Conv2d(c2, c2, 3, padding=1), _act())
         self.up1 = nn.ConvTranspose2d(c2, c1, 2, stride=2)
         self.dec1 = nn.Sequential(nn.Conv2d(c1, c1, 3, padding=1), _act())
-        # two maps per output pixel (after the 2x2 unfold): a log-gain and a grey offset
-        self.head = nn.Conv2d(c1, 8, 3, padding=1)
-        nn.init.zeros_(self.head.weight)  # start as the identity map (gain 1, offset 0)
+        # per output pixel (after the 2x2 unfold): a log-gain and a grey offset, or an RGB residual
+        self.head = nn.Conv2d(c1, 4 * HEADS[head], 3, padding=1)
+        nn.init.zeros_(self.head.weight)  # start as the identity map (gain 1, offset 0 / residual 0)
         nn.init.zeros_(self.head.bias)
 
     def forward(self, image: torch.Tensor, *, events: torch.Tensor | None = None,
@@ -204,10 +226,13 @@ class UNetXAttn(Receiver):
         y = self.dec2(self.up2(y) + f2)
         y = self.dec1(self.up1(y) + f1)
         maps = F.pixel_shuffle(self.head(y), 2)
-        log_gain, offset = maps[:, :1], maps[:, 1:]
-        # the same correction for the three colour channels: a deblurred pixel is the blurry one times a
-        # per-pixel factor (as in EDI and SDM), plus a grey offset; no free colour residual, which
-        # learned the training pictures' colour casts and did not carry over to other pictures
-        out = x * torch.exp(MAX_LOG_GAIN * torch.tanh(log_gain / MAX_LOG_GAIN)) + offset
+        if self.head_kind == "rgb-residual":
+            # any RGB correction of the input frame (EFNet's output: the last layer's residual plus the image)
+            out = x + maps
+        else:
+            log_gain, offset = maps[:, :1], maps[:, 1:]
+            # the same correction for the three colour channels: a deblurred pixel is the blurry one times a
+            # per-pixel factor (as in EDI and SDM), plus a grey offset
+            out = x * torch.exp(MAX_LOG_GAIN * torch.tanh(log_gain / MAX_LOG_GAIN)) + offset
         out = out[:, :, :h, :w].contiguous()
         return out if self.training else out.clamp(0.0, 1.0)
