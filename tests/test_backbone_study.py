@@ -7,7 +7,7 @@ import pytest
 from semcom.bench import backbones as study
 
 TINY = study.StudySettings(batch=2, size=32, n_train=10, n_val=2, log_every=2, eval_limit=2, eval_size=32,
-                           dataset="skimage", amp=False)
+                           dataset="skimage", amp=False, probe_max_load=1e9)
 
 
 def test_a_candidate_trains_to_its_planned_budget_resumes_and_is_reported(tmp_path, monkeypatch):

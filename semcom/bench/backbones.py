@@ -99,12 +99,30 @@ class StudySettings:
     log_every: int = 10
     eval_limit: int | None = None
     eval_size: int | None = None
+    #: a probe waits (at most ``probe_patience_s``) for the load average to fall below this
+    probe_max_load: float = 1.5
+    probe_patience_s: float = 900.0
     #: training and evaluation source instead of the links' own (``photos-image``); tests use a small one
     dataset: str | None = None
 
 
+def wait_for_idle(max_load: float = 1.5, *, patience_s: float = 900.0, poll_s: float = 15.0) -> float:
+    """Wait (up to ``patience_s``) until the 1-minute load average is below ``max_load``; the load then.
+
+    A probe is a wall-clock measurement: taken while other work shares the cores it would plan
+    too few steps.  (Process CPU time is no cure: with the cores oversubscribed it grows too.)"""
+    import os
+
+    deadline = time.monotonic() + patience_s
+    load = os.getloadavg()[0]
+    while load >= max_load and time.monotonic() < deadline:
+        time.sleep(poll_s)
+        load = os.getloadavg()[0]
+    return load
+
+
 def probe_seconds_per_step(cand: Candidate, s: StudySettings, *, steps: int = 4) -> float:
-    """Median seconds of one training step of ``cand`` (after one warm-up step) on random frames."""
+    """Median wall seconds of one training step of ``cand`` (after one warm-up step) on random frames."""
     import torch
 
     from semcom.channels.awgn import AWGN
@@ -168,8 +186,9 @@ def _plan(cand: Candidate, s: StudySettings, budget_s: float, state: Path) -> di
     plan = read_json(path)
     if plan.get("budget_s") == budget_s and plan.get("settings") == _settings_dict(s):
         return plan
+    load = wait_for_idle(s.probe_max_load, patience_s=s.probe_patience_s)
     sec = probe_seconds_per_step(cand, s)
-    plan = {"candidate": cand.name, "budget_s": budget_s, "probe_s_per_step": sec,
+    plan = {"candidate": cand.name, "budget_s": budget_s, "probe_s_per_step": sec, "load_at_probe": load,
             "steps": max(20, int(budget_s / sec) // s.log_every * s.log_every), "settings": _settings_dict(s),
             "codec_params": cand.codec_params(), "backbone": cand.backbone, "link": cand.link}
     state.mkdir(parents=True, exist_ok=True)
@@ -180,6 +199,8 @@ def _plan(cand: Candidate, s: StudySettings, budget_s: float, state: Path) -> di
 def _settings_dict(s: StudySettings) -> dict[str, Any]:
     d = asdict(s)
     d["snr_range"] = list(s.snr_range)
+    for key in ("probe_max_load", "probe_patience_s"):  # how a plan is made, not what it trains
+        d.pop(key)
     return d
 
 
