@@ -4,154 +4,21 @@
     python scripts/install_photos.py [--dest DIR] [--debs DIR]
         # default DEST: $SEMCOM_PHOTOS or ~/.cache/semcom/photos
 
-For each package the manifest names (one at a time, with progress): `apt-get download` it (no
-installation, no root needed where apt's lists are current; run `apt-get update` first on a fresh
-machine), unpack it with `dpkg-deb -x` into a temporary folder, and copy every listed file whose
-SHA-256 matches into DEST under its manifest name.  The manifest's version is asked for first
-(`apt-get download PKG=VERSION`), then the archive's current one, then the names in
-:data:`RENAMED` (a package renamed since the manifest was written).  A file is looked up at its
-listed path, and, where it is absent or differs there, by content anywhere in the package (a
-file moved inside a later version of its package).  A file found nowhere with the listed SHA-256
-(another version changed it) is reported and skipped.  With ``--debs DIR``, ``.deb`` files already
-in DIR (for example from snapshot.debian.org) are used before apt is asked.  Exit status: 0 when
-every photograph is installed, 1 otherwise.  Needs only the standard library, apt-get and
-dpkg-deb.
+A thin wrapper of :mod:`semcom.sources.install`, which an installed semcom runs as
+``semcom data photos``; this script runs from a checkout with the standard library alone (no
+install of semcom needed).  Exit status: 0 when every photograph is installed, 1 otherwise.
 """
 
 from __future__ import annotations
 
-import argparse
-import hashlib
-import json
-import os
-import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-MANIFEST = Path(__file__).resolve().parent.parent / "semcom" / "sources" / "photos.json"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's semcom, installed or not
 
-#: other names to try for a manifest package that apt no longer knows under its own name
-#: (``{"old-name": ("new-name", ...)}``); none is known to be needed on Debian 12 (bookworm)
-RENAMED: dict[str, tuple[str, ...]] = {}
+from semcom.sources.install import install_photos, main  # noqa: E402
 
-
-def default_dest() -> Path:
-    env = os.environ.get("SEMCOM_PHOTOS")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "semcom" / "photos"
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dest", type=Path, default=None, help="where to put the photographs")
-    ap.add_argument("--manifest", type=Path, default=MANIFEST)
-    ap.add_argument("--debs", type=Path, default=None, help="a folder of .deb files to use before apt-get")
-    args = ap.parse_args(argv)
-    dest = (args.dest or default_dest()).expanduser()
-    entries = json.loads(args.manifest.read_text())["photos"]
-    todo = [e for e in entries if not _ok(dest / _name(e), e["sha256"])]
-    if not todo:
-        print(f"all {len(entries)} photographs already in {dest}")
-        return 0
-    by_package: dict[str, list[dict]] = {}
-    for e in todo:
-        by_package.setdefault(e["package"], []).append(e)
-    for tool in ("apt-get", "dpkg-deb"):
-        if shutil.which(tool) is None:
-            print(f"error: {tool} not found (a Debian or Ubuntu machine is needed)", file=sys.stderr)
-            return 1
-    dest.mkdir(parents=True, exist_ok=True)
-    print(f"{len(entries) - len(todo)} of {len(entries)} photographs already in {dest}; "
-          f"fetching {len(todo)} from {len(by_package)} package(s)", flush=True)
-    missing: list[str] = []
-    for k, (package, group) in enumerate(sorted(by_package.items()), 1):
-        head = f"[{k}/{len(by_package)}] {package}"
-        with tempfile.TemporaryDirectory(prefix="semcom-photos-") as tmp:
-            tmp = Path(tmp)
-            deb, tried = _fetch(package, group[0]["version"], tmp, args.debs)
-            if deb is None:
-                print(f"{head}: not downloaded ({'; '.join(tried)})", flush=True)
-                missing += [f"{e['name']} ({package}: package not available)" for e in group]
-                continue
-            tree = tmp / "tree"
-            unpack = subprocess.run(["dpkg-deb", "-x", str(deb), str(tree)], capture_output=True, text=True)
-            if unpack.returncode != 0:
-                print(f"{head}: dpkg-deb could not unpack {deb.name}: {unpack.stderr.strip()}", flush=True)
-                missing += [f"{e['name']} ({package}: not unpacked)" for e in group]
-                continue
-            got = 0
-            for e in group:
-                src = _locate(tree, e)
-                if src is None:
-                    listed = tree / e["path"].lstrip("/")
-                    missing.append(f"{e['name']} ({package}:{e['path']}: "
-                                   f"{'different contents' if _plain_file(listed) else 'absent'} in {deb.name})")
-                    continue
-                part = dest / (_name(e) + ".part")
-                shutil.copyfile(src, part)
-                part.replace(dest / _name(e))
-                got += 1
-            print(f"{head}: {deb.name}, {got} of {len(group)} photograph(s) installed", flush=True)
-    have = len(entries) - len(missing)
-    print(f"{have} of {len(entries)} photographs in {dest}")
-    for m in missing:
-        print(f"  not installed: {m}", file=sys.stderr)
-    return 0 if not missing else 1
-
-
-def _fetch(package: str, version: str, tmp: Path, debs: Path | None) -> tuple[Path | None, list[str]]:
-    """A ``.deb`` of ``package`` in ``tmp``: from ``debs``, else the manifest's version, the current one,
-    or a newer name; and what was tried."""
-    tried: list[str] = []
-    if debs is not None:
-        local = sorted(Path(debs).expanduser().glob(f"{package}_*.deb"))
-        exact = [p for p in local if _deb_version(p) == version]
-        if exact or local:
-            return (exact or local)[-1], tried
-        tried.append(f"no {package}_*.deb in {debs}")
-    for spec in (f"{package}={version}", package, *RENAMED.get(package, ())):
-        before = set(tmp.glob("*.deb"))
-        run = subprocess.run(["apt-get", "download", spec], cwd=tmp, capture_output=True, text=True)
-        new = sorted(set(tmp.glob("*.deb")) - before)
-        if run.returncode == 0 and new:
-            return new[0], tried
-        reason = (run.stderr.strip().splitlines() or ["failed"])[-1]
-        tried.append(f"{spec}: {reason}")
-    tried.append("run `apt-get update` first?")
-    return None, tried
-
-
-def _deb_version(path: Path) -> str:
-    """The version in a ``.deb`` file name (``name_version_arch.deb``; an epoch's ``:`` is ``%3a``)."""
-    parts = path.name.split("_")
-    return parts[1].replace("%3a", ":") if len(parts) >= 3 else ""
-
-
-def _locate(tree: Path, entry: dict) -> Path | None:
-    """The entry's file in an unpacked package: at its listed path, else any plain file of the same
-    size and SHA-256 (symbolic links are never followed: they may point outside the tree)."""
-    listed = tree / entry["path"].lstrip("/")
-    if _plain_file(listed) and _ok(listed, entry["sha256"]):
-        return listed
-    size = entry.get("bytes")
-    for path in sorted(tree.rglob("*")):
-        if _plain_file(path) and (size is None or path.stat().st_size == size) and _ok(path, entry["sha256"]):
-            return path
-    return None
-
-
-def _plain_file(path: Path) -> bool:
-    return path.is_file() and not path.is_symlink()
-
-
-def _name(entry: dict) -> str:
-    return entry["name"] + Path(entry["path"]).suffix.lower()
-
-
-def _ok(path: Path, sha256: str) -> bool:
-    return path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == sha256
-
+__all__ = ["install_photos", "main"]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -6,7 +6,7 @@ Usage:
 
 Recipes (the common `semcom train` arguments; each job adds its link, CBR, SNR mode and steps):
 
-* ``cpu``: the photos corpus + dead leaves (``scripts/install_photos.py`` first), 2112 samples of
+* ``cpu``: the photos corpus + dead leaves (``semcom data photos`` first), 2112 samples of
   160 x 160 held on the device (64 of them for validation), random 128 crops, batch 16, EMA 0.999.
 * ``gpu``: ``--device cuda``, continues every shipped checkpoint (``--init`` the zoo's file, same
   architecture, ``single`` schedule, a quarter of the cpu recipe's peak learning rate) on fresh data

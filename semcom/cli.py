@@ -5,6 +5,7 @@ Bad input is reported as one line on stderr (``semcom: error: ...``) with exit s
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,17 @@ from semcom.errors import SemcomError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--plugin", "plugins", multiple=True, metavar="FILE.py|MODULE",
+              help="Import a module of your own components (codecs, channels, ... registered as the built-in ones "
+                   "are) before the command; repeatable; give it before the command. $SEMCOM_PLUGINS "
+                   "(separated by ':') and installed packages' 'semcom.plugins' entry points are loaded too.")
 @click.version_option(package_name="semcom")
-def cli() -> None:
+def cli(plugins: tuple[str, ...]) -> None:
     """Link-level simulation of semantic communication with event and spike cameras."""
+    from semcom.plugins import export, load_plugins
+
+    load_plugins(plugins)
+    export(plugins)  # processes this command starts (reproduce --jobs, Ray) load them too
 
 
 @cli.command("run")
@@ -34,7 +43,8 @@ def cli() -> None:
 @click.option("--limit", default=None, type=int, help="Evaluate at most N samples.")
 @click.option("--repeats", default=1, show_default=True, type=int, help="Channel realizations per image.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of every channel draw.")
-@click.option("--batch-size", default=8, show_default=True, type=int)
+@click.option("--batch-size", default=8, show_default=True, type=int,
+              help="Frames per forward pass (memory, not results).")
 @click.option("--metrics", default="psnr,ssim,dists", show_default=True, help="Comma-separated metrics.")
 @click.option("--checkpoint", default=None, type=click.Path(),
               help="Checkpoint of the learned codec, or of the learned back-end behind a codec without weights (stra).")
@@ -52,6 +62,7 @@ def run_cmd(link_name: str, snr: str, cbr: str, channel: str | None, channel_par
     """Run a link over SNR points and write CSV + JSON + PNG (resumes an interrupted run)."""
     from semcom.bench.plots import plot_curves, summarize
     from semcom.bench.sweep import SweepConfig, run_sweep
+    from semcom.cliutil import check_sweep
     from semcom.conventions import parse_cbr, parse_snr
     from semcom.link import find_link
     from semcom.registry import CHANNELS
@@ -60,7 +71,7 @@ def run_cmd(link_name: str, snr: str, cbr: str, channel: str | None, channel_par
     if size is not None and not 16 <= size <= 4096:
         raise SemcomError(f"--size must lie in [16, 4096] pixels, got {size}")
     cbr_value = parse_cbr(cbr)
-    find_link(link_name)  # fail fast on an unknown link
+    spec = find_link(link_name)  # fail fast on an unknown link
     if channel is not None and channel not in CHANNELS:
         raise SemcomError(CHANNELS.unknown_message(channel))
     if checkpoint is not None and not Path(checkpoint).is_file():
@@ -71,6 +82,9 @@ def run_cmd(link_name: str, snr: str, cbr: str, channel: str | None, channel_par
                       seed=seed, batch_size=batch_size,
                       metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()),
                       all_configs=all_configs, checkpoint=checkpoint)
+    # --limit beyond what the evaluation set holds, and a sweep too large to finish (--repeats 100000000),
+    # are refused before anything is written
+    check_sweep(cfg, spec.source)
     if executor == "ray":
         from semcom.bench.distributed import run_sweeps_ray
 
@@ -89,29 +103,70 @@ def run_cmd(link_name: str, snr: str, cbr: str, channel: str | None, channel_par
 
 @cli.command("links")
 def links_cmd() -> None:
-    """List the links (name and one-line description)."""
-    from semcom.linkspec import LinkSpec, available_links
+    """List the links (name and one-line description); a link that cannot load says why.
 
-    links = available_links()
+    Links are read from $SEMCOM_LINKS (folders separated by ':'), ./links and the package; a link
+    file of one's own is checked against the registries, plugins included."""
+    import semcom.linkspec as linkspec
+
+    shipped = Path(linkspec.__file__).resolve().parent / "links"
+    links = linkspec.available_links()
     width = max((len(n) for n in links), default=0)
     for name, path in links.items():
-        try:
-            desc = LinkSpec.load(path, validate=False).description.splitlines()[0]
-        except (SemcomError, IndexError) as exc:
-            desc = f"(cannot load: {exc})" if isinstance(exc, SemcomError) else ""
+        try:  # the shipped links are tested to load; reading them needs no torch
+            spec = linkspec.LinkSpec.load(path, validate=path.parent != shipped)
+            desc = (spec.description.splitlines() or [""])[0]
+        except SemcomError as exc:
+            desc = f"(cannot load: {_link_failure(exc, path)})"
         click.echo(f"{name.ljust(width)}  {desc}")
+
+
+def _link_failure(exc: SemcomError, path: Path) -> str:
+    """Why a link file cannot load, without its path (the listing names the link) or the list of known names."""
+    import re
+
+    msg = " ".join(str(exc).split())
+    if msg.startswith(f"{path}: "):
+        msg = msg[len(f"{path}: "):]
+    msg = re.sub(r" \(known: [^)]*\)$", "", msg)
+    if msg.startswith("unknown "):
+        msg += "; if a plugin registers it, load that: semcom --plugin FILE.py ... or $SEMCOM_PLUGINS"
+    return msg
 
 
 @cli.command("plot")
 @click.argument("csv_files", nargs=-1, required=True, type=click.Path())
-@click.option("--out", default=None, type=click.Path(), help="PNG path (default: next to the first CSV).")
-@click.option("--title", default=None)
+@click.option("--out", default=None, type=click.Path(),
+              help="PNG path (default: beside the first CSV; one CSV: its own PNG, redrawn; several: a name of "
+                   "their own, e.g. A+B.png, so no run's PNG is replaced).")
+@click.option("--title", default=None, help="Figure title (default: what the curves share).")
 def plot_cmd(csv_files: tuple[str, ...], out: str | None, title: str | None) -> None:
     """Draw PSNR, SSIM and DISTS against SNR from sweep CSV files into one PNG."""
     from semcom.bench.plots import plot_curves
 
-    out_path = Path(out) if out else Path(csv_files[0]).with_suffix(".png")
+    out_path = Path(out) if out else default_plot_path(csv_files)
     click.echo(str(plot_curves(list(csv_files), out_path, title=title)))
+
+
+def default_plot_path(csv_files: tuple[str, ...] | list[str]) -> Path:
+    """Where ``semcom plot`` draws without ``--out``: one CSV's own PNG (``A.png``, what ``semcom run``
+    drew), or for several a name of their own beside the first (``A+B.png``; past three names or 150
+    characters ``A+N-more_<hash>.png``), never another run's PNG.
+
+    >>> default_plot_path(["runs/a.csv", "runs/b.csv"]).as_posix()
+    'runs/a+b.png'
+    """
+    import hashlib
+
+    first = Path(csv_files[0])
+    stems = [Path(c).stem for c in csv_files]
+    if len(stems) == 1:
+        return first.with_suffix(".png")
+    name = "+".join(stems)
+    if len(stems) > 3 or len(name) > 150:
+        digest = hashlib.sha1("\n".join(str(Path(c).resolve()) for c in csv_files).encode()).hexdigest()[:8]
+        name = f"{stems[0]}+{len(stems) - 1}-more_{digest}"
+    return first.with_name(name + ".png")
 
 
 @cli.command("compare")
@@ -170,9 +225,12 @@ def main(argv: list[str] | None = None) -> int:
     import signal
     import threading
 
+    from semcom.plugins import ENV
+
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, raise_interrupt)
+    plugins_env = os.environ.get(ENV)  # --plugin adds to it for the processes a command starts
     try:
         import semcom  # noqa: F401  (fill the registries)
 
@@ -185,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except click.UsageError as exc:
         hint = f" (try `semcom {exc.ctx.command.name} --help`)" if exc.ctx and exc.ctx.command.name != "cli" else ""
-        click.echo(f"semcom: error: {exc.format_message()}{hint}", err=True)
+        click.echo(f"semcom: error: {_usage_message(exc)}{hint}", err=True)
         return 2
     except click.ClickException as exc:
         click.echo(f"semcom: error: {exc.format_message()}", err=True)
@@ -200,6 +258,36 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        if plugins_env is None:
+            os.environ.pop(ENV, None)
+        else:
+            os.environ[ENV] = plugins_env
+
+
+def _usage_message(exc: click.UsageError) -> str:
+    """Click's message, with a case-insensitive "did you mean" for an unknown option or command, and where
+    ``--plugin`` goes when it was given after the command."""
+    from semcom.registry import did_you_mean
+
+    msg = exc.format_message()
+    ctx = exc.ctx
+    option = getattr(exc, "option_name", None)
+    if option is not None and ctx is not None:
+        if option == "--plugin" and ctx.parent is not None:
+            return (f"--plugin is an option of semcom itself: give it before the command, "
+                    f"semcom --plugin FILE.py {ctx.command.name} ...")
+        if not getattr(exc, "possibilities", None):
+            names = [o for p in ctx.command.params for o in (*p.opts, *p.secondary_opts) if o.startswith("-")]
+            hint = did_you_mean(option, names)
+            if hint:
+                msg = f"{msg.rstrip('.')}{hint}"
+    command = getattr(exc, "command_name", None)
+    if command is not None and ctx is not None and isinstance(ctx.command, click.Group) \
+            and not getattr(exc, "possibilities", None):
+        hint = did_you_mean(command, ctx.command.list_commands(ctx))
+        if hint:
+            msg = f"{msg.rstrip('.')}{hint}"
+    return msg
 
 
 if __name__ == "__main__":

@@ -86,3 +86,47 @@ def executor_options(command):
     return click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
                         is_eager=True, help="Where sweep points run: here, or as Ray tasks (pip install "
                                             "'semcom[ray]').")(command)
+
+
+#: the most frame transmissions (frames x channel realizations x SNR points) one sweep may ask for:
+#: a bound far above any figure's (32 frames x 21 points), below what would run for days
+MAX_TRANSMISSIONS = 1_000_000
+
+
+def check_sweep_size(*, available: int, limit: int | None, repeats: int, points: int, dataset: str = "",
+                     unit: str = "frames", frames_per_unit: int = 1) -> int:
+    """Refuse a ``--limit`` above what the evaluation set holds (``available`` ``unit``: frames, or
+    sequences of ``frames_per_unit`` frames) and a sweep of more than :data:`MAX_TRANSMISSIONS` frame
+    transmissions; the number of frames that will be scored.
+
+    >>> check_sweep_size(available=32, limit=None, repeats=2, points=3)
+    32
+    """
+    what = f" ({dataset})" if dataset else ""
+    if limit is not None and limit > available:
+        raise SemcomError(f"--limit {limit} is more than the {available} {unit} the evaluation set{what} holds")
+    frames = (available if limit is None else limit) * frames_per_unit
+    total = frames * repeats * points
+    if total > MAX_TRANSMISSIONS:
+        raise SemcomError(f"{frames} frames x {points} SNR point{'s' if points != 1 else ''} x --repeats {repeats} "
+                          f"= {total:,} frame transmissions; one sweep runs at most {MAX_TRANSMISSIONS:,} "
+                          "(lower --repeats, --limit or the SNR points)")
+    return frames
+
+
+def check_sweep(cfg, source) -> int:
+    """:func:`check_sweep_size` for a :class:`~semcom.bench.sweep.SweepConfig` whose link reads ``source``
+    (a :class:`~semcom.linkspec.Component`) by default: builds the evaluation set without ``--limit``
+    (that reads no frame) to learn its size; the number of frames the sweep scores."""
+    from dataclasses import replace
+
+    from semcom.bench.sweep import load_dataset
+    from semcom.sources.video import SequenceFrames
+
+    full = load_dataset(replace(cfg, limit=None), source)
+    sequences = isinstance(full, SequenceFrames)
+    units = len(full.sequences) if sequences else len(full)
+    return check_sweep_size(available=units, limit=cfg.limit, repeats=cfg.repeats, points=len(cfg.snr_db),
+                            dataset=f"{cfg.dataset or source.name}, test split",
+                            unit="sequences" if sequences else "frames",
+                            frames_per_unit=max(1, len(full) // max(1, units)))

@@ -150,7 +150,12 @@ def parse_snr(text: str | float) -> list[float]:
         if step == 0:
             raise SemcomError(f"SNR step must not be 0 in {text!r}")
         if (stop - start) * step < 0:
-            raise SemcomError(f"empty SNR range {text!r}: the step never reaches the end point")
+            if len(parts) == 2:  # no step given: the default step of +1 dB goes up
+                raise SemcomError(f"empty SNR range {text!r}: the end point {stop:g} dB lies below the start "
+                                  f"{start:g} dB; give the lower end first ({stop:g}:{start:g}) "
+                                  f"or a negative step ({start:g}:{stop:g}:-1)")
+            raise SemcomError(f"empty SNR range {text!r}: a step of {step:g} dB never reaches the end point "
+                              f"{stop:g} dB from {start:g} dB (the step's sign goes the other way)")
         count = int(math.floor((stop - start) / step + 1e-9)) + 1
         if count > MAX_SNR_POINTS:
             raise SemcomError(f"SNR range {text!r} has {count} points; at most {MAX_SNR_POINTS} are run at once")

@@ -3,7 +3,9 @@
 Every pluggable component (source node, codec, channel, receiver back-end, metric) registers
 itself under a kebab-case name with a decorator in its own module; the package ``__init__``
 imports the module, and a link TOML file can then refer to it by name.  There is exactly one
-map per kind of component, so names cannot drift apart.
+map per kind of component, so names cannot drift apart.  A user's own components register the
+same way from a plugin module (``semcom --plugin my_components.py ...``, ``$SEMCOM_PLUGINS``, or
+the ``semcom.plugins`` entry points of an installed package; see :mod:`semcom.plugins`).
 
 Example:
     >>> from semcom.registry import CHANNELS
@@ -28,9 +30,17 @@ class Entry:
 
 
 def did_you_mean(name: str, known) -> str:
-    """``"; did you mean 'x'?"`` for the closest of ``known`` names, or ``""`` (the one suggestion helper)."""
-    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1, cutoff=0.5)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    """``"; did you mean 'x'?"`` for the closest of ``known`` names, or ``""`` (the one suggestion helper).
+
+    Case does not count (``EV-JSCC`` -> ``ev-jscc``)."""
+    by_key: dict[str, str] = {}
+    for k in map(str, known):
+        by_key.setdefault(k.lower(), k)
+    key = str(name).lower()
+    if key in by_key:
+        return f"; did you mean {by_key[key]!r}?"
+    close = difflib.get_close_matches(key, list(by_key), n=1, cutoff=0.5)
+    return f"; did you mean {by_key[close[0]]!r}?" if close else ""
 
 
 def parameters(factory: Any) -> list[Any] | None:
@@ -49,6 +59,30 @@ def keywords(factory: Any) -> list[str]:
             and p.name != "self" and not p.name.startswith("_")]
 
 
+#: whether the plugins (``$SEMCOM_PLUGINS``, the ``semcom.plugins`` entry points; see :mod:`semcom.plugins`)
+#: are still to be loaded: the first read of any registry loads them, after the built-in components
+_plugins_pending = True
+#: registries importing their built-in modules just now (plugins wait until the outermost one is done)
+_loading = 0
+
+
+def plugins_loaded() -> None:
+    """Mark the plugins as loaded (:func:`semcom.plugins.load_plugins` calls it before it imports them)."""
+    global _plugins_pending
+    _plugins_pending = False
+
+
+def _load_plugins() -> None:
+    global _plugins_pending
+    from semcom.plugins import load_plugins
+
+    try:
+        load_plugins()
+    except BaseException:
+        _plugins_pending = True  # the next read raises the same error again
+        raise
+
+
 class Registry:
     """A named collection of factories (classes, functions) or declared objects (figures).
 
@@ -65,17 +99,24 @@ class Registry:
 
     @property
     def _entries(self) -> dict[str, Entry]:
-        """The entries, after importing the modules that register the built-in ones (once)."""
+        """The entries, after importing the modules that register the built-in ones (once), and
+        then, on the first read of any registry, the plugins."""
+        global _loading
         if not self._loaded:
             import importlib
 
             self._loaded = True  # before importing: their register() calls come back here
+            _loading += 1
             try:
                 for module in self._modules:
                     importlib.import_module(module)
             except BaseException:
                 self._loaded = False
                 raise
+            finally:
+                _loading -= 1
+        if _plugins_pending and not _loading:
+            _load_plugins()
         return self._store
 
     def register(self, name: str, *, help: str = "") -> Callable[[Any], Any]:

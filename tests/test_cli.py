@@ -59,7 +59,7 @@ def test_bad_input_one_line_exit_2(argv, needle, capsys):
 
 
 @pytest.mark.parametrize("argv", [["run", "--link", "softcast", "--snr", "0", "--cbr", "1/48"],
-                                  ["reproduce", "evjscc-fig4", "--links", "softcast", "--snr", "0"]])
+                                  ["reproduce", "evjscc-fig4", "--links", "deepjscc", "--snr", "0"]])
 def test_executor_ray_without_ray_says_how_to_install_it(argv, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray fails as if not installed
     assert main([*argv, "--executor", "ray", "--out", str(tmp_path / "out")]) == 2
@@ -94,7 +94,7 @@ def test_runs_that_differ_get_their_own_files_and_the_readme_order_works(tmp_pat
                n_train=2, out=tmp_path / "my.ckpt", progress=False, codec_params={"width": 8}).checkpoint
     assert main([*base, "--checkpoint", str(ck)]) == 0
     assert main([*base[:-4], "--limit", "2", *base[-4:]]) == 0
-    names = sorted(p.name for p in tmp_path.glob("deepjscc_*.csv"))
+    names = sorted(p.name for p in tmp_path.glob("deepjscc_*.csv") if not p.name.endswith("_frames.csv"))
     assert names == ["deepjscc_awgn_cbr1-48_ckpt-my_n1_m-psnr.csv", "deepjscc_awgn_cbr1-48_n1_m-psnr.csv",
                      "deepjscc_awgn_cbr1-48_n2_m-psnr.csv"]
 
@@ -144,3 +144,59 @@ def test_help_and_links_start_without_torch(argv):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Usage" in proc.stdout or "softcast" in proc.stdout
+
+
+def _sweep_csv(path, link):
+    path.write_text(f"link,channel,cbr,snr_db,psnr\n{link},awgn,0.0208333,0,20\n{link},awgn,0.0208333,10,25\n")
+    return path
+
+
+def test_plot_without_out_never_replaces_a_runs_own_png(tmp_path, capsys):
+    """`semcom plot A.csv B.csv` draws into a name of its own; A's PNG (what `semcom run` drew) stays."""
+    from semcom.cli import default_plot_path
+
+    a, b = _sweep_csv(tmp_path / "a.csv", "softcast"), _sweep_csv(tmp_path / "b.csv", "deepjscc")
+    a.with_suffix(".png").write_bytes(b"the run's own figure")
+    assert main(["plot", str(a), str(b)]) == 0
+    drawn = Path(capsys.readouterr().out.strip())
+    assert drawn == tmp_path / "a+b.png" and drawn.stat().st_size > 1000
+    assert a.with_suffix(".png").read_bytes() == b"the run's own figure"
+    many = [str(_sweep_csv(tmp_path / f"r{i}.csv", "softcast")) for i in range(5)]
+    name = default_plot_path(many).name
+    assert name.startswith("r0+4-more_") and name.endswith(".png")
+    assert default_plot_path(many) != default_plot_path(many[:4] + [str(a)])  # another set, another name
+    assert default_plot_path([str(a)]) == a.with_suffix(".png")  # one CSV: its own figure, redrawn
+
+
+def _options(command, path=()):
+    import click
+
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            yield from _options(sub, (*path, name))
+    for param in command.params:
+        if isinstance(param, click.Option) and not param.hidden:
+            yield " ".join(("semcom", *path)), param
+
+
+def test_every_option_has_help_and_the_required_ones_say_so():
+    from semcom.cli import cli
+
+    missing = [f"{cmd} {p.opts[0]}" for cmd, p in _options(cli) if not (p.help or "").strip()]
+    assert not missing, missing
+    from click.testing import CliRunner
+
+    text = CliRunner().invoke(cli, ["train", "--help"]).output
+    assert "[required, except with --plot]" in " ".join(text.split()).split("--cbr")[0]
+    run_help = " ".join(CliRunner().invoke(cli, ["run", "--help"]).output.split())
+    assert all(f"{opt} " in run_help for opt in ("--link", "--snr", "--cbr")) and run_help.count("[required]") >= 3
+
+
+def test_data_photos_is_the_installer_and_says_what_it_needs(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    monkeypatch.setattr(shutil, "which", lambda tool: None)
+    assert main(["data", "photos", "--dest", str(tmp_path / "photos")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "apt-get not found" in err and "Traceback" not in err
+    assert not (tmp_path / "photos").exists()

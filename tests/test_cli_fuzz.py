@@ -35,6 +35,7 @@ BAD = [
     (["run", "--link", "softcast", "--snr", "0", "--cbr", "1/0"], "CBR"),
     (["run", "--link", "softcast", "--snr", "0", "--cbr", "nan"], "CBR"),
     (["run", "--link", "softcast", "--snr", "0", "--cbr", "1e-9"], "CBR"),
+    (["reproduce", "evjscc-fig4", "--links", "softcast"], "softcast in none of evjscc-fig4"),
     # run: link, channel, data
     (["run", "--link", "sofcast", "--snr", "0", "--cbr", "1/48"], "did you mean 'softcast'"),
     (["run", "--link", "/nonexistent/x.toml", "--snr", "0", "--cbr", "1/48"], "not found"),
@@ -120,6 +121,29 @@ BAD = [
     (["data", "show", "--index", "100000"], "index"),
     (["data", "nosuch"], "nosuch"),
     (["data", "synth", "--n-train", "-1"], "n"),
+    # round two (issue 33): sizes that exist, caps, folders, suggestions whatever the case, plugins
+    (R + ["--snr", "0", "--limit", "100000"], "--limit 100000 is more than the 32 frames the evaluation set"),
+    (R + ["--snr", "0", "--repeats", "100000000"], "one sweep runs at most 1,000,000"),
+    (R + ["--snr", "0:20:0.1", "--repeats", "10000"], "one sweep runs at most 1,000,000"),
+    (["run", "--link", "stra", "--snr", "0", "--cbr", "1/48", "--limit", "1000"], "than the 8 sequences"),
+    (R + ["--snr", "20:0"], "a negative step (20:0:-1)"),
+    (R + ["--snr", "0:20:-2"], "never reaches the end point"),
+    (["run", "--link", "EV-JSCC", "--snr", "0", "--cbr", "1/48"], "did you mean 'ev-jscc'"),
+    (R + ["--snr", "0", "--channel", "AWGN"], "did you mean 'awgn'"),
+    (R + ["--snr", "0", "--metrics", "PSNR"], "did you mean 'psnr'"),
+    (R + ["--SNR", "0"], "did you mean '--snr'"),
+    (["RUN"], "did you mean 'run'"),
+    (["reproduce", "EVJSCC-FIG4"], "did you mean 'evjscc-fig4'"),
+    (T + ["--snr", "10", "--out", "{tmp}"], "names a folder; give the checkpoint's file name"),
+    (T + ["--snr", "10", "--out", "{tmp}/new/"], "names a folder"),
+    (["--plugin", "nosuch.py", "links"], "plugin 'nosuch.py' not found"),
+    (["--plugin", "nosuch_module_x", "links"], "no module named 'nosuch_module_x'"),
+    (["--plugin", "{tests}", "links"], "is a folder"),
+    (["--plugin", "{broken_plugin}", "links"], "failed to load: NameError: name 'torhc' is not defined"),
+    (["--plugin", "{syntax_plugin}", "links"], "failed to load: SyntaxError"),
+    (["--plugin", "{clash_plugin}", "links"], "codec 'softcast' is registered twice"),
+    (["run", "--plugin", "x.py", "--link", "softcast"], "give it before the command"),
+    (["data", "photos", "--debs", "/nonexistent"], "--debs"),
     # reproduce
     (["reproduce", "evjscc-fig4", "--jobs", "0"], "--jobs"),
     (["reproduce", "evjscc-fig4", "--limit", "0"], "--limit"),
@@ -138,6 +162,10 @@ FILES = {
     "{empty_csv}": ("empty.csv", ""),
     "{other_csv}": ("other.csv", "a,b\n1,2\n"),
     "{good_csv}": ("good.csv", "link,channel,cbr,snr_db,psnr\nsoftcast,awgn,0.02,0,20\n"),
+    "{broken_plugin}": ("broken_plugin.py", "import torch\n\nx = torhc.zeros(1)\n"),
+    "{syntax_plugin}": ("syntax_plugin.py", "def f(:\n"),
+    "{clash_plugin}": ("clash_plugin.py", "from semcom.registry import CODECS\n\n\n"
+                                          "@CODECS.register('softcast')\nclass Mine:\n    pass\n"),
 }
 
 

@@ -136,7 +136,7 @@ def _source_params(name, tmp_path):
         try:
             installed_photos()
         except SemcomError:
-            pytest.skip("the photos corpus is not installed (scripts/install_photos.py)")
+            pytest.skip("the photos corpus is not installed (semcom data photos)")
         return {**small, "split": "train", "n": 2, "blur_px": (4.0, 6.0), "spikes": False}
     if name == "photos-image":
         from semcom.sources.photos import installed_photos
@@ -144,7 +144,7 @@ def _source_params(name, tmp_path):
         try:
             installed_photos(split="test")
         except SemcomError:
-            pytest.skip("the photos corpus is not installed (scripts/install_photos.py)")
+            pytest.skip("the photos corpus is not installed (semcom data photos)")
         return {"size": 32, "limit": 2}
     if name == "skimage":
         return {"size": 32, "limit": 2}

@@ -207,7 +207,7 @@ def test_photos_source_refuses_changed_missing_files_and_the_test_split(fake_cor
     with pytest.raises(SemcomError, match="1 of the 2 training"):  # a partial corpus is other data
         SOURCES.build("photos", size=64, n=2, cache=False)
     monkeypatch.setenv("SEMCOM_PHOTOS", str(tmp_path / "empty"))
-    with pytest.raises(SemcomError, match="install_photos.py"):
+    with pytest.raises(SemcomError, match="semcom data photos"):
         SOURCES.build("photos", size=64, n=2, cache=False)
 
 
@@ -270,21 +270,41 @@ def test_photos_image_refuses_bad_arguments_and_a_missing_corpus(fake_corpus, tm
     with pytest.raises(SemcomError, match="takes no argument 'blur_px'"):
         SOURCES.build("photos-image", blur_px=4.0)
     (fake_corpus / "t1.png").unlink()
-    with pytest.raises(SemcomError, match="1 of the 2 test photographs.*install_photos.py"):
+    with pytest.raises(SemcomError, match="1 of the 2 test photographs.*semcom data photos"):
         SOURCES.build("photos-image")
     assert len(SOURCES.build("photos-image", split="train", n=2)) == 2  # the training crops need no test file
     monkeypatch.setenv("SEMCOM_PHOTOS", str(tmp_path / "empty"))
-    with pytest.raises(SemcomError, match="install_photos.py"):
+    with pytest.raises(SemcomError, match="semcom data photos"):
         SOURCES.build("photos-image", split="train", n=2)
 
 
 def _install_script():
+    """The installer (:mod:`semcom.sources.install`, which `semcom data photos` and the script run)."""
+    from semcom.sources import install
+
+    return install
+
+
+def test_the_script_and_the_data_command_run_the_package_installer():
+    import subprocess
+
+    from click.testing import CliRunner
+
+    from semcom.sources import install
+    from semcom.sources.command import data
+
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
     try:
         import install_photos
     finally:
         sys.path.pop(0)
-    return install_photos
+    assert install_photos.main is install.main and install_photos.install_photos is install.install_photos
+    result = CliRunner().invoke(data, ["photos", "--help"])
+    assert result.exit_code == 0 and "--dest" in result.output and "--debs" in result.output
+    # the script needs the standard library only: it runs before anything is installed
+    script = Path(__file__).resolve().parents[1] / "scripts" / "install_photos.py"
+    proc = subprocess.run([sys.executable, "-S", str(script), "--help"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "--dest" in proc.stdout, proc.stderr
 
 
 def test_install_script_copies_only_matching_files(tmp_path, monkeypatch, capsys):

@@ -60,3 +60,17 @@ def test_registries_load_their_components_on_first_use():
     code = ("import sys; from semcom.registry import CODECS; assert 'torch' not in sys.modules; "
             "assert 'ev-jscc' in CODECS; assert 'torch' in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_did_you_mean_ignores_case():
+    from semcom.bench.reproduce import get_figure
+    from semcom.linkspec import find_link
+
+    assert did_you_mean("EV-JSCC", ["ev-jscc", "softcast"]) == "; did you mean 'ev-jscc'?"
+    assert did_you_mean("SofCast", ["ev-jscc", "softcast"]) == "; did you mean 'softcast'?"
+    with pytest.raises(SemcomError, match="did you mean 'ev-jscc'"):
+        find_link("EV-JSCC")
+    with pytest.raises(SemcomError, match="did you mean 'awgn'"):
+        CHANNELS.get("AWGN")
+    with pytest.raises(SemcomError, match="did you mean 'evjscc-fig4'"):
+        get_figure("EVJSCC-Fig4")

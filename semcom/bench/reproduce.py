@@ -220,7 +220,12 @@ def panel_configs(fig: FigureSpec, index: int, *, out_dir: Path, snr: str | None
     points = tuple(parse_snr(snr or fig.snr))
     return [(SweepConfig(link=link, cbr=panel.cbr, snr_db=points, channel=panel.channel,
                          channel_params=dict(panel.channel_params), limit=limit, repeats=repeats, seed=seed),
-             out_dir / panel.sweeps) for link in links or fig.links]
+             out_dir / panel.sweeps) for link in _own(fig, links)]
+
+
+def _own(fig: FigureSpec, links: tuple[str, ...] | None) -> tuple[str, ...]:
+    """The figure's links a ``--links`` subset names (all of them without one)."""
+    return fig.links if links is None else tuple(lk for lk in links if lk in fig.links)
 
 
 def sweep_key(cfg: Any, folder: Path) -> tuple:
@@ -372,7 +377,7 @@ def run_grid(fig: FigureSpec, *, out_dir: Path, snr: str | None = None, rows: in
     snr_db = parse_snr(snr or fig.snr)[0]
     shown: list[tuple[str, torch.Tensor]] = []
     batch = None
-    for name in links or fig.links:
+    for name in _own(fig, links):
         try:
             spec = find_link(name)
             link = Link(spec, cbr=fig.cbr).eval()
@@ -482,8 +487,8 @@ def reproduce(name: str, *, out_dir: Path | str | None = None, snr: str | None =
                    f"{VARIANTS}/n4_snr0-10, so the committed figures are never overwritten).")
 @click.option("--snr", default=None, help="Override the SNR points (curves) or the SNR (grid).")
 @click.option("--limit", default=None, type=int, help="Evaluate at most N samples (grid: N rows).")
-@click.option("--repeats", default=1, show_default=True, type=int)
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--repeats", default=1, show_default=True, type=int, help="Channel realizations per image.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of every channel draw.")
 @click.option("--links", "links_", default=None, help="Comma-separated subset of the figure's links.")
 @click.option("--jobs", default=None, type=int,
               help="Processes for the curve figures (default: one per CPU core, at most one per CBR).")
@@ -492,7 +497,7 @@ def reproduce(name: str, *, out_dir: Path | str | None = None, snr: str | None =
 @click.option("--tables", is_flag=True,
               help="Regenerate the docs' tables (README.md, docs/results.md) from the committed CSVs, after any figure.")
 @executor_options
-@click.option("-q", "--quiet", is_flag=True)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def reproduce_cmd(figures: tuple[str, ...], list_: bool, all_: bool, out: str | None, snr: str | None,
                   limit: int | None, repeats: int, seed: int, links_: str | None, jobs: int | None, overwrite: bool,
                   tables: bool, executor: str, address: str | None, quiet: bool) -> None:
@@ -521,8 +526,22 @@ def reproduce_cmd(figures: tuple[str, ...], list_: bool, all_: bool, out: str | 
             raise SemcomError("--links names no link")
         for link in subset:
             find_link(link)  # an unknown name is refused before anything runs
+        outside = [link for link in subset if not any(link in FIGURES[n].links for n in names)]
+        if outside:  # each figure then runs the named links it has
+            raise SemcomError(f"--links: {', '.join(outside)} in none of {', '.join(names)} "
+                              f"(their links: {', '.join(dict.fromkeys(lk for n in names for lk in FIGURES[n].links))})")
     if snr is not None:
         parse_snr(snr)
+    if limit is not None or repeats > 1:  # --limit beyond an evaluation set, too many transmissions: one line, now
+        from semcom.cliutil import check_sweep
+        from semcom.linkspec import find_link
+
+        for n in names:
+            if FIGURES[n].kind == "curves":
+                for i in range(len(FIGURES[n].settings())):
+                    for cfg, _ in panel_configs(FIGURES[n], i, out_dir=Path(), snr=snr, limit=limit,
+                                                repeats=repeats, seed=seed, links=subset):
+                        check_sweep(cfg, find_link(cfg.link).source)
     if executor == "ray" and jobs is not None:
         raise SemcomError("--jobs applies to the local executor (Ray spreads the points over its cluster)")
     options = dict(snr=snr, limit=limit, repeats=repeats, seed=seed, links=subset)

@@ -34,7 +34,7 @@ from tqdm import tqdm
 from semcom.bench.results import (BASE_COLUMNS, CsvWriter, OutputLock, check_table, config_key,
                                   drop_partial_line, git_commit, mean_ci95, package_versions, read_json, read_rows,
                                   write_json)
-from semcom.cliutil import OutputFolder
+from semcom.cliutil import OutputFolder, check_sweep
 from semcom.conventions import format_cbr
 from semcom.errors import SemcomError
 from semcom.link import Component, Link, find_link
@@ -264,11 +264,17 @@ def _row(cfg_link: str, channel: str, cbr: float, snr_db: float, res: PointResul
 
 
 def run_sweep(cfg: SweepConfig, *, out_dir: Path | str = DEFAULT_OUT, overwrite: bool = False,
-              progress: bool = True, notice: Callable[[str], None] | None = None) -> Path:
+              progress: bool = True, notice: Callable[[str], None] | None = None, plot: bool = False) -> Path:
     """Run (or resume) a sweep and return the path of its CSV file (see :func:`_run_sweep`);
-    a sweep refused before it wrote anything leaves no folder behind."""
+    a sweep refused before it wrote anything leaves no folder behind.  ``plot``: also draw its
+    figure beside the CSV (``<stem>.png``, what ``semcom run`` draws)."""
     with OutputFolder(out_dir) as folder:
-        return _run_sweep(cfg, out_dir=folder, overwrite=overwrite, progress=progress, notice=notice)
+        csv_path = _run_sweep(cfg, out_dir=folder, overwrite=overwrite, progress=progress, notice=notice)
+    if plot:
+        from semcom.bench.plots import plot_curves
+
+        plot_curves([csv_path], csv_path.with_suffix(".png"))
+    return csv_path
 
 
 def _held_notices(notice: Callable[[str], None] | None) -> tuple[Callable[[str], None], Callable[[], None],
@@ -511,6 +517,7 @@ def prepare_sweep(cfg: SweepConfig, *, out_dir: Path, overwrite: bool,
     hold, release, say = _held_notices(notice)
     # 1. build and check everything before a file is written
     spec = find_link(cfg.link)
+    check_sweep(cfg, spec.source)  # --limit beyond the evaluation set; more than the frame-transmission cap
     channel = Component(cfg.channel, dict(cfg.channel_params)) if cfg.channel else spec.channel
     if cfg.channel is None and cfg.channel_params:
         channel = Component(spec.channel.name, {**spec.channel.params, **cfg.channel_params})

@@ -2,7 +2,8 @@
 
 ``semcom data synth`` fills the disk cache of ``synth-blur`` (training and test splits) and
 prints what the cameras recorded; ``semcom data show`` draws one sample: blurry frame, sharp
-target, events (positive red, negative blue), the SCER channels and the spike camera's TFP.
+target, events (positive red, negative blue), the SCER channels and the spike camera's TFP;
+``semcom data photos`` installs the natural-photograph corpus (:mod:`semcom.sources.install`).
 """
 
 from __future__ import annotations
@@ -149,7 +150,7 @@ def data() -> None:
 @click.option("--test-size", default=256, show_default=True, type=int, help="Crop side of the test split.")
 @click.option("--n-train", default=512, show_default=True, type=int, help="Training samples (0: skip).")
 @click.option("--n-test", default=32, show_default=True, type=int, help="Test samples (0: skip).")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the simulated scenes and cameras.")
 @click.option("--out", "out", default=None, type=click.Path(file_okay=False),
               help="Cache folder (default: $SEMCOM_CACHE or ~/.cache/semcom).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
@@ -169,11 +170,13 @@ def synth_cmd(size: int, test_size: int, n_train: int, n_test: int, seed: int, o
 
 @data.command("show")
 @click.option("--index", default=0, show_default=True, type=int, help="Sample index.")
-@click.option("--out", "out", default="sample.png", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--out", "out", default="sample.png", show_default=True, type=click.Path(dir_okay=False),
+              help="PNG to draw into.")
 @click.option("--dataset", default="synth-blur", show_default=True, help="Source name.")
-@click.option("--split", default="test", show_default=True, type=click.Choice(["train", "test"]))
+@click.option("--split", default="test", show_default=True, type=click.Choice(["train", "test"]),
+              help="Which split to draw from.")
 @click.option("--size", default=None, type=int, help="Crop side (default: the dataset's).")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=int, help="The dataset's seed.")
 @click.option("--data-root", default=None, type=click.Path(), help="Folder for folder/gopro datasets.")
 def show_cmd(index: int, out: str, dataset: str, split: str, size: int | None, seed: int,
              data_root: str | None) -> None:
@@ -193,3 +196,24 @@ def show_cmd(index: int, out: str, dataset: str, split: str, size: int | None, s
     sample = ds[index]
     draw = draw_sequence if hasattr(sample, "gap_events") else draw_sample
     click.echo(str(draw(sample, out, title=f"{dataset} {split} #{index}: {sample.name}")))
+
+
+@data.command("photos")
+@click.option("--dest", default=None, type=click.Path(file_okay=False),
+              help="Folder for the photographs (default: $SEMCOM_PHOTOS or ~/.cache/semcom/photos; the sources "
+                   "read them from there).")
+@click.option("--debs", default=None, type=click.Path(exists=True, file_okay=False),
+              help="A folder of .deb files (e.g. from snapshot.debian.org) to use before apt-get is asked.")
+def photos_cmd(dest: str | None, debs: str | None) -> None:
+    """Install the natural-photograph corpus (the photos and photos-image sources) from Debian packages:
+    apt-get download, dpkg-deb -x, SHA-256 checked; no root needed where apt's lists are current."""
+    from semcom.sources.install import MANIFEST, install_photos
+
+    missing = install_photos(dest, debs=debs, echo=lambda msg: click.echo(msg),
+                             warn=lambda msg: click.echo(msg, err=True))
+    if missing:
+        import json
+
+        total = len(json.loads(MANIFEST.read_text())["photos"])
+        raise SemcomError(f"{len(missing)} of the {total} photographs are not installed (listed above); "
+                          "run `apt-get update` first, or give --debs")

@@ -1,9 +1,9 @@
 """The natural-photograph corpus from Debian packages: ``photos`` (training) and ``photos-image``.
 
 :data:`MANIFEST` (``photos.json`` beside this module) lists each photograph with its Debian
-package, version, path inside the package, SHA-256 and ``split``; ``scripts/install_photos.py``
-(or ``make photos``) downloads the packages with ``apt-get download``, unpacks them and copies the
-listed files into :func:`photos_root`.  The sources read only files whose SHA-256 matches the
+package, version, path inside the package, SHA-256 and ``split``; ``semcom data photos``
+(:mod:`semcom.sources.install`; in a checkout also ``make photos``) downloads the packages with
+``apt-get download``, unpacks them and copies the listed files into :func:`photos_root`.  The sources read only files whose SHA-256 matches the
 manifest, so the corpus is the same everywhere.
 
 Chosen: the colour photographs of ``opencv-doc``'s examples, ``mate-backgrounds``' nature set,
@@ -118,12 +118,11 @@ def installed_photos(root: str | Path | None = None, split: str | None = "train"
         found.append((entry["name"], path))
     if bad:
         raise SemcomError(f"photos under {root} differ from the manifest ({', '.join(bad[:3])}"
-                          f"{' ...' if len(bad) > 3 else ''}); reinstall with `python scripts/install_photos.py`")
+                          f"{' ...' if len(bad) > 3 else ''}); reinstall them with `semcom data photos`")
     if len(found) < len(entries):  # a partial corpus would silently train (or evaluate) on other data
         what = {"train": "training ", "test": "test "}.get(split or "", "")
         raise SemcomError(f"{len(found)} of the {len(entries)} {what}photographs are under {root}; "
-                          "install them with `python scripts/install_photos.py` (or `make photos`), "
-                          "or set $SEMCOM_PHOTOS")
+                          "install them with `semcom data photos`, or set $SEMCOM_PHOTOS to where they are")
     return found
 
 

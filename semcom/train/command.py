@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
@@ -23,14 +24,18 @@ def _parse_range(text: str) -> tuple[float, float]:
 
 
 @click.command("train")
-@click.option("--link", "link_name", default=None, help="Link to train (deepjscc, deepjscc-deblur, ...).")
-@click.option("--cbr", default=None, help="Channel bandwidth ratio: 1/48 or 0.0208.")
-@click.option("--snr", "snr", default=None, help="Train at this one SNR in dB (paper protocol).")
-@click.option("--snr-range", "snr_range", default=None, help="SNR-adaptive training: uniform per sample in A:B dB.")
+@click.option("--link", "link_name", default=None,
+              help="Link to train (deepjscc, deepjscc-deblur, ...).  [required, except with --plot]")
+@click.option("--cbr", default=None, help="Channel bandwidth ratio: 1/48 or 0.0208.  [required, except with --plot]")
+@click.option("--snr", "snr", default=None,
+              help="Train at this one SNR in dB (paper protocol).  [this or --snr-range is required]")
+@click.option("--snr-range", "snr_range", default=None,
+              help="SNR-adaptive training: uniform per sample in A:B dB.  [this or --snr is required]")
 @click.option("--steps", default=20000, show_default=True, type=int, help="Optimizer steps in total.")
 @click.option("--out", default=None, type=click.Path(),
               help="Checkpoint path (default checkpoints/<link>-cbr<R>-<mode>.ckpt); log in <out>.csv.")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=int,
+              help="Seed of the weights, data order and channel draws.")
 @click.option("--batch", "--batch-size", "batch_size", default=8, show_default=True, type=int,
               help="Global batch (all shards and processes); the learning rate scales by sqrt(batch / 8).")
 @click.option("--lr", default=5e-4, show_default=True, type=float,
@@ -79,8 +84,10 @@ def _parse_range(text: str) -> tuple[float, float]:
               help="Only draw the learning curve of this training log (CSV) into --out (default: LOG.png); "
                    "a folder: redraw every learning curve under it (each PNG beside its CSV log).")
 @click.option("--threads", default=None, type=int, help="torch CPU threads.")
-@click.option("--checkpoint-every", default=500, show_default=True, type=int)
-@click.option("--log-every", default=10, show_default=True, type=int)
+@click.option("--checkpoint-every", default=500, show_default=True, type=int,
+              help="Steps between two checkpoints written to --out (what an interrupted run resumes from).")
+@click.option("--log-every", default=10, show_default=True, type=int,
+              help="Steps between two rows of the training log (<out>.csv) and progress updates.")
 @click.option("--overwrite", is_flag=True, help="Start again instead of resuming an existing --out.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def train(link_name: str, cbr: str, snr: str | None, snr_range: str | None, steps: int, out: str | None, seed: int,
@@ -121,17 +128,27 @@ def train(link_name: str, cbr: str, snr: str | None, snr_range: str | None, step
             snr_db = float(snr)
         except ValueError:
             raise SemcomError(f"malformed --snr {snr!r}: expected one number in dB") from None
+    cbr_value = parse_cbr(cbr)
+    snr_span = _parse_range(snr_range) if snr_range else None
+    from pathlib import Path
+
+    if out is not None and (Path(out).is_dir() or out.endswith(("/", os.sep))):
+        from semcom.linkspec import find_link
+        from semcom.train.trainer import default_out
+
+        name = default_out(find_link(link_name).name, cbr_value, snr_db, snr_span).name
+        raise SemcomError(f"--out {out!r} names a folder; give the checkpoint's file name, "
+                          f"e.g. --out {Path(out) / name}")
     if threads is not None:
         if threads < 1:
             raise SemcomError(f"--threads must be at least 1, got {threads}")
         torch.set_num_threads(threads)
-    from pathlib import Path
 
     from semcom.cliutil import OutputFolder
 
     with OutputFolder(Path(out).parent if out else Path("checkpoints"), "--out"):
         result = run_training(
-            link_name, cbr=parse_cbr(cbr), snr_db=snr_db, snr_range=_parse_range(snr_range) if snr_range else None,
+            link_name, cbr=cbr_value, snr_db=snr_db, snr_range=snr_span,
             steps=steps, out=out, seed=seed, batch_size=batch_size, lr=lr, dataset=dataset, size=size, crop=crop,
             n_train=n_train, schedule=schedule, lam=lam, init=init, device=device,
             checkpoint_every=checkpoint_every, log_every=log_every, progress=not quiet, overwrite=overwrite,
