@@ -18,16 +18,40 @@ range: ``ρ = 2r / k``, ``k`` the ``r_gain`` stored with the weights, 90 % of th
 with the gradients written out (:func:`guidance_gradients`; TV smoothed as ``Σ sqrt(d² + ε²)`` so that
 it has one; ``||r||₁``'s subgradient ``sign(r)``), checked against autograd in the tests.
 
-**Sampling** (:func:`alternating_sample`): ``x_T, r_T`` drawn from ``N(0, I)``; at each of ``steps``
-time steps (a respacing of the 1000-step schedule) ``x̂0`` is predicted from ``x_t`` by its denoiser
-(line 3), ``x_{t−1}`` drawn from ``N(μ_t − σ_t² ∇L_x, σ_t² I)`` (line 6), ``x̂0*`` predicted from ``x_{t−1}``
-(line 7; it is also the next step's line 3, computed once), then ``r`` likewise (lines 4, 8, 9).  Writing
-``μ_t = c₁ x̂0 + c₂ x_t``, line 6 is the posterior mean at ``x̂0 − (σ_t²/c₁)∇L_x``; that step on ``x̂0`` is
-capped per pixel at ``1 / (2 s f²)``, the step that solves the data term exactly (the pseudo-inverse):
-early, where ``σ_t²/c₁`` is large (up to ~100 with 20 steps), an uncapped constant ``s`` would overshoot
-by that factor.  Uncapped steps are line 6 as written (tested).  ``None`` for a denoiser switches its
-prior off: the state is its own estimate and a step is a plain descent of the guidance loss
-(``prior_step``), which converges to the EBRD least-squares solution (tested).
+**Sampling** (:func:`alternating_sample`), Algorithm 1 line by line.  With ``μ_t(x_t, x̂0) = c₁ x̂0 + c₂ x_t`` the
+posterior mean of Eq. 8 (``c₁ = sqrt(ᾱ_{t−1}) β_t / (1 − ᾱ_t)``, ``c₂ = sqrt(α_t)(1 − ᾱ_{t−1}) / (1 − ᾱ_t)``) and
+``σ_t² = (1 − ᾱ_{t−1}) β_t / (1 − ᾱ_t)``, on ``steps`` time steps of the 1000-step schedule
+(:func:`respaced_schedule`; ``t`` from ``T`` to 1, ``ᾱ_{t−1} = 1`` after the last):
+
+* line 1, ``x_T, r_T ~ N(0, I)``: two draws from the seeded generator (``r`` held at 0 without a residual);
+* line 3, ``x̂0 = (x_t − sqrt(1 − ᾱ_t) ε_θ(x_t, t)) / sqrt(ᾱ_t)``: ``denoise_x`` (:func:`predict_x0`, clipped
+  to [-1, 1]); after the first step it is the previous step's line 7, computed once;
+* line 4, ``r̂0`` likewise from ``r_t``: ``denoise_r`` (clipped to ``±R_CLIP = 4``: ``|r| ≤ 2k``);
+* line 5, ``L_x = s·||Y − f x̂0 − k r̂0||² + λ·TV(x̂0)``: :func:`guidance_gradients` (its gradient in ``x̂0``);
+* line 6, ``x_{t−1} ~ N(μ_t − σ_t² ∇L_x, σ_t² I)``: :func:`_step`.  Since ``μ_t`` is linear in ``x̂0``, the mean
+  is ``μ_t(x_t, x̂0 − ζ ∇L_x)`` with ``ζ = σ_t²/c₁``: a gradient step on the estimate.  ``σ_t²/c₁`` is
+  ``(1 − ᾱ_{t−1}) / sqrt(ᾱ_{t−1})``, about 90 at the first of 20 steps and 1e-4 at the last, so a constant
+  ``s`` either overshoots the data early by that factor (measured on 4 training frames: uncapped at
+  ``s = 1``, 7.8 dB under the blurry input) or does nothing late.  ``cap`` bounds ``ζ`` per pixel by a share ``η`` of
+  the pseudo-inverse step ``1 / (2 s f²)`` (the step that solves the data term exactly): ``η < 1`` (the
+  published sampler) keeps every step soft, at most ``η`` of the way to the data-consistent
+  ``(Y − k r̂0) / f``; ``η = 1`` (``cap=True``, the projected variant) replaces the estimate by it wherever
+  the cap binds, which with ``s = 1e4`` is every pixel at every step;
+* line 7, ``x̂0*`` from ``x_{t−1}`` at ``t − 1``: ``denoise_x`` again;
+* line 8, ``L_r = s'·||Y − f x̂0* − k r̂0||² + λ'·||r̂0||₁``: :func:`guidance_gradients` (``sign`` for ``||·||₁``);
+* line 9, ``r_{t−1} ~ N(μ'_t − σ_t'² ∇L_r, σ_t'² I)``: :func:`_step` with the same schedule (``ᾱ' = ᾱ``) and
+  the same cap share (pseudo-inverse step ``1 / (2 s' k²)``);
+* line 11, ``return x_0, r_0``: after the last step (``σ = 0``: no noise and no guidance) ``x_0`` is the
+  prior's own last estimate.  ``project_last`` (the projected variant) instead ends with the capped step,
+  i.e. on ``(Y − k r̂0) / f``.  ``r_bound`` clamps the returned ``r`` (the receiver: ``|r| ≤ r_max = 1``,
+  image range; before issue 35 the projected variant's last ``r`` step left ``|k ρ|`` near 1e4).
+
+``spacing="quadratic"`` (the published sampler) puts the steps denser at small ``t`` (as DDIM's quadratic
+skip): the last step, which the guidance cannot reach, then starts from ``t = 12`` instead of 111 with 10 steps
+(``t = 3`` instead of 53 with 20).
+``None`` for a denoiser switches its prior off: the state is its own estimate and a step is a plain descent of
+the guidance loss (``prior_step``), which converges to the EBRD least-squares solution (tested).
+Paper element by element, with what differs and why: docs/fidelity-diffevent.md.
 """
 
 from __future__ import annotations
@@ -56,6 +80,12 @@ Denoiser = Callable[[torch.Tensor, int], torch.Tensor]
 
 #: length of the training noise schedule (linear betas from 1e-4 to 0.02, as DDPM)
 TRAIN_STEPS = 1000
+
+#: the guidance of the published sampler (``SAMPLERS["published"]``): the best of a tiny grid on 4 training frames
+#: (64², 10 steps; :func:`semcom.train.diffevent.tune_guidance`), provisional until the full grid has run (how
+#: chosen and the numbers: docs/fidelity-diffevent.md)
+PUBLISHED_S, PUBLISHED_S_R, PUBLISHED_LAM, PUBLISHED_LAM_R, PUBLISHED_CAP = 1e4, 1e-3, 100.0, 3.0, 0.9
+PUBLISHED_SPACING = "quadratic"
 
 #: the slides' ablation: degradation -> (event factor: "raw" E, "enhanced" f(E) or "none" (f = 1), with r)
 DEGRADATIONS: dict[str, tuple[str, bool]] = {
@@ -119,12 +149,25 @@ def noise_schedule(train_steps: int = TRAIN_STEPS, beta: tuple[float, float] = (
     return torch.cumprod(1.0 - betas, 0)
 
 
-def respaced_schedule(steps: int, train_steps: int = TRAIN_STEPS, beta: tuple[float, float] = (1e-4, 0.02)
-                      ) -> tuple[list[int], torch.Tensor]:
-    """``steps`` time steps (descending) of the linear-beta training schedule and their ``ᾱ``."""
-    if steps < 1:
-        raise ValueError(f"steps must be at least 1, got {steps}")
-    ts = torch.linspace(train_steps - 1, 0, steps).round().long().tolist()
+#: how the sampling steps are placed on the 1000-step schedule (:func:`respaced_schedule`)
+SPACINGS = ("linear", "quadratic")
+
+
+def respaced_schedule(steps: int, train_steps: int = TRAIN_STEPS, beta: tuple[float, float] = (1e-4, 0.02),
+                      spacing: str = "linear") -> tuple[list[int], torch.Tensor]:
+    """``steps`` time steps (descending, distinct, from ``train_steps − 1`` to 0) of the linear-beta training
+    schedule and its ``ᾱ``.  ``spacing``: ``"linear"`` (evenly spaced) or ``"quadratic"`` (``t ∝ (1 − i/(n−1))²``,
+    denser at small ``t``, as DDIM's quadratic skip: the last unguided denoising starts from less noise)."""
+    if steps < 1 or steps > train_steps:
+        raise ValueError(f"steps must be between 1 and {train_steps}, got {steps}")
+    if spacing not in SPACINGS:
+        raise ValueError(f"spacing must be one of {', '.join(SPACINGS)}, got {spacing!r}")
+    if spacing == "linear" or steps == 1:
+        ts = torch.linspace(train_steps - 1, 0, steps).round().long().tolist()
+    else:
+        ts = [round((1.0 - i / (steps - 1)) ** 2 * (train_steps - 1)) for i in range(steps)]
+        for i in range(steps - 2, -1, -1):  # distinct: at least one training step apart
+            ts[i] = max(ts[i], ts[i + 1] + 1)
     return ts, noise_schedule(train_steps, beta)
 
 
@@ -146,26 +189,43 @@ def _step(state: torch.Tensor, est: torch.Tensor, grad: torch.Tensor, cap: torch
     return mean + var ** 0.5 * noise
 
 
+def _cap_fraction(cap: bool | float) -> float:
+    """``cap`` of :func:`alternating_sample` as the share of the pseudo-inverse step (``inf``: no cap)."""
+    if isinstance(cap, bool):
+        return 1.0 if cap else math.inf
+    if not (isinstance(cap, (int, float)) and cap > 0):
+        raise ValueError(f"cap must be True, False or a positive share of the pseudo-inverse step, got {cap!r}")
+    return float(cap)
+
+
 def alternating_sample(y: torch.Tensor, f: torch.Tensor, *, steps: int = 50, guidance: Guidance = Guidance(),
                        denoise_x: Denoiser | None = None, denoise_r: Denoiser | None = None, with_r: bool = True,
-                       prior_step: float = 0.1, cap: bool = True, project_last: bool = False,
+                       prior_step: float = 0.1, cap: bool | float = True, project_last: bool = False,
+                       r_bound: float | None = None, spacing: str = "linear",
                        generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Algorithm 1: ``(x0, r0)`` for the blurry frame ``y`` and the event factor ``f`` (same shape).
 
-    ``with_r=False`` holds ``r`` at zero (the degradations without a residual); ``cap=False`` takes the
-    guidance steps exactly as line 6 / 9 are written (see the module's notes); ``project_last`` ends with
-    the capped guidance step on the last estimates (the pseudo-inverse of the data term where the cap
-    binds) instead of the unguided estimate that ``σ_0 = 0`` leaves.
+    ``with_r=False`` holds ``r`` at zero (the degradations without a residual).  ``cap`` bounds the step
+    that a guided draw takes on an estimate (see the module's notes), per pixel, as a share of the step
+    that solves the data term exactly (the pseudo-inverse step ``1 / (2 s f²)``): ``True`` (= 1: where it
+    binds the estimate is replaced by the data-consistent one, a projection), a number ``η`` (a soft
+    step: at most the share ``η`` of the way to the data-consistent estimate) or ``False`` (no cap:
+    lines 6 / 9 exactly as written).  ``project_last`` ends with the capped guidance step on the last
+    estimates (the pseudo-inverse of the data term where the cap binds) instead of the unguided estimate
+    that ``σ_0 = 0`` leaves.  ``r_bound`` clamps the returned ``r`` to ``[-r_bound, r_bound]`` (the
+    residual's plausible range in the sampler's units; ``None``: unclamped).  ``spacing``: where the
+    ``steps`` time steps lie (:func:`respaced_schedule`).
     """
-    ts, abar = respaced_schedule(steps)
+    ts, abar = respaced_schedule(steps, spacing=spacing)
     g = guidance
+    frac = _cap_fraction(cap)
     x = torch.randn(y.shape, generator=generator, dtype=y.dtype, device=y.device)
     r = torch.randn(y.shape, generator=generator, dtype=y.dtype, device=y.device)
     if not with_r:
         r = torch.zeros_like(y)
     inf = torch.tensor(math.inf, dtype=y.dtype, device=y.device)
-    cap_x = 1.0 / (2.0 * g.s * f * f) if cap and g.s > 0 else inf
-    cap_r = 1.0 / (2.0 * g.s_r * g.r_gain ** 2) if cap and g.s_r > 0 else math.inf
+    cap_x = frac / (2.0 * g.s * f * f) if math.isfinite(frac) and g.s > 0 else inf
+    cap_r = frac / (2.0 * g.s_r * g.r_gain ** 2) if math.isfinite(frac) and g.s_r > 0 else math.inf
     x0_next = None
     for i, t in enumerate(ts):
         t_prev = ts[i + 1] if i + 1 < len(ts) else -1
@@ -184,7 +244,9 @@ def alternating_sample(y: torch.Tensor, f: torch.Tensor, *, steps: int = 50, gui
             _, gr = guidance_gradients(x0s, r0, y, f, g)                                             # line 8
             r = (_step(r, r0, gr, cap_r, a_t, a_prev, last, generator, project_last) if denoise_r is not None
                  else r0 - prior_step * gr)                                                         # line 9
-    return x, r
+    if r_bound is not None:
+        r = r.clamp(-r_bound, r_bound)
+    return x, r                                                                                      # line 11
 
 
 # --------------------------------------------------------------------------- networks
@@ -316,11 +378,52 @@ def filter_enhance(denom: torch.Tensor, tau: float = 0.1) -> torch.Tensor:
 # --------------------------------------------------------------------------- the receiver
 
 
+@dataclass(frozen=True)
+class SamplerConfig:
+    """One configuration of the sampler (the receiver's ``sampler`` option; its other options override it).
+
+    ``s, s_r, lam, lam_r``: the guidance weights of Eq. 13 / 16 (``s``, ``s'``, ``λ``, ``λ'``) in the sampler's
+    units; ``cap``: the bound on a guided step (:func:`alternating_sample`: ``True`` projects where it binds,
+    a share ``η < 1`` keeps every step soft, ``False`` none); ``project_last``: end on the capped step;
+    ``spacing``: where the sampling steps lie on the training schedule (:func:`respaced_schedule`).
+    """
+
+    s: float
+    s_r: float
+    lam: float
+    lam_r: float
+    cap: bool | float
+    project_last: bool
+    spacing: str = "linear"
+
+
+#: ``"published"``: Algorithm 1 as the slides write it (soft guided steps, TV on, the sampler's own x0 returned);
+#: ``"projected"``: the variant shipped before issue 35 (every x step a projection onto the data, the last one
+#: returned, no TV), kept for comparison.  The published weights: see :func:`semcom.train.diffevent.tune_guidance`.
+SAMPLERS: dict[str, SamplerConfig] = {
+    "published": SamplerConfig(s=PUBLISHED_S, s_r=PUBLISHED_S_R, lam=PUBLISHED_LAM, lam_r=PUBLISHED_LAM_R,
+                               cap=PUBLISHED_CAP, project_last=False, spacing=PUBLISHED_SPACING),
+    "projected": SamplerConfig(s=1e4, s_r=1e-3, lam=0.0, lam_r=3.0, cap=True, project_last=True),
+}
+
+
+@dataclass(frozen=True)
+class DiffEventSample:
+    """What :meth:`DiffEvent.sample` returns: ``image`` ``(B, 3, H, W)`` sRGB in [0, 1] (the sharp frame) and
+    ``residual`` ``(B, 3, H, W)``, the EBRD residual ``r`` in linear light (``y + ε = f·(x + ε) + r``), float32,
+    within ``[-r_max, r_max]``."""
+
+    image: torch.Tensor
+    residual: torch.Tensor
+
+
 @RECEIVERS.register("diffevent", help="DiffEvent: EBRD + two diffusion priors sampled alternately with guidance")
 class DiffEvent(Receiver):
     """DiffEvent at the receiver: the sharp frame from the decoded frame and its events (raw or SCER).
 
     Args:
+        sampler: ``"published"`` (default: Algorithm 1 as written, see the module) or ``"projected"`` (the
+            variant of link ``diffevent-projected``); sets the defaults of the six options below.
         degradation: the model the guidance enforces (the slides' ablation): ``"fEx+r"`` (EBRD, default),
             ``"Ex+r"``, ``"fEx"``, ``"Ex"`` (no residual) or ``"x+r"`` (no events).
         enhance: ``"learned"`` (:class:`EventEnhancer`) or ``"filter"`` (:func:`filter_enhance`); the ``f``
@@ -328,10 +431,14 @@ class DiffEvent(Receiver):
         source, contrast: where ``E`` comes from, as EDI's (``"representation"``: the SCER the link
             delivers, else the batch's; ``"raw"``: the raw events of the batch).
         steps: sampling steps (a respacing of the 1000 training steps).
-        s, s_r, lam, lam_r: the guidance weights of Eq. 13 / 16 (in the sampler's units, see the module); the
-            defaults are the best of a grid on training frames (``benchmarks/diffevent.py``, tuning.csv).
+        s, s_r, lam, lam_r: the guidance weights of Eq. 13 / 16 (in the sampler's units, see the module);
+            ``None``: the sampler's (:data:`SAMPLERS`).
+        cap: the bound on a guided step (:func:`alternating_sample`); ``None``: the sampler's.
         project_last: end with the capped guidance step (see :func:`alternating_sample`); ``False`` is
-            Algorithm 1 as written.
+            Algorithm 1 as written; ``None``: the sampler's.
+        spacing: ``"linear"`` or ``"quadratic"`` placement of the steps (:func:`respaced_schedule`); ``None``:
+            the sampler's.
+        r_max: the returned residual is clamped to ``[-r_max, r_max]`` (linear light, image range 1).
         seed: seeds each batch's sampling (the same decoded batch gives the same frames).
         tile: the denoisers run on tiles of at most this many pixels a side.
         width: the denoisers' width; enhancer_width: the learned enhancement's.
@@ -340,30 +447,51 @@ class DiffEvent(Receiver):
 
     Shape:
         ``image`` ``(B, 3, H, W)`` sRGB in [0, 1]; output the same.
+
+    Example:
+        >>> rx = DiffEvent(weights="shipped")                         # doctest: +SKIP
+        >>> out = rx.sample(batch.blurry, batch=batch)                # doctest: +SKIP
+        >>> out.image.shape, float(out.residual.abs().max()) <= 1.0   # doctest: +SKIP
     """
 
     shipped_link = "diffevent"
     train_command = "python -m semcom.train.diffevent --out DIR"
 
-    def __init__(self, *, degradation: str = "fEx+r", enhance: str = "learned", source: str = "representation",
-                 contrast: str | float = "source", steps: int = 20, s: float = 1e4, s_r: float = 1e-3,
-                 lam: float = 0.0, lam_r: float = 3.0, project_last: bool = True, seed: int = 0, tile: int = 256,
-                 width: int = 32, enhancer_width: int = 32, weights: str | Path | None = None) -> None:
+    def __init__(self, *, sampler: str = "published", degradation: str = "fEx+r", enhance: str = "learned",
+                 source: str = "representation", contrast: str | float = "source", steps: int = 20,
+                 s: float | None = None, s_r: float | None = None, lam: float | None = None,
+                 lam_r: float | None = None, cap: bool | float | None = None, project_last: bool | None = None,
+                 spacing: str | None = None, r_max: float = 1.0, seed: int = 0, tile: int = 256, width: int = 32,
+                 enhancer_width: int = 32, weights: str | Path | None = None) -> None:
         super().__init__()
+        if sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
         if degradation not in DEGRADATIONS:
             raise ValueError(f"degradation must be one of {', '.join(DEGRADATIONS)}, got {degradation!r}")
         if enhance not in ("learned", "filter"):
             raise ValueError(f"enhance must be 'learned' or 'filter', got {enhance!r}")
         if isinstance(steps, bool) or int(steps) != steps or steps < 1:
             raise ValueError(f"steps must be a positive integer, got {steps!r}")
+        preset = SAMPLERS[sampler]
+        s, s_r, lam, lam_r = (preset.s if s is None else s, preset.s_r if s_r is None else s_r,
+                              preset.lam if lam is None else lam, preset.lam_r if lam_r is None else lam_r)
         for name, v in (("s", s), ("s_r", s_r), ("lam", lam), ("lam_r", lam_r)):
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be a non-negative number, got {v!r}")
+        cap = preset.cap if cap is None else cap
+        _cap_fraction(cap)
+        spacing = preset.spacing if spacing is None else spacing
+        if spacing not in SPACINGS:
+            raise ValueError(f"spacing must be one of {', '.join(SPACINGS)}, got {spacing!r}")
+        if isinstance(r_max, bool) or not isinstance(r_max, (int, float)) or not (math.isfinite(r_max) and r_max > 0):
+            raise ValueError(f"r_max must be a positive number, got {r_max!r}")
         if isinstance(tile, bool) or int(tile) != tile or tile < 16:
             raise ValueError(f"tile must be an integer of at least 16, got {tile!r}")
-        self.degradation, self.enhance = degradation, enhance
+        self.sampler, self.degradation, self.enhance = sampler, degradation, enhance
         self.steps, self.seed, self.tile = int(steps), int(seed), int(tile)
-        self.project_last = bool(project_last)
+        self.project_last = bool(preset.project_last if project_last is None else project_last)
+        self.cap, self.spacing = cap, spacing
+        self.r_max = float(r_max)
         self.weights_g = (float(s), float(s_r), float(lam), float(lam_r))
         self.edi = EDI(source=source, contrast=contrast)
         self.enhancer = EventEnhancer(width=enhancer_width)
@@ -375,7 +503,8 @@ class DiffEvent(Receiver):
                               architecture=f"DiffEvent (width {width}, enhancer width {enhancer_width})")
 
     def extra_repr(self) -> str:
-        return f"degradation={self.degradation!r}, enhance={self.enhance!r}, steps={self.steps}"
+        return (f"sampler={self.sampler!r}, degradation={self.degradation!r}, enhance={self.enhance!r}, "
+                f"steps={self.steps}")
 
     def event_factor(self, image: torch.Tensor, *, events: torch.Tensor | None = None,
                      batch: Batch | None = None) -> torch.Tensor:
@@ -393,8 +522,9 @@ class DiffEvent(Receiver):
                                                      device=image.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
         return self.enhancer(denom, lum)
 
-    def forward(self, image: torch.Tensor, *, events: torch.Tensor | None = None,
-                batch: Batch | None = None) -> torch.Tensor:
+    def sample(self, image: torch.Tensor, *, events: torch.Tensor | None = None,
+               batch: Batch | None = None) -> DiffEventSample:
+        """Algorithm 1 on one decoded batch: the sharp frame and the residual (:class:`DiffEventSample`)."""
         if image.ndim != 4 or image.shape[1] != 3:
             raise ValueError(f"diffevent expects an image (B, 3, H, W), got {tuple(image.shape)}")
         _, with_r = DEGRADATIONS[self.degradation]
@@ -404,11 +534,19 @@ class DiffEvent(Receiver):
             lin = srgb_to_linear(image.float())
             y = 2.0 * (lin + eps) - f * (1.0 + 2.0 * eps)
             s, s_r, lam, lam_r = self.weights_g
-            g = Guidance(s=s, s_r=s_r, lam=lam, lam_r=lam_r, r_gain=float(self.r_gain))
+            k = float(self.r_gain)
+            g = Guidance(s=s, s_r=s_r, lam=lam, lam_r=lam_r, r_gain=k)
             abar = noise_schedule().to(image.device)
             gen = torch.Generator(device=image.device).manual_seed(self.seed)
             dx = lambda z, t: predict_x0(self.prior_x, z, t, abar, clip=1.0, tile=self.tile)  # noqa: E731
             dr = lambda z, t: predict_x0(self.prior_r, z, t, abar, clip=4.0, tile=self.tile)  # noqa: E731  (R_CLIP)
-            u, _ = alternating_sample(y, f.expand_as(y), steps=self.steps, guidance=g, denoise_x=dx, denoise_r=dr,
-                                      with_r=with_r, project_last=self.project_last, generator=gen)
-            return linear_to_srgb(((u + 1.0) / 2.0).clamp(0.0, 1.0)).to(image.dtype)
+            # in the sampler's units k·ρ = 2r: |r| <= r_max is |ρ| <= 2 r_max / k
+            u, rho = alternating_sample(y, f.expand_as(y), steps=self.steps, guidance=g, denoise_x=dx, denoise_r=dr,
+                                        with_r=with_r, cap=self.cap, project_last=self.project_last,
+                                        r_bound=2.0 * self.r_max / k, spacing=self.spacing, generator=gen)
+            out = linear_to_srgb(((u + 1.0) / 2.0).clamp(0.0, 1.0)).to(image.dtype)
+            return DiffEventSample(image=out, residual=0.5 * k * rho)
+
+    def forward(self, image: torch.Tensor, *, events: torch.Tensor | None = None,
+                batch: Batch | None = None) -> torch.Tensor:
+        return self.sample(image, events=events, batch=batch).image

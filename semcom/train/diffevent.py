@@ -12,15 +12,23 @@ crops with flips; ``E`` from the SCER each sample carries, at the camera's nomin
 ``python -m semcom.train.diffevent --out DIR`` (or from ``benchmarks/diffevent.py``); it writes
 ``DIR/diffevent.ckpt`` (the receiver's weights, what ``DiffEvent(weights=...)`` and the zoo load) and
 ``DIR/log.csv`` (one row every ``log_every`` steps of each part, its ``stage`` column naming the part).
+
+**Guidance selection** (issue 35): :func:`tune_guidance` scores a grid of sampler settings (``s``, ``λ``, ``s'``,
+``λ'``, the step cap, the step spacing) with trained weights on frames of the ``synth-blur`` *training* split
+(never the evaluation frames) and returns one row per setting, best first::
+
+    python -m semcom.train.diffevent tune --weights shipped --frames 16 --size 128 --steps 20 \
+        --out results/diffevent/tuning-published.csv
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +42,7 @@ from semcom.sources.events import LUMA_WEIGHTS
 from semcom.sources.representations import scer_levels
 
 __all__ = ["load_data", "event_denominator", "train_enhancer", "train_prior", "residual_gain", "save_receiver",
-           "train_all"]
+           "train_all", "guidance_grid", "tune_guidance", "TUNE_GRID"]
 
 #: the event camera's log offset (the simulator's and EDI's default)
 LOG_EPS = 1e-3
@@ -189,7 +197,99 @@ def train_all(out: Path, *, data: Any, steps_f: int = 800, steps_x: int = 3000, 
                          training=training)
 
 
+#: the default grid of :func:`tune_guidance` for the published sampler (2 x 3 x 2 x 2 x 2 = 48 settings; the step
+#: spacing is quadratic throughout): ``s``; ``lam_rel``, the TV weight relative to ``s`` (``λ = lam_rel · s``);
+#: ``s'``; ``λ'``; the cap share ``η``.  Centred on the tiny run's best (s = 1e4, λ = 100, s' = 1e-3, λ' = 3, η = 0.9)
+TUNE_GRID: dict[str, tuple] = {"s": (1e3, 1e4), "lam_rel": (0.0, 1e-3, 1e-2), "s_r": (1e-3, 1.0),
+                               "lam_r": (1.0, 3.0), "cap": (0.9, 0.95)}
+
+
+def guidance_grid(**axes: Iterable[Any]) -> list[dict[str, Any]]:
+    """Every combination of the given axes (receiver options, plus ``lam_rel``: ``lam = lam_rel · s``), in
+    order; e.g. ``guidance_grid(s=(10, 100), lam_rel=(0, 0.01))`` gives four settings."""
+    names = list(axes)
+    out = []
+    for values in itertools.product(*(tuple(axes[n]) for n in names)):
+        g = dict(zip(names, values))
+        if "lam_rel" in g:
+            g["lam"] = float(g.pop("lam_rel")) * float(g.get("s", 1.0))
+        out.append(g)
+    return out
+
+
+def tune_guidance(grid: Iterable[Mapping[str, Any]], *, weights: str | Path = "shipped", frames: int = 16,
+                  size: int = 128, steps: int = 20, sampler: str = "published", seed: int = 7,
+                  batch_size: int = 4, progress: bool = False, **receiver: Any) -> list[dict[str, Any]]:
+    """Score each setting of ``grid`` (receiver options: ``s``, ``s_r``, ``lam``, ``lam_r``, ``cap``,
+    ``spacing``, ...) by DiffEvent's PSNR / SSIM against the sharp frames of ``frames`` samples of the
+    ``synth-blur`` **training** split (``size``², ``seed``: never the evaluation frames, which are the test
+    split), with the trained ``weights``, ``steps`` sampling steps and the sampler ``sampler``.  The same
+    frames and sampling seed for every setting (paired).  ``receiver``: further options for every setting.
+
+    Returns one row per setting, best PSNR first: the setting, ``steps``, ``frames``, ``size``, ``psnr``,
+    ``ssim`` (means over the frames), ``r_abs_max`` (the largest returned ``|r|``, linear light) and
+    ``seconds_per_frame``.
+    """
+    from semcom.metrics.functional import psnr, ssim
+    from semcom.registry import SOURCES
+    from semcom.sources.base import collate
+
+    if frames < 1 or size < 16 or steps < 1 or batch_size < 1:
+        raise ValueError("tune_guidance: frames, steps and batch_size must be positive, size at least 16")
+    ds = SOURCES.build("synth-blur", split="train", size=size, n=frames, seed=seed)
+    batches = [collate([ds[i] for i in range(j, min(j + batch_size, frames))]) for j in range(0, frames, batch_size)]
+    sharp = torch.cat([b.sharp for b in batches])
+    rows = []
+    for g in grid:
+        rx = DiffEvent(**{"sampler": sampler, "weights": weights, "steps": steps, **receiver, **g}).eval()
+        t0 = time.perf_counter()
+        outs = [rx.sample(b.blurry, batch=b) for b in batches]
+        secs = (time.perf_counter() - t0) / frames
+        image = torch.cat([o.image for o in outs])
+        row = {**{k: g[k] for k in g}, "steps": g.get("steps", steps), "frames": frames, "size": size,
+               "psnr": round(float(psnr(image, sharp).mean()), 4), "ssim": round(float(ssim(image, sharp).mean()), 5),
+               "r_abs_max": round(max(float(o.residual.abs().max()) for o in outs), 5),
+               "seconds_per_frame": round(secs, 3)}
+        rows.append(row)
+        if progress:
+            print(f"tune {dict(g)}: {row['psnr']:.2f} dB ({secs:.2f} s/frame)", file=sys.stderr, flush=True)
+    return sorted(rows, key=lambda r: -r["psnr"])
+
+
+def tune_main(argv: list[str] | None = None) -> int:
+    """``python -m semcom.train.diffevent tune``: :func:`tune_guidance` over :data:`TUNE_GRID` (or a smaller
+    grid), written as a CSV (best first)."""
+    ap = argparse.ArgumentParser(prog="python -m semcom.train.diffevent tune",
+                                 description="choose DiffEvent's guidance on training frames (never the test split)")
+    ap.add_argument("--out", required=True, help="CSV to write (one row a setting, best first)")
+    ap.add_argument("--weights", default="shipped")
+    ap.add_argument("--sampler", default="published")
+    ap.add_argument("--frames", type=int, default=16)
+    ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=7)
+    for name, values in TUNE_GRID.items():
+        ap.add_argument(f"--{name.replace('_', '-')}", type=float, nargs="+", default=list(values))
+    ap.add_argument("--spacing", nargs="+", default=["quadratic"])
+    args = ap.parse_args(argv)
+    from semcom.bench.results import write_table
+
+    try:
+        grid = guidance_grid(**{n: getattr(args, n) for n in TUNE_GRID}, spacing=args.spacing)
+        rows = tune_guidance(grid, weights=args.weights, frames=args.frames, size=args.size, steps=args.steps,
+                             sampler=args.sampler, seed=args.seed, progress=True)
+    except (SemcomError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    print(write_table(args.out, rows))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["tune"]:
+        return tune_main(argv[1:])
     ap = argparse.ArgumentParser(description="train DiffEvent's event enhancement and its two diffusion priors")
     ap.add_argument("--out", required=True, help="folder for diffevent.ckpt and log.csv")
     ap.add_argument("--steps-f", type=int, default=800, help="steps of the event enhancement")
