@@ -318,3 +318,20 @@ def test_an_unavailable_metric_is_one_notice_on_its_own_line_not_on_the_bar(tmp_
     assert said[0].rsplit("\r", 1)[-1].startswith("DISTS unavailable: no VGG16 ImageNet weights found")
     assert "frame" in err  # the bar counts frames
     assert pd.read_csv(path)["dists"].isna().all()
+
+
+def test_an_interrupt_during_the_first_point_leaves_no_file(tmp_path, monkeypatch):
+    """Ctrl-C before any row: no lone sidecar, lock or empty CSV is left behind."""
+    import semcom.bench.sweep as sweep_mod
+    from semcom.bench.sweep import SweepConfig, run_sweep
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweep_mod, "evaluate_point", interrupted)
+    cfg = SweepConfig(link="softcast", cbr=1 / 12, snr_db=(0.0, 5.0), dataset="skimage",
+                      dataset_params={"size": 32}, limit=2, metrics=("psnr",))
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(cfg, out_dir=out, progress=False, notice=lambda m: None)
+    assert not out.exists() or not any(out.iterdir())

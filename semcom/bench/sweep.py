@@ -452,14 +452,19 @@ class SweepJob:
 
     def failed(self, exc: BaseException, snr: float | None = None) -> SemcomError:
         """The one-line error of a point that raised; a sweep with no row at all leaves no files."""
-        if not _has_rows(self.csv_path):  # no row at all: remove the files this call created
-            for path, was in self.existed.items():
-                if not was:
-                    path.unlink(missing_ok=True)
+        self.discard_if_empty()
         text = str(exc).strip()
         first = (text.splitlines() or [type(exc).__name__])[-1 if "allocate" in text else 0]
         where = "" if snr is None else f" at {snr:g} dB"
         return SemcomError(f"{self.name} at CBR {format_cbr(self.cfg.cbr)}{where}: {first}")
+
+    def discard_if_empty(self) -> None:
+        """Remove the files this run created while the sweep has no row at all (a refused or
+        interrupted first point leaves nothing behind, not a lone sidecar)."""
+        if not _has_rows(self.csv_path):
+            for path, was in self.existed.items():
+                if not was:
+                    path.unlink(missing_ok=True)
 
     def finish(self) -> Path:
         """The sidecar completed (finish time, the sensor stage's cost); the CSV's path."""
@@ -659,6 +664,9 @@ def _run_sweep(cfg: SweepConfig, *, out_dir: Path, overwrite: bool, progress: bo
         except (ValueError, RuntimeError) as exc:  # a component refused the input, or memory ran out
             bar.leave = False  # the error line stands alone
             raise job.failed(exc) from None
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: finished points stay, an empty sweep leaves nothing
+            job.discard_if_empty()
+            raise
         finally:
             bar.close()
         return job.finish()
