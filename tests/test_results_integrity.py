@@ -2,12 +2,14 @@
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from semcom.bench.reproduce import DEFAULT_OUT, FIGURES, manifest_path
-from semcom.bench.tables import ROOT, TABLES, render, stale_tables
+from semcom.bench.tables import DOC_FILES, NO_CI, ROOT, TABLES, render, stale_tables
+from semcom.errors import SemcomError
 
 CURVES = [name for name, f in FIGURES.items() if f.kind == "curves"]
 OUT = ROOT / DEFAULT_OUT
@@ -56,3 +58,56 @@ def test_a_changed_number_makes_the_table_stale(tmp_path):
     cell = text.index(" / ", start)
     doc.write_text(text[:cell - 1] + ("9" if text[cell - 1] != "9" else "8") + text[cell:])
     assert stale_tables(tmp_path) == ["docs/results.md: fig4"]
+
+
+def _shadow(tmp_path: Path, rel: str) -> Path:
+    """A checkout under ``tmp_path``: the docs copied, ``results/`` linked to the committed files except
+    ``rel``, which is a copy to doctor."""
+    for f in DOC_FILES:
+        (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / f, tmp_path / f)
+    parts = Path(rel).parts
+    src, dst = ROOT, tmp_path
+    for i, part in enumerate(parts[:-1]):
+        src, dst = src / part, dst / part
+        dst.mkdir(exist_ok=True)
+        for child in src.iterdir():
+            if child.name != parts[i + 1]:
+                (dst / child.name).symlink_to(child)
+    shutil.copy(ROOT / rel, tmp_path / rel)
+    return tmp_path / rel
+
+
+# (table, source, text in the source, what it becomes): one source of each kind the experiment tables read
+DOCTORED = [
+    ("stra-targets", "results/stra/targets.csv", "-4.728", "-3.728"),                    # a benchmark's table
+    ("ssdm-links", "results/ssdm/links/links.csv", "23.916", "22.916"),                  # differences between rows
+    ("diffevent-targets", "results/diffevent/per_frame.csv", "31.059", "32.059"),         # paired over frames here
+    ("event-share", "results/ablation/event-share/given.csv", "23.0650", "23.1650"),     # a learning curve
+    ("training-budget", "results/training/ev-jscc-cbr1-48-adaptive.csv", "4969.27", "5969.27"),
+    ("sensor-compute", "results/reproduce/evjscc-fig4/edi-tx-deepjscc_awgn_cbr1-48.json",  # a sweep's sidecar
+     '"ms_per_frame": 9.538', '"ms_per_frame": 19.538'),
+]
+
+
+@pytest.mark.parametrize("name,rel,old,new", DOCTORED, ids=[d[0] for d in DOCTORED])
+def test_an_experiment_table_follows_its_source(tmp_path, name, rel, old, new):
+    """A changed number in a committed source makes its block stale, whatever kind of file it is."""
+    copy = _shadow(tmp_path, rel)
+    text = copy.read_text()
+    assert text.count(old) == 1, f"{rel} no longer holds {old!r}: pick another number for this test"
+    copy.write_text(text.replace(old, new))
+    assert f"docs/results.md: {name}" in stale_tables(tmp_path)
+
+
+def test_a_missing_source_is_an_error_not_an_empty_table(tmp_path):
+    _shadow(tmp_path, "results/stra/targets.csv").unlink()
+    with pytest.raises(SemcomError, match="results/stra/targets.csv"):
+        stale_tables(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["event-share", "blurry-target", "evjscc-ablation", "stra-links", "ssdm-cascade",
+                                  "ssdm-nobsn", "ssdm-unet", "ssdm-noise", "ssdm-links", "ssdm-decoded",
+                                  "diffevent-link", "spjscc", "sdm-tx"])
+def test_a_margin_without_per_frame_data_says_it_has_no_interval(name):
+    assert NO_CI in TABLES[name](ROOT)
