@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from ssdm_links import variant  # benchmarks/ssdm_links.py, beside this script
 
+from semcom.bench.identity import display_path
 from semcom.bench.results import write_table
 from semcom.bench.sweep import SweepConfig, run_sweep
 from semcom.link import Link
@@ -102,7 +103,11 @@ def main() -> int:
                                 "snr_db": args.snr, "config": base["config"], "teacher": "SDM + SR on exact inputs",
                                 "init": "shipped s-sdm", "seconds": round(time.perf_counter() - t0, 1)})
         (out / f"training_log_{tag}.csv").write_text(log.read_text())
-    tuned_link = variant(LINK, f"ft-{tag}", out, weights=str(weights.resolve()))
+    # the link file names the weights from the repository's root (where the command runs; a path the sweep
+    # loads from the working directory), never by this machine's absolute path unless given one outside it
+    named = display_path(str(weights))
+    tuned_link = variant(LINK, f"ft-{tag}", out, weights=named if Path(named).resolve() == weights.resolve()
+                         else str(weights))
     tuned = next(csv.DictReader(open(run_sweep(SweepConfig(link=str(tuned_link), cbr=1 / 48, snr_db=(args.snr,),
                                                            metrics=("psnr", "ssim")), out_dir=out, progress=False))))
     rows = [{"receiver": "s-sdm as shipped (distilled on exact inputs)", "psnr": base["psnr"], "ssim": base["ssim"],

@@ -53,7 +53,7 @@ def test_command_line_runs_figures_of_two_cbrs_in_parallel_processes(tmp_path):
     from semcom.cli import main
 
     args = ["reproduce", "evjscc-fig4", "evjscc-fig5", "--snr", "0,20", "--limit", "1", "--links",
-            "deepjscc,bpg-capacity", "--jobs", "2", "--out", str(tmp_path), "-q"]
+            "deepjscc,deepjscc-deblur", "--jobs", "2", "--out", str(tmp_path), "-q"]
     assert main(args) == 0
     for name in ("evjscc-fig4", "evjscc-fig5"):
         assert (tmp_path / f"{name}.png").exists()
@@ -68,8 +68,8 @@ def test_a_figure_redrawn_after_one_link_keeps_every_link_it_has(tmp_path):
     from semcom.cli import main
 
     base = ["reproduce", "evjscc-fig4", "--snr", "0,20", "--limit", "1", "--out", str(tmp_path), "-q"]
-    assert main(base + ["--links", "deepjscc,bpg-capacity"]) == 0
-    assert main(base + ["--links", "bpg-capacity", "--overwrite"]) == 0
+    assert main(base + ["--links", "deepjscc,deepjscc-deblur"]) == 0
+    assert main(base + ["--links", "deepjscc-deblur", "--overwrite"]) == 0
     manifest = json.loads((tmp_path / "evjscc-fig4.manifest.json").read_text())
     (panel,) = manifest["panels"]
     assert panel["links"] == ["deepjscc", "bpg-capacity"]
@@ -91,14 +91,14 @@ def test_overwrite_recomputes_only_the_named_links(tmp_path, monkeypatch):
     from semcom.cli import main
 
     base = ["reproduce", "evjscc-fig4", "--snr", "0", "--limit", "1", "--out", str(tmp_path), "-q", "--jobs", "1"]
-    assert main([*base, "--links", "deepjscc,softcast"]) == 0
+    assert main([*base, "--links", "deepjscc,deepjscc-deblur"]) == 0
     seen = []
     real = sweep.evaluate_point
     monkeypatch.setattr(sweep, "evaluate_point", lambda link, *a, **k: seen.append(link.name) or real(link, *a, **k))
-    assert main([*base, "--links", "deepjscc,softcast"]) == 0
+    assert main([*base, "--links", "deepjscc,deepjscc-deblur"]) == 0
     assert seen == []  # resumed
-    assert main([*base, "--links", "softcast", "--overwrite"]) == 0
-    assert seen == ["softcast"]
+    assert main([*base, "--links", "deepjscc-deblur", "--overwrite"]) == 0
+    assert seen == ["deepjscc-deblur"]
 
 
 def test_where_events_help_covers_both_channels_and_cbrs_and_names_existing_links():

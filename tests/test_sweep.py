@@ -204,3 +204,54 @@ def test_sidecar_names_a_shipped_link_by_its_package_path_and_is_redescribed_wit
     again = json.loads(side.read_text())
     assert again["resolved"]["link"]["path"] == "semcom/links/softcast.toml"
     assert again["git_commit"] == "0123abc" and path.read_text() == before
+
+
+def test_checkpoint_paths_are_recorded_relative_to_the_package_or_the_repository(tmp_path):
+    """A sidecar names a shipped zoo file by its package path and a file inside the repository by its path
+    from the repository's root, whatever the path given; any other file as given."""
+    from pathlib import Path
+
+    from semcom.bench.identity import display_checkpoint, display_path
+    from semcom.zoo.store import entry_path, find_entry
+
+    zoo = entry_path(find_entry(codec="deepjscc", cbr=1 / 48, snr_mode="adaptive"))
+    assert display_checkpoint(str(zoo.resolve())) == "semcom/zoo/checkpoints/deepjscc-cbr1-48-adaptive.ckpt"
+    assert display_checkpoint(None) is None and display_checkpoint("none") == "none"
+    outside = str(tmp_path / "my.ckpt")
+    assert display_checkpoint(outside) == outside
+    root = Path(sweep.__file__).resolve().parents[2]
+    if (root / "pyproject.toml").is_file():  # run from a source checkout
+        assert display_path(str(root / "ckpt" / "run" / "x.ckpt")) == "ckpt/run/x.ckpt"
+        assert display_path(str(root / "results" / "exp" / "x.toml")) == "results/exp/x.toml"
+
+
+def test_a_checkpoint_given_by_absolute_path_is_redescribed_without_recomputing(tmp_path, monkeypatch):
+    from semcom.zoo.store import entry_path, find_entry
+
+    zoo = str(entry_path(find_entry(codec="deepjscc", cbr=1 / 48, snr_mode="adaptive")).resolve())
+    cfg = SweepConfig(link="deepjscc", cbr=1 / 48, snr_db=(0.0,), limit=1, metrics=("psnr",), checkpoint=zoo)
+    path = run_sweep(cfg, out_dir=tmp_path, progress=False)
+    side = path.with_suffix(".json")
+    meta = json.loads(side.read_text())
+    shipped = "semcom/zoo/checkpoints/deepjscc-cbr1-48-adaptive.ckpt"
+    assert meta["config"]["checkpoint"] == meta["resolved"]["checkpoint"] == shipped
+    assert "/" not in meta["config"]["link"] and meta["resolved"]["link"]["path"] == "semcom/links/deepjscc.toml"
+    # written by an older version, with the machine's absolute path: described anew, the rows and the
+    # commit that computed them kept, nothing evaluated again
+    machine = "/somewhere/else/" + shipped
+    meta["config"]["checkpoint"] = meta["resolved"]["checkpoint"] = machine
+    meta["git_commit"] = "0123abc"
+    side.write_text(json.dumps(meta))
+    before = path.read_text()
+    monkeypatch.setattr(sweep, "evaluate_point", lambda *a, **k: pytest.fail("recomputed"))
+    run_sweep(cfg, out_dir=tmp_path, progress=False)
+    again = json.loads(side.read_text())
+    assert again["config"]["checkpoint"] == again["resolved"]["checkpoint"] == shipped
+    assert again["git_commit"] == "0123abc" and path.read_text() == before
+    assert {k: v for k, v in again.items() if k not in ("config", "resolved")} == \
+        {k: v for k, v in meta.items() if k not in ("config", "resolved")}
+    # only the sidecar's config is re-described (the identity already current): written the same way
+    again["config"]["checkpoint"] = machine
+    side.write_text(json.dumps(again))
+    run_sweep(cfg, out_dir=tmp_path, progress=False)
+    assert json.loads(side.read_text())["config"]["checkpoint"] == shipped

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -112,22 +113,55 @@ def portable_identity(identity: dict[str, Any]) -> dict[str, Any]:
 
 
 def display_path(path: str) -> str:
-    """A link file's path as a sidecar records it: relative to the package for the shipped links
-    (``semcom/links/NAME.toml``, the same in every clone), as given for a user's own file."""
+    """A file's path as a sidecar records it, never a machine's absolute path where it can be helped:
+    relative to the package for the package's own files (``semcom/links/NAME.toml``,
+    ``semcom/zoo/checkpoints/NAME.ckpt``, the same in every clone and installation), relative to the
+    repository for a file inside the source checkout the package is run from (``ckpt/run/x.ckpt``,
+    ``results/exp/link.toml``), as given for any other file."""
     if not path:
         return path
     package = Path(__file__).resolve().parents[1]
     try:
-        return (Path("semcom") / Path(path).resolve().relative_to(package)).as_posix()
-    except ValueError:
+        resolved = Path(path).resolve()
+    except (OSError, RuntimeError):
         return path
+    try:
+        return (Path("semcom") / resolved.relative_to(package)).as_posix()
+    except ValueError:
+        pass
+    root = package.parent
+    if (root / "pyproject.toml").is_file():  # a source checkout, not site-packages
+        try:
+            return resolved.relative_to(root).as_posix()
+        except ValueError:
+            pass
+    return path
+
+
+def display_checkpoint(checkpoint: str | None) -> str | None:
+    """The ``checkpoint`` a sweep was given as its sidecar records it: ``None`` (the shipped one) and
+    ``"none"`` (untrained) as they are, a file as :func:`display_path` writes it (a shipped zoo file as
+    ``semcom/zoo/checkpoints/NAME.ckpt``, one inside the repository relative to it)."""
+    if checkpoint is None or str(checkpoint).lower() == "none":
+        return checkpoint
+    return display_path(str(checkpoint))
+
+
+def display_config(cfg: "SweepConfig") -> dict[str, Any]:
+    """The sidecar's ``config``: the sweep's options as given, with the link (when a file) and the
+    checkpoint written as :func:`display_path` writes files."""
+    out = {**asdict(cfg), "snr_db": list(cfg.snr_db), "checkpoint": display_checkpoint(cfg.checkpoint)}
+    if cfg.link.endswith(".toml") or "/" in cfg.link or "\\" in cfg.link:  # a link file, not a link's name
+        out["link"] = display_path(cfg.link)
+    return out
 
 
 def sweep_identity(cfg: SweepConfig, spec: Any, channel: Component, dataset: Any) -> dict[str, Any]:
     """What the sweep's numbers depend on (stored as ``resolved`` in the sidecar)."""
-    return {"link": {**spec.as_dict(), "path": display_path(spec.path)}, "cbr": cfg.cbr, "channel": {"name": channel.name, **channel.params},
+    return {"link": {**spec.as_dict(), "path": display_path(spec.path)}, "cbr": cfg.cbr,
+            "channel": {"name": channel.name, **channel.params},
             "dataset": dataset.describe() or str(cfg.dataset), "limit": cfg.limit, "repeats": cfg.repeats,
-            "seed": cfg.seed, "metrics": list(cfg.metrics), "checkpoint": cfg.checkpoint}
+            "seed": cfg.seed, "metrics": list(cfg.metrics), "checkpoint": display_checkpoint(cfg.checkpoint)}
 
 
 def resumed_points(csv_path: Path, old: dict[str, Any], *, key: str, weights: str) -> set[float]:

@@ -23,7 +23,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -41,7 +41,7 @@ from semcom.link import Component, Link, find_link
 from semcom.registry import METRICS, SOURCES
 from semcom.sources.base import Batch, collate
 # what identifies a sweep and its files (re-exported: they used to live here)
-from semcom.bench.identity import (DEFAULT_METRICS, input_reference, output_stem,  # noqa: F401
+from semcom.bench.identity import (DEFAULT_METRICS, display_config, input_reference, output_stem,  # noqa: F401
                                    portable_identity, resumed_points, sweep_identity, trained_range_notice,
                                    weights_digest)
 
@@ -508,6 +508,10 @@ def check_sweep_files(csv_path: Path, configs_path: Path, per_frame: Path, metri
         check_table(path, first=first, keys=keys, numbers=numbers, optional_numbers=optional)
 
 
+#: the options of a sidecar's ``config`` that describe files (a rerun that writes them otherwise re-describes them)
+_DESCRIBED = ("link", "checkpoint")
+
+
 def prepare_sweep(cfg: SweepConfig, *, out_dir: Path, overwrite: bool,
                   notice: Callable[[str], None] | None) -> SweepJob:
     """Build and check a sweep, lock its output, resume it from its files and write its sidecar
@@ -573,7 +577,7 @@ def _prepare_locked(cfg: SweepConfig, spec: Any, channel: Component, csv_path: P
     # 3. the sidecar
     batches = [collate([dataset[i] for i in group]) for group in batch_indices(dataset, cfg.batch_size)]
     existed = {p: p.exists() for p in (csv_path, json_path, configs_path, per_frame)}
-    sidecar = {"config_key": key, "weights": weights, "config": {**asdict(cfg), "snr_db": list(cfg.snr_db)},
+    sidecar = {"config_key": key, "weights": weights, "config": display_config(cfg),
                "resolved": identity,
                "git_commit": git_commit(), "versions": package_versions(), "csv": csv_path.name,
                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "torch_threads": torch.get_num_threads()}
@@ -585,10 +589,12 @@ def _prepare_locked(cfg: SweepConfig, spec: Any, channel: Component, csv_path: P
     # nothing to compute and the reference already there: the sidecar stays as it is (a clean clone stays clean)
     if todo or old_sidecar.get("reference") != sidecar.get("reference"):
         write_json(json_path, sidecar)
-    elif old_sidecar.get("resolved") != sidecar["resolved"]:
-        # the same numbers described anew (e.g. a link file's path written relative to the package):
-        # the commit and times of the run that computed the rows stay
-        write_json(json_path, {**old_sidecar, "resolved": sidecar["resolved"]})
+    elif (old_sidecar.get("resolved") != sidecar["resolved"]
+          or any((old_sidecar.get("config") or {}).get(k) != sidecar["config"][k] for k in _DESCRIBED)):
+        # the same numbers described anew (e.g. a link file's or a checkpoint's path written relative to the
+        # package or the repository): the commit and times of the run that computed the rows stay
+        config = {**(old_sidecar.get("config") or {}), **{k: sidecar["config"][k] for k in _DESCRIBED}}
+        write_json(json_path, {**old_sidecar, "config": config, "resolved": sidecar["resolved"]})
     if not todo:
         release()
         say(f"all {len(cfg.snr_db)} SNR points already in {csv_path}")
