@@ -37,7 +37,7 @@ def test_generated_tables_equal_what_the_committed_csvs_give():
 
 
 def test_every_table_is_used_in_the_docs_and_an_unknown_block_is_refused():
-    text = "".join((ROOT / f).read_text() for f in ("README.md", "docs/results.md"))
+    text = "".join((ROOT / f).read_text() for f in ("README.md", "docs/results.md", "docs/training.md"))
     unused = [n for n in TABLES if f"<!-- table: {n} -->" not in text]
     assert not unused
     from semcom.errors import SemcomError
@@ -48,7 +48,7 @@ def test_every_table_is_used_in_the_docs_and_an_unknown_block_is_refused():
 
 def test_a_changed_number_makes_the_table_stale(tmp_path):
     """The check can fail: a doctored cell in a copy of the docs is found."""
-    for f in ("README.md", "docs/results.md"):
+    for f in ("README.md", "docs/results.md", "docs/training.md"):
         (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / f).write_text((ROOT / f).read_text())
     (tmp_path / "results").symlink_to(ROOT / "results")
