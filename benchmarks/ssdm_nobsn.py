@@ -57,9 +57,11 @@ def main() -> int:
     rows = score_at_thresholds({"SDM + SR (the teacher)": lambda b: teacher(b.blurry, b.spikes),
                                 "S-SDM: LDN distilled from SDM + SR": lambda b: rx(b.blurry, batch=b)}, THETAS)
     write_table(Path(args.out) / "nobsn.csv", rows)
-    shutil.copy(ck / "log.csv", Path(args.out) / "nobsn_training_log.csv")
-    # drawn from the copy: the shipped s-sdm's curve (the manifest's ``curve``) is titled by its entry
-    plot_training_log(Path(args.out) / "nobsn_training_log.csv", Path(args.out) / "nobsn_training_log.png")
+    # the shipped s-sdm's curve lives with the other shipped checkpoints' curves (the manifest's ``curve``),
+    # drawn from the copy so that it is titled by its entry
+    curve = Path(args.out).parent / "training" / "s-sdm-cbr1-1-snr0.csv"
+    shutil.copy(ck / "log.csv", curve)
+    plot_training_log(curve, curve.with_suffix(".png"))
     return 0
 
 

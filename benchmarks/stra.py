@@ -16,7 +16,8 @@ They are scored on the test split (every frame of every sequence, 256x256) again
 the blurry frame itself and EDI per frame (raw events, the camera's nominal contrast) as references.
 Each row gives parameters and CPU throughput in frames/s at 180x320 (one sequence of 3 frames a pass,
 ``torch`` threads as set).  Writes ``results/stra/table.csv``, each model's training log and curve
-under ``results/stra/training/`` and the checkpoints under ``--ckpt`` (resumed if present).
+under ``results/stra/training/`` (the shipped ``stra`` and ``stra-skips``: ``results/training/<checkpoint>.*``)
+and the checkpoints under ``--ckpt`` (resumed if present).
 
     python benchmarks/stra.py [--steps 1500] [--n-train 352] [--val 32] [--out results/stra]
 """
@@ -51,6 +52,8 @@ MODELS = {  # row label -> link (name or file)
     "STRA without TMB, event skips (ours)": str(HERE / "links" / "stra-notmb-skips.toml"),
     "STRA full, event skips (ours)": "stra-skips",
 }
+#: the models shipped as zoo checkpoints: their curves go where every shipped checkpoint's curve goes
+SHIPPED = {"stra": "stra-cbr1-1-snr0", "stra-skips": "stra-skips-cbr1-1-snr0"}
 
 
 def throughput(receiver: torch.nn.Module, *, reps: int = 5) -> float:
@@ -108,8 +111,12 @@ def main() -> int:
                     dataset="synth-blur-video", size=args.size, n_train=args.n_train + args.val, n_val=args.val,
                     val_every=100, log_every=10, checkpoint_every=100, workers=args.workers, out=ck, progress=True)
         if ck.with_suffix(".csv").exists():  # the curve drawn from the copy: a shipped one is titled by its entry
-            shutil.copy(ck.with_suffix(".csv"), out_dir / "training" / f"{stem}.csv")
-            plot_training_log(out_dir / "training" / f"{stem}.csv", out_dir / "training" / f"{stem}.png")
+            # a shipped model's curve lives with the other shipped checkpoints' curves (results/training/)
+            curve = (out_dir.parent / "training" / f"{SHIPPED[stem]}.csv" if stem in SHIPPED
+                     else out_dir / "training" / f"{stem}.csv")
+            curve.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(ck.with_suffix(".csv"), curve)
+            plot_training_log(curve, curve.with_suffix(".png"))
         spec = find_link(link_name)
         if receiver_takes_weights(spec):  # STRA: the checkpoint goes to the back-end
             link = Link(spec, cbr=1.0, codec_overrides={"checkpoint": str(ck)}).eval()

@@ -391,7 +391,8 @@ STRA_LABELS = {"STRA full": "STRA full (the paper's design, link `stra`)",
 
 def stra_table() -> Callable[[Path], str]:
     """STRA's ablation on exact inputs (``results/stra/table.csv``), with the throughput the TMB costs and
-    the last validation points of the curves in ``results/stra/training/``."""
+    the last validation points of the curves (``results/training/`` for the shipped ``stra-skips``,
+    ``results/stra/training/`` for the others)."""
     src = "results/stra/table.csv"
 
     def build(root: Path) -> str:
@@ -410,8 +411,9 @@ def stra_table() -> Callable[[Path], str]:
                                   "STRA without TMB, event skips (ours)"), src)
         fps = {k: _num(r["fps_cpu_180x320"]) for k, r in by.items()}
         cur = {}
-        for name in ("stra-skips", "unet-xattn"):
-            pts = dict(_val_points(_rows(root, f"results/stra/training/{name}.csv")))
+        for name, curve in (("stra-skips", "results/training/stra-skips-cbr1-1-snr0.csv"),
+                            ("unet-xattn", "results/stra/training/unet-xattn.csv")):
+            pts = dict(_val_points(_rows(root, curve)))
             last = max(pts)
             mid = max(s for s in pts if s <= 0.75 * last)
             cur[name] = f"`{name}` {pts[mid]:.2f} → {pts[last]:.2f} dB (steps {mid} → {last})"
@@ -532,7 +534,7 @@ def ssdm_nobsn_table(target_db: float = 3.0, max_loss_db: float = 1.5) -> Callab
         sdm = {t: _num(gap[SDM80][f"psnr_theta{t}"]) for t in (1, 2, 4)}
         over64 = p[ldn, 1] - _num(gap[SDM64]["psnr_theta1"])
         loss = p[ldn, 1] - p[ldn, 4]
-        log = _rows(root, "results/ssdm/nobsn_training_log.csv")
+        log = _rows(root, "results/training/s-sdm-cbr1-1-snr0.csv")
         return (_md(["method", "θ = 1: PSNR (dB, ± 95 %) / SSIM", "θ = 2", "θ = 4", "loss 1 → 4 (dB)"], body)
                 + f"\nPSNR (dB) against the sharp frame, 32 frames. The LDN (the shipped `s-sdm`, {log[-1]['step']} "
                 f"steps, {_num(log[-1]['seconds']):.0f} s of training) at θ = 1: {over64:+.2f} dB over SDM (64-tick, "
