@@ -25,7 +25,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -614,26 +614,26 @@ class PointWriters:
         self.configs = CsvWriter(job.configs_path) if job.cfg.all_configs else None
         metric_cols = [m for m in job.cfg.metrics]
         self.frames = CsvWriter(job.frames_path, columns=[*FRAME_COLUMNS, *metric_cols])
-        self.frames_file = job.frames_path
-        self.configs_file = job.configs_path
+        # the CSV row comes last, so rows of a point still to do were left by a point interrupted before
+        # its row was written: dropped once here, not re-read before every point
+        for path in (job.frames_path, job.configs_path):
+            drop_points(path, job.todo)
 
     def write(self, rows: PointRows) -> None:
-        snr = rows.row["snr_db"]
         if rows.frames:
-            drop_point(self.frames_file, snr)  # rows of a point interrupted before its row was written
             self.frames.write_many(rows.frames)
         if rows.config_rows:
-            drop_point(self.configs_file, snr)
             self.configs.write_many(rows.config_rows)
         self.main.write(rows.row)
 
 
-def drop_point(path: Path, snr_db: float) -> None:
-    """Remove the rows of one SNR point from a per-frame file (left by a point that never finished)."""
+def drop_points(path: Path, snrs: Sequence[float]) -> None:
+    """Remove the rows of the SNR points ``snrs`` from a per-frame or configurations file."""
     rows = read_rows(path)
     if not rows:
         return
-    keep = [r for r in rows if r.get("snr_db") == "" or round(float(r["snr_db"]), 6) != round(float(snr_db), 6)]
+    drop = {round(float(s), 6) for s in snrs}
+    keep = [r for r in rows if r.get("snr_db") == "" or round(float(r["snr_db"]), 6) not in drop]
     if len(keep) == len(rows):
         return
     columns = list(rows[0])
