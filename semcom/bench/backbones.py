@@ -20,6 +20,7 @@ optimizer and the log); what is published goes to ``--out``:
 * ``logs/<candidate>.csv``: each run's training log (the learning curve's data).
 
     python -m semcom.bench.backbones run --budget-min 6 --round 1     # resumes; one job at a time
+    python -m semcom.bench.backbones plan --budget-min 6 --round 2    # probe now (idle machine), train later
     python -m semcom.bench.backbones report                           # runs.csv + curves.png
 
 A tiny configuration runs in the test suite (``tests/test_backbone_study.py``).
@@ -190,8 +191,11 @@ def _plan(cand: Candidate, s: StudySettings, budget_s: float, state: Path) -> di
     plan = read_json(path)
     if plan.get("budget_s") == budget_s and plan.get("settings") == _settings_dict(s):
         return plan
-    load = wait_for_idle(s.probe_max_load, patience_s=s.probe_patience_s)
-    sec = probe_seconds_per_step(cand, s)
+    if plan.get("settings") == _settings_dict(s):  # another budget: the step time was measured already
+        sec, load = plan["probe_s_per_step"], plan["load_at_probe"]
+    else:
+        load = wait_for_idle(s.probe_max_load, patience_s=s.probe_patience_s)
+        sec = probe_seconds_per_step(cand, s)
     plan = {"candidate": cand.name, "budget_s": budget_s, "probe_s_per_step": sec, "load_at_probe": load,
             "steps": max(20, int(budget_s / sec) // s.log_every * s.log_every), "settings": _settings_dict(s),
             "codec_params": cand.codec_params(), "backbone": cand.backbone, "link": cand.link}
@@ -309,7 +313,7 @@ def _finished_rows(out: Path) -> list[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m semcom.bench.backbones", description=__doc__.splitlines()[0])
-    ap.add_argument("command", choices=("run", "report", "list"))
+    ap.add_argument("command", choices=("run", "plan", "report", "list"))
     ap.add_argument("--round", type=int, action="append", help="rounds to run (default: all, in order)")
     ap.add_argument("--candidate", action="append", help="run only these candidate names")
     ap.add_argument("--budget-min", type=float, default=6.0)
@@ -322,6 +326,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "list":
         for c in cands:
             print(c.name, c.link, c.codec_params())
+        return 0
+    if args.command == "plan":  # probe every listed candidate now (while the machine is idle), train nothing
+        for c in cands:
+            plan = _plan(c, s, args.budget_min * 60, args.state)
+            print(c.name, f"{plan['probe_s_per_step']:.3f} s/step", plan["steps"], "steps")
         return 0
     rows = _finished_rows(args.out)
     if args.command == "run":
