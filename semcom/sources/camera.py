@@ -137,21 +137,52 @@ class HybridCamera:
         return Capture(sharp=sharp_codes, blurry=blurry_codes, raw_events=raw, spikes=spikes, info=info)
 
 
+#: the hybrid camera's noise presets: the settings each one changes from :class:`CameraConfig`'s defaults
+#: (the sources of the numbers: docs/sources.md, "Sensor noise")
+PRESETS: dict[str, dict[str, Any]] = {
+    # today's camera, unchanged: per-sample threshold mismatch of 0.03, nothing else
+    "default": {},
+    # no noise at all: exact thresholds, no noise events, noiseless spikes and RGB frame
+    "ideal": {"contrast_sigma": 0.0, "refractory_us": 0.0, "noise_rate_hz": 0.0, "dark_current": 0.0,
+              "full_well": None, "read_noise": 0.0},
+    # v2e's defaults (a DAVIS-like event camera in good light), a typical spike camera (SCSim's mismatch
+    # and dark current), a typical RGB sensor
+    "v2e": {"contrast_sigma": 0.03, "mismatch": "sensor", "cutoff_hz": 300.0, "shot_noise_hz": 0.001,
+            "leak_hz": 0.01, "leak_jitter": 0.1, "noise_spread_decades": 0.1, "refractory_us": 500.0,
+            "dark_current": 0.005, "dark_sigma": 0.3, "spike_theta_sigma": 0.045, "spike_gain_sigma": 0.058,
+            "spike_read_noise": 0.01, "spike_photons": 1000.0,
+            "full_well": 10_000.0, "read_noise": 0.0003},
+    # v2e's 'noisy' preset (low light), a spike camera and an RGB sensor in low light
+    "noisy": {"contrast_sigma": 0.05, "mismatch": "sensor", "cutoff_hz": 30.0, "shot_noise_hz": 5.0,
+              "leak_hz": 0.1, "leak_jitter": 0.1, "noise_spread_decades": 0.1, "refractory_us": 500.0,
+              "dark_current": 0.02, "dark_sigma": 0.5, "spike_theta_sigma": 0.09, "spike_gain_sigma": 0.116,
+              "spike_read_noise": 0.03, "spike_photons": 200.0,
+              "full_well": 1_000.0, "read_noise": 0.005},
+}
+
+
 @dataclass(frozen=True)
 class CameraConfig:
     """The settings of the hybrid camera's three sensors, shared by every hybrid-camera dataset.
 
     A dataset takes them as one ``camera`` table (a link's ``[source] camera = {...}``, or a
     :class:`CameraConfig`) or as keywords of their own (``--dataset-param spikes=false``); the two
-    may be mixed, but not name the same setting twice.
+    may be mixed, but not name the same setting twice.  The table may name a noise preset
+    (``camera = {preset = "v2e", leak_hz = 0.05}``, or just ``camera = "noisy"``; see :data:`PRESETS`):
+    the preset's values first, then every setting the table or the keywords name.
 
     Args:
         events: whether the event camera is present.
         contrast, contrast_sigma, refractory_us, noise_rate_hz, bytes_per_event: the event camera
             (:class:`~semcom.sources.events.EventCamera`).
+        mismatch, sensor_seed: ``"sample"`` (a fresh mismatch per sample, today's default) or ``"sensor"``
+            (a fixed pattern of each sensor, seeded by ``sensor_seed``), for the event and spike cameras.
+        cutoff_hz, shot_noise_hz, leak_hz, leak_jitter, noise_spread_decades: the event camera's v2e noise.
         spikes: whether the spike camera is present.
         spike_rate_hz, spike_theta, spike_gain, spike_scale, dark_current: the spike camera
             (:class:`~semcom.sources.spikes.SpikeCamera`).
+        spike_theta_sigma, spike_gain_sigma, dark_sigma, spike_read_noise, spike_photons: its noise
+            (threshold and gain mismatch, dark-current spread, thermal/readout noise, photon shot noise).
         full_well, read_noise: the RGB camera's noise (:class:`~semcom.sources.rgb.RGBCamera`).
 
     Example:
@@ -176,6 +207,23 @@ class CameraConfig:
     dark_current: float = 0.0
     full_well: float | None = None
     read_noise: float = 0.0
+    mismatch: str = "sample"
+    sensor_seed: int = 0
+    cutoff_hz: float = 0.0
+    shot_noise_hz: float = 0.0
+    leak_hz: float = 0.0
+    leak_jitter: float = 0.1
+    noise_spread_decades: float = 0.0
+    spike_theta_sigma: float = 0.0
+    spike_gain_sigma: float = 0.0
+    dark_sigma: float = 0.0
+    spike_read_noise: float = 0.0
+    spike_photons: float | None = None
+
+    @classmethod
+    def preset(cls, name: str, **settings: Any) -> "CameraConfig":
+        """The configuration of preset ``name`` (:data:`PRESETS`), with ``settings`` on top of it."""
+        return cls.from_settings({"preset": name}, **settings)
 
     @classmethod
     def settings(cls) -> tuple[str, ...]:
@@ -192,16 +240,21 @@ class CameraConfig:
 
         if isinstance(camera, CameraConfig):
             base, table = camera, {}
-        elif camera is None or isinstance(camera, Mapping):
-            base, table = cls(), dict(camera or {})
+        elif camera is None or isinstance(camera, (Mapping, str)):
+            table = {"preset": camera} if isinstance(camera, str) else dict(camera or {})
+            preset = table.pop("preset", "default")
+            if not isinstance(preset, str) or preset not in PRESETS:
+                raise SemcomError(f"{what}: unknown camera preset {preset!r}{did_you_mean(str(preset), PRESETS)} "
+                                  f"(presets: {', '.join(PRESETS)})")
+            base = cls(**PRESETS[preset])
         else:
-            raise SemcomError(f"{what}: camera must be a table of settings ({', '.join(cls.settings())}), "
-                              f"got {camera!r}")
+            raise SemcomError(f"{what}: camera must be a table of settings ({', '.join(cls.settings())}) or a "
+                              f"preset's name ({', '.join(PRESETS)}), got {camera!r}")
         known = cls.settings()
         for key in table:
             if key not in known:
                 raise SemcomError(f"{what}: the camera table takes no setting {key!r}{did_you_mean(key, known)} "
-                                  f"(camera settings: {', '.join(known)})")
+                                  f"(camera settings: preset, {', '.join(known)})")
         for key in settings:
             if key not in known:
                 own = f"valid: {', '.join(others)}; " if others else ""
@@ -218,10 +271,27 @@ class CameraConfig:
 
     def build(self) -> HybridCamera:
         """The :class:`HybridCamera` these settings describe (``ValueError`` for an invalid value)."""
-        return HybridCamera(
-            rgb=RGBCamera(full_well=self.full_well, read_noise=self.read_noise),
-            events=EventCamera(contrast=self.contrast, contrast_sigma=self.contrast_sigma,
-                               refractory_us=self.refractory_us, noise_rate_hz=self.noise_rate_hz,
-                               bytes_per_event=self.bytes_per_event) if self.events else None,
-            spikes=SpikeCamera(rate_hz=self.spike_rate_hz, theta=self.spike_theta, gain=self.spike_gain,
-                               scale=self.spike_scale, dark_current=self.dark_current) if self.spikes else None)
+        return HybridCamera(rgb=self.rgb_camera(), events=self.event_camera() if self.events else None,
+                            spikes=self.spike_camera() if self.spikes else None)
+
+    def rgb_camera(self) -> RGBCamera:
+        return RGBCamera(full_well=self.full_well, read_noise=self.read_noise)
+
+    def event_camera(self) -> EventCamera:
+        return EventCamera(contrast=self.contrast, contrast_sigma=self.contrast_sigma,
+                           refractory_us=self.refractory_us, noise_rate_hz=self.noise_rate_hz,
+                           bytes_per_event=self.bytes_per_event, mismatch=self.mismatch, sensor_seed=self.sensor_seed,
+                           cutoff_hz=self.cutoff_hz, shot_noise_hz=self.shot_noise_hz, leak_hz=self.leak_hz,
+                           leak_jitter=self.leak_jitter, noise_spread_decades=self.noise_spread_decades)
+
+    def spike_camera(self) -> SpikeCamera:
+        return SpikeCamera(rate_hz=self.spike_rate_hz, theta=self.spike_theta, gain=self.spike_gain,
+                           scale=self.spike_scale, dark_current=self.dark_current,
+                           theta_sigma=self.spike_theta_sigma, gain_sigma=self.spike_gain_sigma,
+                           dark_sigma=self.dark_sigma, read_noise=self.spike_read_noise, photons=self.spike_photons,
+                           mismatch=self.mismatch, sensor_seed=self.sensor_seed)
+
+    def changed(self) -> dict[str, Any]:
+        """The settings that differ from the default camera."""
+        default = CameraConfig()
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) != getattr(default, f.name)}

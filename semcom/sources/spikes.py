@@ -13,6 +13,14 @@ camera: each spike pixel averages a ``scale × scale`` block of the latent frame
 resolution per side by default, as SpikeReveal assumes).  Options: a random initial potential
 (uniform in ``[0, θ)``, the sensor ran before the exposure) and dark current (exponentially
 distributed charge per tick, mean ``dark_current``).
+
+Sensor noise after SpikingSIM (Zhao et al., 2022) and SCSim (2024), each off by default: per-pixel
+threshold mismatch ``θ_i = θ (1 + theta_sigma · N)`` and photo-gain mismatch ``g_i = gain (1 + gain_sigma
+· N)`` (drawn per sample, or once for the sensor with ``mismatch="sensor"``), a per-pixel spread of the
+dark current (``dark_sigma``), photon shot noise (the light's charge of a tick is
+``Poisson(photons · g_i · L) / photons``, ``photons`` the photo-electrons of one threshold's worth of
+white light) and thermal/readout noise (Gaussian charge ``N(0, read_noise²)`` per tick; the potential is
+not clipped below, so the noise is zero-mean).
 """
 
 from __future__ import annotations
@@ -21,9 +29,13 @@ import math
 
 import numpy as np
 
-from semcom.sources.events import luminance
+from semcom.sources.events import _child, luminance, sensor_rng
 
-__all__ = ["SpikeCamera"]
+__all__ = ["SpikeCamera", "SPIKE_NOISE_DEFAULTS"]
+
+#: the spike camera's noise settings that leave the default camera as it was
+SPIKE_NOISE_DEFAULTS = {"theta_sigma": 0.0, "gain_sigma": 0.0, "dark_sigma": 0.0, "read_noise": 0.0,
+                        "photons": None, "mismatch": "sample", "sensor_seed": 0}
 
 
 class SpikeCamera:
@@ -38,6 +50,12 @@ class SpikeCamera:
         dark_current: mean dark charge per tick (exponentially distributed; 0: none).
         max_per_tick: most spikes one pixel reports per tick (1: a binary stream, like the
             sensor; charge beyond one more threshold is lost when a pixel saturates).
+        theta_sigma, gain_sigma: relative standard deviations of the per-pixel threshold and photo gain.
+        dark_sigma: relative standard deviation of the per-pixel dark current (clipped at 0).
+        read_noise: standard deviation of the Gaussian thermal/readout charge per tick (units of ``θ``'s charge).
+        photons: photo-electrons per unit of charge (``None``: no photon shot noise).
+        mismatch, sensor_seed: ``"sample"``: the mismatch is drawn per sample; ``"sensor"``: a fixed pattern
+            of the sensor (seeded by ``sensor_seed`` and the spike frame's size).
 
     Shape:
         :meth:`simulate` takes linear frames ``(K, 3, H, W)`` or ``(K, H, W)`` and their times
@@ -52,7 +70,9 @@ class SpikeCamera:
     """
 
     def __init__(self, *, rate_hz: float = 40_000.0, theta: float = 1.0, gain: float = 1.0, scale: int = 4,
-                 random_init: bool = True, dark_current: float = 0.0, max_per_tick: int = 1) -> None:
+                 random_init: bool = True, dark_current: float = 0.0, max_per_tick: int = 1,
+                 theta_sigma: float = 0.0, gain_sigma: float = 0.0, dark_sigma: float = 0.0, read_noise: float = 0.0,
+                 photons: float | None = None, mismatch: str = "sample", sensor_seed: int = 0) -> None:
         for name, v in (("rate_hz", rate_hz), ("theta", theta), ("gain", gain)):
             if not (math.isfinite(v) and v > 0):
                 raise ValueError(f"{name} must be positive, got {v!r}")
@@ -62,14 +82,51 @@ class SpikeCamera:
             raise ValueError(f"dark_current must be a non-negative charge per tick, got {dark_current!r}")
         if int(max_per_tick) != max_per_tick or not 1 <= max_per_tick <= 255:
             raise ValueError(f"max_per_tick must be an integer in [1, 255], got {max_per_tick!r}")
+        for name, v in (("theta_sigma", theta_sigma), ("gain_sigma", gain_sigma), ("dark_sigma", dark_sigma),
+                        ("read_noise", read_noise)):
+            if isinstance(v, bool) or not (math.isfinite(v) and v >= 0):
+                raise ValueError(f"{name} must be a non-negative number, got {v!r}")
+        if photons is not None and (isinstance(photons, bool) or not (math.isfinite(photons) and photons > 0)):
+            raise ValueError(f"photons must be a positive number of electrons or None, got {photons!r}")
+        if mismatch not in ("sample", "sensor"):
+            raise ValueError(f"mismatch must be 'sample' or 'sensor', got {mismatch!r}")
+        if isinstance(sensor_seed, bool) or int(sensor_seed) != sensor_seed or sensor_seed < 0:
+            raise ValueError(f"sensor_seed must be a non-negative integer, got {sensor_seed!r}")
+        self.theta_sigma, self.gain_sigma, self.dark_sigma = float(theta_sigma), float(gain_sigma), float(dark_sigma)
+        self.read_noise = float(read_noise)
+        self.photons = None if photons is None else float(photons)
+        self.mismatch, self.sensor_seed = mismatch, int(sensor_seed)
         self.rate_hz, self.theta, self.gain = float(rate_hz), float(theta), float(gain)
         self.scale, self.random_init = int(scale), bool(random_init)
         self.dark_current, self.max_per_tick = float(dark_current), int(max_per_tick)
 
+    def noise_settings(self) -> dict:
+        return {k: getattr(self, k) for k in SPIKE_NOISE_DEFAULTS}
+
     def describe(self) -> dict:
-        return {"rate_hz": self.rate_hz, "theta": self.theta, "gain": self.gain, "scale": self.scale,
-                "random_init": self.random_init, "dark_current": self.dark_current,
-                "max_per_tick": self.max_per_tick}
+        out = {"rate_hz": self.rate_hz, "theta": self.theta, "gain": self.gain, "scale": self.scale,
+               "random_init": self.random_init, "dark_current": self.dark_current,
+               "max_per_tick": self.max_per_tick}
+        # only the noise settings that differ from the default: the default camera's description stays as it was
+        out.update({k: v for k, v in self.noise_settings().items() if v != SPIKE_NOISE_DEFAULTS[k]})
+        return out
+
+    @property
+    def pixel_noise(self) -> bool:
+        """Whether any of the SpikingSIM / SCSim noise sources is on."""
+        return bool(self.theta_sigma or self.gain_sigma or self.dark_sigma or self.read_noise or self.photons)
+
+    def pixel_pattern(self, height: int, width: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+        """Per-pixel ``(θ_i, g_i, dark_i)`` float32 ``(h, w)``: from ``rng`` or the sensor's fixed pattern."""
+        def draw(what: str, sigma: float, nominal: float, low: float) -> np.ndarray:
+            if sigma <= 0:
+                return np.full((height, width), nominal, np.float32)
+            src = sensor_rng(self.sensor_seed, height, width, what) if self.mismatch == "sensor" else rng
+            return np.maximum(nominal * (1.0 + sigma * src.standard_normal((height, width))), low).astype(np.float32)
+
+        return (draw("spike_theta", self.theta_sigma, self.theta, 0.05 * self.theta),
+                draw("spike_gain", self.gain_sigma, self.gain, 0.0),
+                draw("spike_dark", self.dark_sigma, self.dark_current, 0.0))
 
     def num_ticks(self, exposure_us: float) -> int:
         """Readout ticks within an exposure of ``exposure_us`` microseconds."""
@@ -117,6 +174,8 @@ class SpikeCamera:
         v = (rng.uniform(size=(h, w)).astype(np.float32) * theta) if self.random_init else np.zeros((h, w), np.float32)
         out = np.empty((ticks, h, w), np.uint8)
         cap = np.float32(self.max_per_tick)
+        if self.pixel_noise:
+            return self._noisy(lum, lo, hi, frac, v, out, rng)
         for i in range(ticks):
             a = frac[i]
             light = lum[lo[i]] if a == 0 else (1 - a) * lum[lo[i]] + a * lum[hi[i]]
@@ -126,5 +185,30 @@ class SpikeCamera:
             n = np.minimum(np.floor(v / theta), cap)
             v -= n * theta
             np.minimum(v, theta, out=v)  # saturation: at most one more threshold is kept
+            out[i] = n
+        return out
+
+    def _noisy(self, lum: np.ndarray, lo: np.ndarray, hi: np.ndarray, frac: np.ndarray, v: np.ndarray,
+               out: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The tick loop with the sensor's mismatch, photon shot noise, dark-current spread and read noise."""
+        extra = _child(rng)
+        _, h, w = lum.shape
+        theta, gain, dark = self.pixel_pattern(h, w, extra)
+        v = v * (theta / np.float32(self.theta))  # the random start lies inside each pixel's own threshold
+        cap = np.float32(self.max_per_tick)
+        for i in range(out.shape[0]):
+            a = frac[i]
+            light = lum[lo[i]] if a == 0 else (1 - a) * lum[lo[i]] + a * lum[hi[i]]
+            charge = gain * light
+            if self.photons is not None:
+                charge = (extra.poisson(np.maximum(charge, 0) * self.photons) / self.photons).astype(np.float32)
+            v += charge
+            if self.dark_current > 0:
+                v += (dark * extra.exponential(1.0, size=(h, w))).astype(np.float32)
+            if self.read_noise > 0:
+                v += (self.read_noise * extra.standard_normal((h, w))).astype(np.float32)
+            n = np.clip(np.floor(v / theta), 0, cap)
+            v -= n * theta
+            np.minimum(v, theta, out=v)
             out[i] = n
         return out
