@@ -2,9 +2,8 @@
 
 1. Images per second of a full sweep: every (modulation, code rate) configuration of the
    link's table at every SNR point over an evaluation set (``synth-blur`` when that source is
-   registered, else ``skimage``), through the registered ``awgn`` channel (or an equivalent
-   local one if the channels package has none yet), with the PSNR of each output computed as
-   the sweep does.  The first SNR point includes the HEVC rate control (cold cache); the
+   registered, else ``skimage``), through the registered ``awgn`` channel, with the PSNR of
+   each output (the project's metric).  The first SNR point includes the HEVC rate control (cold cache); the
    rest reuse the cached encodings.
 2. The link's LDPC decoding (descrambling, reshaping into blocks, BP decoding, CRC check)
    against a bare ``LDPC5GDecoder`` call on the same LLR blocks, best of ``--repeats`` alternating runs:
@@ -17,30 +16,18 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import semcom.codecs  # noqa: E402,F401
-import semcom.sources  # noqa: E402,F401
-from semcom.channels.base import Channel, ChannelOutput  # noqa: E402
-from semcom.codecs.digital.separate import BpgLdpc  # noqa: E402
-from semcom.codecs.digital.sourcecoders import ENCODING_CACHE  # noqa: E402
-from semcom.conventions import parse_cbr, parse_snr  # noqa: E402
-from semcom.registry import CHANNELS, SOURCES  # noqa: E402
-from semcom.sources.base import iterate_batches  # noqa: E402
-
-
-class _LocalAwgn(Channel):
-    def forward(self, x, *, snr_db, generator=None):
-        nv = torch.pow(10.0, -torch.as_tensor(snr_db, dtype=torch.float32) / 10).reshape(-1, 1).expand(x.shape)
-        n = torch.complex(torch.randn(x.shape, generator=generator), torch.randn(x.shape, generator=generator))
-        y = x + n * torch.sqrt(nv / 2)
-        return ChannelOutput(y, torch.ones_like(y), y, nv.contiguous())
+from semcom.codecs.digital.ldpc import BlockCoder
+from semcom.codecs.digital.qam import Modem
+from semcom.codecs.digital.separate import BpgLdpc
+from semcom.codecs.digital.sourcecoders import ENCODING_CACHE
+from semcom.conventions import parse_cbr, parse_snr
+from semcom.metrics.functional import psnr
+from semcom.registry import CHANNELS, SOURCES
+from semcom.sources.base import iterate_batches
 
 
 def best_of(fn, repeats: int) -> float:
@@ -69,13 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     dataset = args.dataset or ("synth-blur" if "synth-blur" in SOURCES else "skimage")
     ds = SOURCES.build(dataset, size=args.size, limit=args.limit)
     batches = list(iterate_batches(ds, args.batch_size))
-    channel = CHANNELS.build("awgn") if "awgn" in CHANNELS else _LocalAwgn()
+    channel = CHANNELS.build("awgn")
     codec = BpgLdpc(cbr=parse_cbr(args.cbr))
     snrs = parse_snr(args.snr)
     variants = codec.variants()
     n_img = len(ds)
     print(f"# dataset {dataset} ({n_img} frames {args.size}x{args.size}), CBR {args.cbr}, {len(snrs)} SNR points x "
-          f"{len(variants)} configurations; channel {'awgn' if 'awgn' in CHANNELS else 'local AWGN'}; "
+          f"{len(variants)} configurations; channel awgn; "
           f"{args.threads} thread(s)")
 
     # -- 1. full sweep --------------------------------------------------------------------
@@ -92,8 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             for i, batch in enumerate(batches):
                 gen = torch.Generator().manual_seed(hash((j, i)) & 0xFFFFFFFF)
                 _, rx = codec.transmit(batch, channel, snr_db=torch.full((batch.size,), s), generator=gen)
-                mse = (rx.image.clamp(0, 1) - batch.blurry).square().mean((1, 2, 3))
-                psnrs += (10 * torch.log10(1.0 / mse)).tolist()
+                psnrs += psnr(rx.image.clamp(0, 1), batch.blurry).tolist()
             best = max(best, (sum(psnrs) / len(psnrs), v))
         per_point.append(time.perf_counter() - t)
         envelope.append((s, best))
@@ -113,8 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     for v in ("qpsk-1/2", "16qam-2/3", "64qam-3/4", "256qam-5/6"):
         codec.set_variant(v)
         plan = codec.plan(args.size, args.size)
-        coder = codec._block_coder(plan, torch.device("cpu"))
-        modem = codec._modem(torch.device("cpu"))
+        # the coder and modem the link builds for this configuration
+        coder = BlockCoder(plan=plan, crc=codec.crc, num_iter=codec.num_iter, early_stop=codec.early_stop)
+        modem = Modem(modulation=codec.modulation)
         frames = max(1, math.ceil(args.blocks / plan.num_blocks))
         gen = torch.Generator().manual_seed(0)
         u = torch.randint(0, 2, (frames, plan.payload_bits), generator=gen).float()

@@ -190,7 +190,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="ev-jscc at batch 16 only, legacy vs device")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
-    sys.path.insert(0, str(ROOT))
     import semcom  # noqa: F401
     from semcom.bench.results import write_table
 

@@ -44,6 +44,8 @@ import sys
 import time
 from pathlib import Path
 
+from semcom.experiments.shared import RECIPES
+
 #: (job name, link, cbr, SNR arguments, steps, extra arguments, job it waits for); "{out}" is the output folder.
 #: Two checkpoints train from scratch; the others start from one of them: DeepJSCC-Deblur from DeepJSCC
 #: (its JSCC, then the U-Net, then all), the same codec at another CBR or SNR mode, SP-JSCC from EV-JSCC
@@ -74,15 +76,8 @@ JOBS = [
      ["--warm-start", "{out}/edi-tx-deepjscc-cbr1-48-adaptive.ckpt"], "edi-tx-deepjscc-cbr1-48-adaptive"),
 ]
 
-COMMON = {
-    "cpu": ["--dataset", "photos", "--size", "160", "--crop", "128", "--n-train", "2112", "--val", "64",
-            "--batch", "16", "--ema", "0.999", "--log-every", "100", "--val-every", "500", "--workers", "2"],
-    "gpu": ["--device", "cuda", "--dataset", "photos", "--fresh-pool", "2048", "--fresh-renew", "200", "--size", "160",
-            "--crop", "128", "--val", "128", "--batch", "128", "--lr", "1.25e-4", "--ema", "0.999", "--log-every", "50",
-            "--val-every", "250"],
-    "tiny": ["--dataset", "synth-blur", "--size", "32", "--n-train", "10", "--val", "2", "--batch", "2",
-             "--log-every", "1", "--ema", "0.5", "--dataset-param", "cache=false"],
-}
+#: the common `semcom train` arguments of each recipe (kept with the experiments that train with them too)
+COMMON = RECIPES
 #: steps of each job are multiplied by this per recipe
 STEP_SCALE = {"cpu": 1.0, "gpu": 0.5, "tiny": 0.0}
 #: narrow networks for the tiny recipe, per link
@@ -147,25 +142,6 @@ def complete(out: Path, job: tuple, recipe: str, plan: dict[str, int] | None = N
         return path.exists() and int(read_meta(path).get("step", -1)) == final
     except (SemcomError, ValueError, OSError):
         return False
-
-
-def train_once(link: str, ckpt: Path, *, steps: int, recipe: str = "cpu", args: list[str] = (),
-               env: dict[str, str] | None = None) -> Path:
-    """Train ``link`` into ``ckpt`` with a recipe's common arguments plus ``args`` (CBR, SNR, warm start,
-    codec parameters), unless ``ckpt`` already holds its final step; an interrupted run resumes.
-    For the benchmarks that train variants (event share, width, blurry target)."""
-    from semcom.errors import SemcomError
-    from semcom.zoo.store import read_meta
-
-    try:
-        if ckpt.exists() and int(read_meta(ckpt).get("step", -1)) == steps:
-            return ckpt
-    except (SemcomError, ValueError, OSError):
-        pass
-    extra = ["--dataset-param", "spikes=false"] if recipe == "cpu" else []
-    subprocess.run([sys.executable, "-m", "semcom.train", "--link", link, "--steps", str(steps), "--out", str(ckpt),
-                    "--checkpoint-every", "500", "-q", *COMMON[recipe], *extra, *args], check=True, env=env)
-    return ckpt
 
 
 def step_timing(log_csv: Path, wall: float) -> tuple[float, float]:

@@ -2,7 +2,6 @@
 table naming a file outside the repository."""
 
 import csv
-import importlib.util
 import re
 from pathlib import Path
 
@@ -81,10 +80,9 @@ def test_no_table_under_results_names_a_file_outside_the_repository():
 
 @pytest.fixture(scope="module")
 def evjscc_events():
-    spec = importlib.util.spec_from_file_location("_evjscc_events", ROOT / "benchmarks" / "evjscc_events.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from semcom.experiments import evjscc
+
+    return evjscc
 
 
 def test_evjscc_events_names_a_checkpoint_by_its_zoo_name_or_a_repository_path(evjscc_events, tmp_path):

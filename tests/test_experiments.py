@@ -1,0 +1,270 @@
+"""The experiment harness and every registered experiment at its tiny scale: the files it writes, their
+columns (those of the committed tables under results/), and values checked against an independent
+computation or a plausible range."""
+
+import csv
+import json
+import math
+from dataclasses import FrozenInstanceError, fields
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from scipy import stats
+
+from semcom.errors import SemcomError
+from semcom.experiments import EXPERIMENTS, run_experiment, with_overrides
+from semcom.experiments.base import Results
+from semcom.experiments.command import experiment as experiment_command
+from semcom.experiments.shared import paired_ci95, pick, Variant
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: each experiment's tables, relative to its output folder, and the committed table with the same columns
+TABLES = {
+    "ldpc-bler": {"ldpc_bler.csv": "results/ldpc-bler/ldpc_bler.csv",
+                  "ldpc_bler_curves.csv": "results/ldpc-bler/ldpc_bler_curves.csv"},
+    "evjscc-events": {"evjscc_events.csv": "results/ablation/evjscc_events.csv"},
+    "snr-modes": {"snr_modes.csv": "results/snr-modes/snr_modes.csv"},
+    "backends": {"backends.csv": "results/backends/backends.csv"},
+    "blurry-target": {"blurry_target.csv": "results/baselines/blurry_target.csv"},
+    "evjscc-ablation": {"evjscc_ablation.csv": "results/ablation/evjscc_ablation.csv"},
+    "evjscc-event-share": {"evjscc_event_share.csv": "results/ablation/evjscc_event_share.csv"},
+    "width-sweep": {"width_sweep.csv": "results/ablation/width_sweep.csv"},
+}
+#: these train a checkpoint (a `semcom train` process of a few seconds)
+TRAINS = {"backends", "blurry-target", "evjscc-ablation", "evjscc-event-share", "width-sweep"}
+
+
+def _rows(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _header(path: Path) -> list[str]:
+    with open(path, newline="") as f:
+        return next(csv.reader(f))
+
+
+# -- the harness -------------------------------------------------------------------------------------------------
+
+def test_every_experiment_has_a_tiny_configuration_a_full_one_and_a_test():
+    assert len(EXPERIMENTS) >= 8
+    for name, exp in EXPERIMENTS.items():
+        assert exp.name == name and exp.summary, name
+        assert isinstance(exp.tiny, exp.config) and exp.tiny != exp.full(), name
+        assert exp.out.startswith("results/"), name
+        with pytest.raises(FrozenInstanceError):
+            setattr(exp.tiny, fields(exp.tiny)[0].name, None)
+    assert set(TABLES) == set(EXPERIMENTS.names()), "an experiment without a tiny test below"
+
+
+def test_list_names_every_experiment_and_its_folder():
+    out = CliRunner().invoke(experiment_command, ["--list"])
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    assert [line.split()[0] for line in lines] == EXPERIMENTS.names()
+    for line in lines:
+        assert EXPERIMENTS[line.split()[0]].out in line
+
+
+def test_show_prints_the_configuration_with_overrides_and_runs_nothing(tmp_path):
+    out = CliRunner().invoke(experiment_command, ["ldpc-bler", "--tiny", "--show", "--set", "rates=1/3,5/6",
+                                                  "--out", str(tmp_path / "x")])
+    assert out.exit_code == 0, out.output
+    assert "rates = ('1/3', '5/6')" in out.output and "size = 64" in out.output
+    assert not (tmp_path / "x").exists()
+
+
+def test_overrides_are_typed_and_unknown_ones_are_refused():
+    cfg = EXPERIMENTS["evjscc-events"].full()
+    new = with_overrides(cfg, ["snr=5,15", "limit=none", "checkpoints=a=x.ckpt,b.ckpt"])
+    assert new.snr == (5.0, 15.0) and new.limit is None and new.checkpoints == ("a=x.ckpt", "b.ckpt")
+    assert with_overrides(cfg, ["limit=4"]).limit == 4
+    with pytest.raises(SemcomError, match="no option 'limt'.*limit"):
+        with_overrides(cfg, ["limt=4"])
+    with pytest.raises(SemcomError, match="not a int"):
+        with_overrides(cfg, ["limit=four"])
+    with pytest.raises(SemcomError, match="KEY=VALUE"):
+        with_overrides(cfg, ["limit"])
+    with pytest.raises(SemcomError, match="unknown experiment 'ldpc-blr'.*ldpc-bler"):
+        run_experiment("ldpc-blr", tiny=True)
+
+
+def test_the_writer_writes_a_table_and_a_sidecar_and_refuses_to_mix_configurations(tmp_path):
+    exp = EXPERIMENTS["ldpc-bler"]
+    res = Results(exp, exp.tiny, tmp_path, tiny=True)
+    path = res.table("t.csv", [{"a": 1.5, "b": "x"}, {"a": float("nan"), "b": "y"}])
+    assert path.read_text().splitlines() == ["a,b", "1.5,x", ",y"]
+    side = json.loads(path.with_suffix(".json").read_text())
+    assert side["experiment"] == "ldpc-bler" and side["tiny"] is True and side["csv"] == "t.csv"
+    assert side["config"]["rates"] == ["1/2"] and len(side["config_key"]) == 16
+    assert side["git_commit"] and side["command"] == "semcom experiment ldpc-bler --tiny"
+    res.append("g.csv", {"x": 1}, columns=("x", "y"))
+    res.append("g.csv", {"y": 2}, columns=("x", "y"))
+    assert _rows(tmp_path / "g.csv") == [{"x": "1", "y": ""}, {"x": "", "y": "2"}]
+    other = Results(exp, with_overrides(exp.tiny, ["seed=1"]), tmp_path)
+    with pytest.raises(SemcomError, match="another configuration"):
+        other.append("g.csv", {"x": 3}, columns=("x", "y"))
+
+
+def test_paired_interval_is_students_t_over_the_differences():
+    rng = np.random.default_rng(0)
+    a = rng.normal(30, 2, 12)
+    b = a - rng.normal(0.5, 0.3, 12)
+    mean, half = paired_ci95(a, b)
+    d = a - b
+    lo, hi = stats.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=stats.sem(d))
+    assert mean == pytest.approx(d.mean()) and half == pytest.approx((hi - lo) / 2)
+    with pytest.raises(ValueError, match="pairs"):
+        paired_ci95(a, b[:3])
+
+
+def test_variants_are_picked_by_name_in_their_order():
+    vs = (Variant("a", "ev-jscc", ("width=8", "split=[1,0,0]")), Variant("b", "deepjscc"))
+    assert [v.name for v in pick(vs, ["b", "a"])] == ["a", "b"] and pick(vs, []) == list(vs)
+    assert vs[0].train_args() == ["--codec-param", "width=8", "--codec-param", "split=[1,0,0]"]
+    assert vs[0].described == "width=8 split=[1,0,0]"
+    with pytest.raises(SemcomError, match="unknown variant.*c.*known: a, b"):
+        pick(vs, ["c"])
+
+
+# -- every experiment at its tiny scale ----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory):
+    """Run an experiment's tiny configuration once per module: ``ran(name) -> output folder``."""
+    done: dict[str, Path] = {}
+
+    def run(name: str) -> Path:
+        if name not in done:
+            out = tmp_path_factory.mktemp(name)
+            results = run_experiment(name, tiny=True, out=out, say=lambda msg: None)
+            assert results.written, name
+            done[name] = out
+        return done[name]
+
+    return run
+
+
+def _check_tables(name: str, out: Path) -> dict[str, list[dict]]:
+    """Every table exists with a sidecar and the committed table's columns; the rows of each."""
+    tables = {}
+    for table, committed in TABLES[name].items():
+        path = out / table
+        assert path.exists(), f"{name}: {table} not written"
+        assert _header(path) == _header(ROOT / committed), f"{name}: {table}'s columns differ from {committed}"
+        side = json.loads(path.with_suffix(".json").read_text())
+        assert side["experiment"] == name and side["tiny"] is True
+        tables[table] = _rows(path)
+        assert tables[table], f"{name}: {table} is empty"
+    return tables
+
+
+def test_ldpc_bler(ran):
+    out = ran("ldpc-bler")
+    t = _check_tables("ldpc-bler", out)
+    (row,) = t["ldpc_bler.csv"]
+    assert row["config"] == "qpsk-1/2" and int(row["num_bits_per_symbol"]) == 2
+    eta = float(row["spectral_efficiency"])
+    assert eta == 1.0 and float(row["shannon_snr_db"]) == pytest.approx(10 * math.log10(2 ** eta - 1), abs=1e-3)
+    curve = t["ldpc_bler_curves.csv"]
+    snrs = [float(r["snr_db"]) for r in curve]
+    assert snrs == sorted(snrs) and len(curve) == int(row["points"])
+    assert all(0 <= float(r["bler"]) <= 1 and float(r["bler"]) == int(r["block_errors"]) / int(r["blocks"])
+               for r in curve)
+    assert sum(int(r["blocks"]) for r in curve) == int(row["blocks_simulated"])
+    if row["snr_at_target_db"]:  # reached: a positive gap to capacity, at most the scanned range
+        gap = float(row["gap_db"])
+        assert gap == pytest.approx(float(row["snr_at_target_db"]) - float(row["shannon_snr_db"]), abs=2e-3)
+        assert 0 < gap <= 13
+
+
+def test_evjscc_events(ran):
+    (row,) = _check_tables("evjscc-events", ran("evjscc-events"))["evjscc_events.csv"]
+    assert row["checkpoint"] == "ev-jscc-cbr1-48-adaptive" and float(row["snr_db"]) == 10
+    assert 15 < float(row["psnr"]) < 40
+    assert 0 < float(row["event_nmse"]) < 1.5
+    assert all(float(row[f"power_{s}"]) > 0 for s in ("image", "shared", "event"))
+
+
+def test_snr_modes(ran):
+    out = ran("snr-modes")
+    (row,) = _check_tables("snr-modes", out)["snr_modes.csv"]
+    assert row["codec"] == "deepjscc" and row["cbr"] == "1/48" and float(row["snr_db"]) == 10
+    # the gap is the difference of the two sweeps' PSNR at the single model's SNR
+    sweeps = {sub: _rows(next(p for p in (out / "deepjscc" / sub).glob("*.csv") if not p.stem.endswith("_frames")))
+              for sub in ("adaptive", "snr10")}
+    a, s = (float(sweeps[k][0]["psnr"]) for k in ("adaptive", "snr10"))
+    assert float(row["psnr_adaptive"]) == pytest.approx(a, abs=1e-3)
+    assert float(row["gap_db"]) == pytest.approx(s - a, abs=2e-3)
+    assert (out / "deepjscc_snr_modes_cbr1-48.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_backends(ran):
+    from semcom.experiments.shared import evaluation_batches
+
+    rows = _check_tables("backends", ran("backends"))["backends.csv"]
+    assert [r["back-end"] for r in rows][:5] == ["blurry input", "edi (raw events, camera's nominal c)",
+                                                 "edi (raw events, estimated c)", "edi (scer, 6 channels, nominal c)",
+                                                 "sdm (spikes, 64-tick window)"]
+    assert rows[5]["back-end"].startswith("unet-xattn (trained 2 steps")
+    # the blurry frame's PSNR, computed here with numpy on the same frames
+    batches = evaluation_batches(2, size=64)
+    mse = [float(((b.blurry[i].double() - b.sharp[i].double()) ** 2).mean()) for b in batches for i in range(b.size)]
+    assert float(rows[0]["psnr"]) == pytest.approx(np.mean([10 * np.log10(1 / m) for m in mse]), abs=1e-3)
+    assert all(int(r["n"]) == 2 for r in rows)
+    assert float(rows[1]["psnr_gain_db"]) > 1  # EDI with the camera's contrast deblurs
+    for r in rows:
+        assert float(r["psnr_gain_db"]) == pytest.approx(float(r["psnr"]) - float(rows[0]["psnr"]), abs=2e-3)
+
+
+@pytest.mark.slow
+def test_blurry_target(ran):
+    out = ran("blurry-target")
+    (row,) = _check_tables("blurry-target", out)["blurry_target.csv"]
+    assert float(row["snr_db"]) == 10 and int(row["steps"]) == 2
+    assert float(row["gap_db"]) == pytest.approx(float(row["bpg_capacity_blurry"]) - float(row["deepjscc_blurry"]),
+                                                 abs=2e-3)
+    assert 20 < float(row["bpg_capacity_blurry"]) < 60  # BPG at capacity, judged on the frame it codes
+    runs = out / "blurry-target"
+    assert (runs / "training.csv").exists()
+    assert len([p for p in runs.glob("deepjscc-blurry_awgn_cbr1-48_ckpt-*.csv") if "_frames" not in p.name]) == 1
+    assert len(list(runs.glob("bpg-capacity-blurry_awgn_cbr1-48*.png"))) == 1
+
+
+@pytest.mark.slow
+def test_evjscc_ablation_resumes_without_training_again(ran):
+    out = ran("evjscc-ablation")
+    (row,) = _check_tables("evjscc-ablation", out)["evjscc_ablation.csv"]
+    assert row["variant"] == "split-0.5-0.25-0.25-noprior" and row["params"] == 'split=[0.5,0.25,0.25] prior="none"'
+    run = _rows(next(p for p in (out / "runs" / row["variant"]).glob("*.csv") if not p.stem.endswith("_frames")))
+    assert row["psnr"] == run[0]["psnr"] and 5 < float(row["psnr"]) < 40
+    before = (out / "evjscc_ablation.csv").read_text()
+    run_experiment("evjscc-ablation", tiny=True, out=out, say=lambda msg: None)
+    assert (out / "evjscc_ablation.csv").read_text() == before
+
+
+@pytest.mark.slow
+def test_evjscc_event_share(ran):
+    out = ran("evjscc-event-share")
+    rows = _check_tables("evjscc-event-share", out)["evjscc_event_share.csv"]
+    assert [(r["variant"], r["split"], r["checkpoint"]) for r in rows] == [
+        ("trained", "[0.5,0.25,0.25]", "trained.ckpt"), ("given", "[0.75,0.25,0.0]", "given.ckpt")]
+    assert float(rows[1]["power_event"]) == 0 and float(rows[0]["power_event"]) > 0  # no event stream sent
+    assert all(0 < float(r["event_nmse"]) for r in rows)
+    assert {p.name for p in (out / "event-share").iterdir()} >= {"trained.csv", "given.csv"}
+
+
+@pytest.mark.slow
+def test_width_sweep(ran):
+    from semcom.zoo import build_codec
+
+    out = ran("width-sweep")
+    (row,) = _check_tables("width-sweep", out)["width_sweep.csv"]
+    assert row["variant"] == "deepjscc-w32" and row["params"] == "width=32" and int(row["steps"]) == 2
+    fresh = build_codec("deepjscc", cbr=1 / 48, checkpoint="none", width=32)
+    assert int(row["parameters"]) == sum(p.numel() for p in fresh.parameters())
+    assert 5 < float(row["psnr_10dB"]) < 40 and float(row["val_psnr"]) > 0
