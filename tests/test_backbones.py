@@ -265,3 +265,71 @@ def test_swin_handles_small_and_non_square_maps():
     assert block.plan(8, 12) == (8, 8, 0, 4)  # one window high (no shift down), 12 wide: padded to 16
     for h, w in [(2, 2), (4, 6), (8, 12), (12, 20)]:
         assert block(torch.randn(2, h, w, 8)).shape == (2, h, w, 8)
+
+
+# --------------------------------------------------------------------------- input and output channels
+
+#: sha256 (first 16 hex digits) of every parameter name and shape of each backbone at width 8 on both grids
+#: (``e.`` encoder, ``d.`` decoder), computed from the networks as they were before ``in_channels``,
+#: ``out_channels`` and ``output`` existed: the checkpoints trained then must keep loading
+BEFORE_CHANNEL_OPTIONS = {"conv": "5d0f76be8ef676d6", "resconv": "56ba3d4d25d5200b", "swin": "72710f6bda63e15e"}
+
+
+def _layout_digest(name):
+    import hashlib
+
+    h = hashlib.sha256()
+    for ds in (8, 16):
+        enc, dec = build_backbone(name, latent_channels=8, width=8, downsample=ds, adaptive=True)
+        shapes = {**{"e." + k: v.shape for k, v in enc.state_dict().items()},
+                  **{"d." + k: v.shape for k, v in dec.state_dict().items()}}
+        for k in sorted(shapes):
+            h.update(f"{ds}:{k}:{tuple(shapes[k])};".encode())
+    return h.hexdigest()[:16]
+
+
+@pytest.mark.parametrize("name", list(BACKBONES))
+def test_the_default_channels_keep_every_parameter_name_and_shape(name):
+    assert _layout_digest(name) == BEFORE_CHANNEL_OPTIONS[name]
+
+
+@pytest.mark.parametrize("backbone,ds", VARIANTS, ids=IDS)
+def test_encoders_take_other_inputs_and_decoders_give_other_outputs(backbone, ds):
+    from semcom.codecs.backbones import build_decoder, build_encoder
+
+    kw = dict(latent_channels=6, width=WIDTH, downsample=ds, adaptive=True)
+    snr = torch.tensor([0.0, 10.0])
+    torch.manual_seed(0)
+    enc = build_encoder(backbone, in_channels=5, **kw)
+    z = enc(torch.randn(2, 5, 32, 48), snr)
+    assert z.shape == (2, 6, 32 // ds, 48 // ds)
+    # the same seed builds the same weights in both output modes: the linear one is the sigmoid's argument
+    decoders = {}
+    for output in ("sigmoid", "linear"):
+        torch.manual_seed(1)
+        decoders[output] = build_decoder(backbone, out_channels=7, output=output, **kw)
+    with torch.no_grad():
+        squashed, raw = (decoders[o](z, snr) for o in ("sigmoid", "linear"))
+    assert raw.shape == squashed.shape == (2, 7, 32, 48)
+    assert float(raw.min()) < 0 < float(raw.max())  # not squashed
+    assert torch.allclose(torch.sigmoid(raw), squashed, atol=1e-6)
+    # the defaults are the RGB networks of build_backbone, weight for weight
+    torch.manual_seed(2)
+    enc3, dec3 = build_encoder(backbone, **kw), build_decoder(backbone, **kw)
+    torch.manual_seed(2)
+    pair = build_backbone(backbone, **kw)
+    for mine, theirs in zip((enc3, dec3), pair):
+        assert mine.state_dict().keys() == theirs.state_dict().keys()
+        assert all(torch.equal(v, theirs.state_dict()[k]) for k, v in mine.state_dict().items())
+
+
+def test_channel_and_output_options_are_validated():
+    from semcom.codecs.backbones import build_decoder, build_encoder
+
+    with pytest.raises(ValueError, match="output must be one of sigmoid, linear"):
+        build_decoder("conv", latent_channels=4, adaptive=False, output="tanh")
+    for bad in (0, -3, 2.0, True):
+        with pytest.raises(ValueError, match="in_channels must be a positive integer"):
+            build_encoder("swin", latent_channels=4, adaptive=False, in_channels=bad)
+        with pytest.raises(ValueError, match="out_channels must be a positive integer"):
+            build_decoder("resconv", latent_channels=4, adaptive=False, out_channels=bad)

@@ -20,6 +20,18 @@ LEARNED = [n for n in CODECS.names() if is_learned(n)]
 #: every learned codec as built by default, and again with each other backbone where it takes ``backbone``
 CASES = [(n, {}) for n in LEARNED] + [(n, {"backbone": b}) for n in LEARNED if "backbone" in keywords(CODECS.get(n))
                                       for b in BACKBONES if b != "conv"]
+
+
+def _default_backbone(name):
+    from semcom.registry import parameters
+
+    return next((p.default for p in parameters(CODECS.get(name)) or () if p.name == "backbone"), "conv")
+
+
+#: codecs whose default networks are no backbone at all (EV-JSCC's original ones, SP-JSCC's) take ``conv`` too
+CASES += [(n, {"backbone": "conv"}) for n in LEARNED if "backbone" in keywords(CODECS.get(n))
+          and _default_backbone(n) is None]
+
 #: smaller widths where a codec takes them, so the test stays fast (the contract does not care)
 SMALL = {"width": 8, "unet_width": 8}
 

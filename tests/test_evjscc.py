@@ -1,12 +1,15 @@
 import csv
 import json
+import math
 
 import pytest
 import torch
 
 from semcom.channels.awgn import AWGN
 from semcom.channels.base import ChannelOutput
-from semcom.codecs.evjscc import (DEFAULT_SPLIT, EVJSCC, EVJSCCNoShared, split_symbols)
+from semcom.codecs.backbones import BACKBONES, DOWNSAMPLES
+from semcom.codecs.evjscc import (DEFAULT_SPLIT, EVJSCC, LEGACY_NETWORKS, EVJSCCBackboneDecoder, EVJSCCBackboneEncoder,
+                                  EVJSCCDecoder, EVJSCCEncoder, EVJSCCNoShared, split_symbols)
 from semcom.conventions import channel_uses_budget
 from semcom.errors import SemcomError
 from semcom.link import Link, find_link
@@ -526,3 +529,128 @@ def test_semcom_train_runs_the_paper_link_at_tiny_scale(tmp_path):
     assert [r["stage"] for r in rows] == ["transmission", "deblur", "finetune", "finetune"]
     link = Link(find_link(PAPER), cbr=1 / 48, codec_overrides={"checkpoint": str(out), **TINY})
     assert link.codec.checkpoint_meta["link"] == PAPER and link.codec.encoder.prior is None
+
+
+# -- EV-JSCC on a JSCC backbone ------------------------------------------------------------------------------------
+
+BACKBONE_VARIANTS = [(b, ds) for b in BACKBONES for ds in DOWNSAMPLES]
+BACKBONE_IDS = [f"{b}-{ds}" for b, ds in BACKBONE_VARIANTS]
+
+
+@pytest.mark.parametrize("backbone,ds", BACKBONE_VARIANTS, ids=BACKBONE_IDS)
+def test_on_a_backbone_the_streams_fill_the_budget_exactly_at_unit_power(backbone, ds):
+    """Five networks of the backbone on its 1/ds grid; for every frame size and split the exact budget
+    floor(cbr 3 H W) is sent, divided by the fractions, each stream within its latent, unit power per frame."""
+    for cbr, split, cls in ((1 / 48, DEFAULT_SPLIT, EVJSCC), (0.03, (0.6, 0.1, 0.3), EVJSCC),
+                            (1 / 96, (2 / 3, 0.0, 1 / 3), EVJSCCNoShared)):
+        codec = _codec(cls=cls, cbr=cbr, split=split, backbone=backbone, downsample=ds)
+        assert isinstance(codec.encoder, EVJSCCBackboneEncoder) and isinstance(codec.decoder, EVJSCCBackboneDecoder)
+        assert codec.downsample == ds and codec.backbone == backbone
+        assert codec.symbols_per_position == tuple(0 if f == 0 else math.ceil(f * cbr * 3 * ds * ds - 1e-9)
+                                                   for f in split)
+        for h, w in ((64, 64), (33, 50)):
+            budget = channel_uses_budget(cbr, h, w)
+            uses = codec.stream_uses(h, w)
+            assert sum(uses) == budget == codec.channel_uses(h, w) and uses == split_symbols(budget, split)
+            assert codec.latent_hw(h, w) == (-(-h // ds), -(-w // ds))
+            hl, wl = codec.latent_hw(h, w)
+            assert all(n_x <= k * hl * wl for n_x, k in zip(uses, codec.symbols_per_position))
+            with torch.no_grad():
+                tx = codec.encode(_batch(h, w), snr_db=torch.tensor([0.0, 20.0]))
+            assert tx.symbols.shape == (2, budget) and tx.channel_uses == budget and tx.state.uses == uses
+            assert torch.allclose(tx.symbols.abs().square().mean(1), torch.ones(2), atol=1e-5)
+    with torch.no_grad():  # the receiver: frame and events of the input's size, the frame in [0, 1]
+        rx = codec.decode(_noiseless(tx), tx, snr_db=torch.tensor([0.0, 20.0]))
+    assert rx.image.shape == (2, 3, 33, 50) and rx.events.shape == (2, 6, 33, 50)
+    assert 0 <= float(rx.image.min()) and float(rx.image.max()) <= 1
+
+
+def test_on_a_backbone_each_encoder_reads_what_the_paper_says():
+    """f_i(B), f_s(B, E, prior), f_e(E): the image stream ignores the events; g_i reads z_i and z_s."""
+    codec = _codec(backbone="conv", downsample=8)
+    enc = codec.encoder
+    assert enc.image.layers[0].conv.in_channels == 3 and enc.event.layers[0].conv.in_channels == 6
+    assert enc.shared.layers[0].conv.in_channels == 3 + 6 + 3 and enc.prior is not None  # EDI prior read too
+    assert _codec(backbone="conv", prior="none").encoder.shared.layers[0].conv.in_channels == 9
+    li, ls, le = (2 * k for k in codec.symbols_per_position)
+    assert codec.decoder.image.layers[0].conv.in_channels == li + ls
+    assert codec.decoder.event.layers[0].conv.in_channels == le + ls
+    assert codec.decoder.event.out.conv.out_channels == 6
+    a = _batch(64, 64, seed=1)
+    b = Batch(sharp=a.sharp, blurry=a.blurry, events=a.events.flip(-1) + 3.0)
+    with torch.no_grad():
+        ta, tb = codec.encode(a, snr_db=torch.zeros(2)), codec.encode(b, snr_db=torch.zeros(2))
+    ni, ns, ne = ta.state.uses
+    ratio = tb.symbols[:, :ni] / ta.symbols[:, :ni]  # equal up to the power normalization of the whole stream
+    assert torch.allclose(ratio, ratio[:, :1].expand_as(ratio), rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(tb.symbols[:, ni:], ta.symbols[:, ni:], atol=1e-3)
+    # no event stream: the events reach the shared encoder, the event decoder reads the shared stream only
+    given = _codec(backbone="swin", split=(0.75, 0.25, 0.0))
+    assert given.encoder.event is None and given.stream_uses(64, 64) == (192, 64, 0)
+    with torch.no_grad():
+        tx = given.encode(_batch(64, 64), snr_db=torch.zeros(2))
+        assert given.decode(_noiseless(tx), tx, snr_db=torch.zeros(2)).events.shape == (2, 6, 64, 64)
+
+
+@pytest.mark.parametrize("backbone,ds", [("resconv", 8), ("swin", 16)])
+def test_a_backbone_checkpoint_records_and_restores_its_options(backbone, ds, tmp_path):
+    codec = _codec(backbone=backbone, downsample=ds, depth=2, split=(0.4, 0.3, 0.3))
+    cfg = codec.config()
+    assert json.loads(json.dumps(cfg)) == cfg
+    assert {k: cfg[k] for k in ("backbone", "width", "depth", "downsample")} == \
+        {"backbone": backbone, "width": 8, "depth": 2, "downsample": ds}
+    path = _save(codec, tmp_path / "bb.ckpt", cbr=1 / 48)
+    torch.manual_seed(1)  # another initialization: only the loaded weights can give the same symbols
+    loaded = build_codec("ev-jscc", cbr=1 / 48, checkpoint=str(path)).eval()
+    assert (loaded.backbone, loaded.width, loaded.depth, loaded.downsample, loaded.split) == \
+        (backbone, 8, 2, ds, (0.4, 0.3, 0.3))
+    batch = _batch(64, 64)
+    with torch.no_grad():
+        assert torch.equal(codec.encode(batch, snr_db=torch.zeros(2)).symbols,
+                           loaded.encode(batch, snr_db=torch.zeros(2)).symbols)
+    other = "conv" if backbone != "conv" else "swin"
+    with pytest.raises(SemcomError, match=f"backbone={backbone!r}.*backbone={other!r}"):
+        build_codec("ev-jscc", cbr=1 / 48, checkpoint=str(path), backbone=other)
+    with pytest.raises(SemcomError, match=f"downsample={ds}.*downsample={24 - ds}"):
+        build_codec("ev-jscc", cbr=1 / 48, checkpoint=str(path), downsample=24 - ds)
+
+
+def test_without_a_backbone_ev_jscc_keeps_its_networks_and_old_checkpoints_read_as_them(tmp_path):
+    codec = _codec()
+    assert (codec.backbone, codec.depth, codec.downsample, codec.width) == (None, None, 16, 8)
+    assert isinstance(codec.encoder, EVJSCCEncoder) and isinstance(codec.decoder, EVJSCCDecoder)
+    assert set(codec.config()) == {"adaptive", "snr_db", "width", "split", "shared", "event_channels",
+                                   "event_scale", "unet_width", "prior", "head"}  # as before backbones existed
+    assert EVJSCC(cbr=1 / 48).width == 32 and EVJSCC(cbr=1 / 48, backbone="conv").width == 64
+    same = _codec(backbone=None, downsample=16)
+    assert all(torch.equal(v, same.state_dict()[k]) for k, v in codec.state_dict().items())
+    path = _save(codec, tmp_path / "old.ckpt", cbr=1 / 48)
+    loaded = build_codec("ev-jscc", cbr=1 / 48, checkpoint=str(path))
+    assert loaded.backbone is None and loaded.checkpoint_meta["config"] == codec.config()
+    assert LEGACY_NETWORKS == {"backbone": None, "depth": None, "downsample": 16}
+    with pytest.raises(SemcomError, match="backbone=None.*backbone='resconv'"):
+        build_codec("ev-jscc", cbr=1 / 48, checkpoint=str(path), backbone="resconv")
+    with pytest.raises(SemcomError, match="downsample=16.*downsample=8"):
+        build_codec("ev-jscc", cbr=1 / 48, checkpoint=str(path), downsample=8)
+    with pytest.raises(ValueError, match="depth=2 sizes a backbone"):
+        EVJSCC(cbr=1 / 48, depth=2)
+    with pytest.raises(ValueError, match="downsample=8 needs a backbone"):
+        EVJSCC(cbr=1 / 48, downsample=8)
+    with pytest.raises(ValueError, match="unknown backbone 'vit'"):
+        EVJSCC(cbr=1 / 48, backbone="vit")
+    with pytest.raises(ValueError, match="width must be an even integer >= 8 for backbone 'swin'"):
+        EVJSCC(cbr=1 / 48, backbone="swin", width=6)
+
+
+def test_the_resconv_link_is_untrained_takes_only_its_own_weights_and_trains_by_stages():
+    spec = find_link("ev-jscc-resconv")
+    assert spec.codec.name == "ev-jscc" and spec.needs_own_weights
+    assert (spec.codec.params["backbone"], spec.codec.params["downsample"]) == ("resconv", 8)
+    with pytest.raises(SemcomError, match="no shipped SNR-adaptive checkpoint of link ev-jscc-resconv"):
+        Link(spec, cbr=1 / 48)
+    link = Link(spec, cbr=1 / 48, codec_overrides={"checkpoint": "none", **TINY})
+    codec = link.codec
+    assert (codec.backbone, codec.downsample, codec.width, codec.depth) == ("resconv", 8, 8, 1)
+    assert codec.symbols_per_position == (2, 1, 1)  # ceil(f * 1/48 * 3 * 8^2) for f = 1/2, 1/4, 1/4
+    for stage in get_schedule("ev-jscc", steps=10, lr=1e-3, lam=0.5):  # the module names the stages train
+        assert set_trainable(link, stage.trainable)

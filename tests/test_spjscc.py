@@ -90,3 +90,25 @@ def test_three_stage_training_runs_and_the_link_loads_its_checkpoint(tmp_path):
                 out=tmp_path / "sp.ckpt", progress=False, log_every=1, codec_params=TINY)
     link = Link(find_link("sp-jscc"), cbr=1 / 48, codec_overrides={"checkpoint": str(res.checkpoint)})
     assert link.codec.checkpoint_meta["codec"] == "sp-jscc" and link.codec.prior == "sdm"
+
+
+@pytest.mark.parametrize("backbone,ds", [("conv", 16), ("swin", 8)])
+def test_on_a_backbone_the_spike_streams_fill_the_budget_and_the_link_file_can_ask_for_it(backbone, ds):
+    from semcom.registry import CODECS, keywords
+
+    assert {"backbone", "depth", "downsample"} <= set(keywords(CODECS.get("sp-jscc")))  # what link files may set
+    link = Link(find_link("sp-jscc"), cbr=1 / 48,
+                codec_overrides={"checkpoint": "none", "backbone": backbone, "downsample": ds, **TINY})
+    codec = link.codec.eval()
+    assert (codec.backbone, codec.downsample, codec.config()["backbone"]) == (backbone, ds, backbone)
+    # the shared encoder reads the frame, the spike windows and the SDM estimate
+    first = codec.encoder.shared.layers[0].conv if backbone == "conv" else codec.encoder.shared.embed
+    assert first.in_channels == 3 + 6 + 3
+    b = _batch(48, 80)
+    with torch.no_grad():
+        tx = codec.encode(b, snr_db=torch.tensor(10.0))
+        s = tx.symbols
+        rx = codec.decode(ChannelOutput(s, torch.ones_like(s), s, torch.zeros(s.shape)), tx, snr_db=torch.tensor(10.0))
+    assert s.shape == (2, channel_uses_budget(1 / 48, 48, 80)) and tx.channel_uses == sum(codec.stream_uses(48, 80))
+    assert torch.allclose(s.abs().square().mean(1), torch.ones(2), atol=1e-5)
+    assert rx.image.shape == (2, 3, 48, 80) and rx.events.shape == (2, 6, 48, 80)

@@ -22,6 +22,12 @@ Every encoder is called as ``encoder(x, snr_db)`` with ``x`` ``(B, 3, H, W)`` (H
 decoder as ``decoder(z, snr_db)`` and returns ``(B, 3, H, W)`` in [0, 1] (sigmoid).  Without
 ``adaptive`` the networks ignore the SNR.
 
+Codecs that send more than an RGB frame (EV-JSCC's event and shared encoders, its event decoder)
+build the same networks with ``in_channels`` input channels (default 3) and ``out_channels``
+output channels (default 3), and with ``output="linear"`` a decoder returns its last layer as it
+is (no sigmoid), for a codec that applies its own output activation or scaling.  The defaults
+build exactly the networks above (same parameter names, shapes and initialization).
+
 Example:
     >>> enc, dec = build_backbone("swin", latent_channels=32, width=16, depth=None,
     ...                           downsample=16, adaptive=True)
@@ -42,7 +48,8 @@ from torch.nn import functional as F
 
 from semcom.codecs.layers import GDN, AFModule, DownBlock, UpBlock
 
-__all__ = ["BACKBONES", "Backbone", "build_backbone", "backbone_defaults", "DOWNSAMPLES",
+__all__ = ["BACKBONES", "Backbone", "build_backbone", "build_encoder", "build_decoder", "backbone_defaults",
+           "DOWNSAMPLES", "OUTPUTS",
            "JSCCEncoder", "JSCCDecoder", "ResConvEncoder", "ResConvDecoder", "SwinEncoder", "SwinDecoder",
            "SwinBlock", "WindowAttention", "SNRModulation", "shifted_window_mask"]
 
@@ -55,6 +62,21 @@ def _stages(downsample: int) -> int:
     if isinstance(downsample, bool) or not isinstance(downsample, int) or downsample not in DOWNSAMPLES:
         raise ValueError(f"downsample must be one of {', '.join(map(str, DOWNSAMPLES))}, got {downsample!r}")
     return int(math.log2(downsample))
+
+
+#: what a decoder does with its last layer: squash it into [0, 1] or hand it over as it is
+OUTPUTS = ("sigmoid", "linear")
+
+
+def _output_mode(output: str) -> str:
+    if output not in OUTPUTS:
+        raise ValueError(f"output must be one of {', '.join(OUTPUTS)}, got {output!r}")
+    return output
+
+
+def _finish(x: torch.Tensor, output: str) -> torch.Tensor:
+    """A decoder's last layer ``(B, C, H, W)`` in its output mode, in the default memory format."""
+    return (torch.sigmoid(x) if output == "sigmoid" else x).contiguous()
 
 
 # ================================================================================== conv
@@ -73,18 +95,19 @@ class JSCCEncoder(nn.Module):
         adaptive: insert AF modules fed with the SNR.
         depth: stride-1 layers at the latent resolution.
         downsample: 16 (four stride-2 layers) or 8 (three).
+        in_channels: channels of the input (3: an RGB frame).
 
     Shape:
-        x: ``(B, 3, H, W)`` with H, W multiples of ``downsample``; snr_db ``(B,)``
+        x: ``(B, in_channels, H, W)`` with H, W multiples of ``downsample``; snr_db ``(B,)``
         -> ``(B, 2k, H/ds, W/ds)``.
     """
 
     def __init__(self, *, latent_channels: int, width: int, adaptive: bool, depth: int = 1,
-                 downsample: int = 16) -> None:
+                 downsample: int = 16, in_channels: int = 3) -> None:
         super().__init__()
         n = _stages(downsample)
         half = width // 2
-        layers = [DownBlock(3, half, kernel=5, stride=2), DownBlock(half, width, kernel=3, stride=2)]
+        layers = [DownBlock(in_channels, half, kernel=5, stride=2), DownBlock(half, width, kernel=3, stride=2)]
         layers += [DownBlock(width, width, kernel=3, stride=2) for _ in range(n - 2)]
         layers += [DownBlock(width, width, kernel=3, stride=1) for _ in range(depth)]
         self.layers = nn.ModuleList(layers)
@@ -107,15 +130,18 @@ class JSCCDecoder(nn.Module):
 
     Args:
         latent_channels, width, adaptive, depth, downsample: as :class:`JSCCEncoder`.
+        out_channels: channels of the output (3: an RGB frame).
+        output: ``"sigmoid"`` (values in [0, 1]) or ``"linear"`` (the last layer as it is).
 
     Shape:
-        z: ``(B, 2k, h, w)``; snr_db ``(B,)`` -> ``(B, 3, ds h, ds w)``.
+        z: ``(B, 2k, h, w)``; snr_db ``(B,)`` -> ``(B, out_channels, ds h, ds w)``.
     """
 
     def __init__(self, *, latent_channels: int, width: int, adaptive: bool, depth: int = 1,
-                 downsample: int = 16) -> None:
+                 downsample: int = 16, out_channels: int = 3, output: str = "sigmoid") -> None:
         super().__init__()
         n = _stages(downsample)
+        self.output = _output_mode(output)
         half = width // 2
         layers = [UpBlock(latent_channels, width, kernel=3, stride=1)]
         layers += [UpBlock(width, width, kernel=3, stride=1) for _ in range(depth)]
@@ -125,7 +151,7 @@ class JSCCDecoder(nn.Module):
         #: the AF modules follow the stride-1 layers and the first stride-2 layer
         self.n_af = depth + 2
         self.af = nn.ModuleList([AFModule(width) for _ in range(self.n_af)]) if adaptive else None
-        self.out = UpBlock(half, 3, kernel=3, stride=2, gdn=False, act=False)
+        self.out = UpBlock(half, out_channels, kernel=3, stride=2, gdn=False, act=False)
 
     def forward(self, z: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
         x = z.contiguous(memory_format=torch.channels_last)
@@ -133,7 +159,7 @@ class JSCCDecoder(nn.Module):
             x = layer(x)
             if self.af is not None and i < self.n_af:
                 x = self.af[i](x, snr_db)
-        return torch.sigmoid(self.out(x)).contiguous()
+        return _finish(self.out(x), self.output)
 
 
 # ================================================================================== resconv
@@ -241,19 +267,20 @@ class ResConvEncoder(nn.Module):
         adaptive: insert AF modules fed with the SNR.
         depth: residual blocks per stage.
         downsample: 16 (four stages) or 8 (three).
+        in_channels: channels of the input (3: an RGB frame).
 
     Shape:
-        x: ``(B, 3, H, W)`` with H, W multiples of ``downsample``; snr_db ``(B,)``
+        x: ``(B, in_channels, H, W)`` with H, W multiples of ``downsample``; snr_db ``(B,)``
         -> ``(B, 2k, H/ds, W/ds)``.
     """
 
     def __init__(self, *, latent_channels: int, width: int, adaptive: bool, depth: int = 1,
-                 downsample: int = 16) -> None:
+                 downsample: int = 16, in_channels: int = 3) -> None:
         super().__init__()
         n = _stages(downsample)
         ch = _resconv_channels(width, n)
         self.stages = nn.ModuleList([
-            nn.Sequential(_ResDown(3 if i == 0 else ch[i - 1], ch[i]), *[_ResBlock(ch[i]) for _ in range(depth)])
+            nn.Sequential(_ResDown(in_channels if i == 0 else ch[i - 1], ch[i]), *[_ResBlock(ch[i]) for _ in range(depth)])
             for i in range(n)])
         self.attention = nn.ModuleDict({str(i): _Attention(width) for i in (1, n - 1)})
         self.af = nn.ModuleList([AFModule(width) for _ in range(n - 1)]) if adaptive else None
@@ -281,20 +308,23 @@ class ResConvDecoder(nn.Module):
 
     Args:
         latent_channels, width, adaptive, depth, downsample: as :class:`ResConvEncoder`.
+        out_channels: channels of the output (3: an RGB frame).
+        output: ``"sigmoid"`` (values in [0, 1]) or ``"linear"`` (the last layer as it is).
 
     Shape:
-        z: ``(B, 2k, h, w)``; snr_db ``(B,)`` -> ``(B, 3, ds h, ds w)``.
+        z: ``(B, 2k, h, w)``; snr_db ``(B,)`` -> ``(B, out_channels, ds h, ds w)``.
     """
 
     def __init__(self, *, latent_channels: int, width: int, adaptive: bool, depth: int = 1,
-                 downsample: int = 16) -> None:
+                 downsample: int = 16, out_channels: int = 3, output: str = "sigmoid") -> None:
         super().__init__()
         n = _stages(downsample)
+        self.output = _output_mode(output)
         ch = _resconv_channels(width, n)[::-1]  # lowest resolution first
         self.inp = _conv3(latent_channels, width)
         self.stages = nn.ModuleList([
             nn.Sequential(*[_ResBlock(ch[i]) for _ in range(depth)],
-                          _ResUp(ch[i], ch[i + 1]) if i < n - 1 else _SubPixelConv(ch[i], 3))
+                          _ResUp(ch[i], ch[i + 1]) if i < n - 1 else _SubPixelConv(ch[i], out_channels))
             for i in range(n)])
         #: attention at the latent resolution ("in") and after the stage that reaches 1/4
         self.attention = nn.ModuleDict({"in": _Attention(width), str(n - 3): _Attention(width)})
@@ -310,7 +340,7 @@ class ResConvDecoder(nn.Module):
                 x = self.attention[str(i)](x)
             if self.af is not None and i + 1 < len(self.af):
                 x = self.af[i + 1](x, snr_db)
-        return torch.sigmoid(x).contiguous()
+        return _finish(x, self.output)
 
 
 # ================================================================================== swin
@@ -586,18 +616,19 @@ class SwinEncoder(nn.Module):
         depth: Swin blocks per stage (alternating plain and shifted windows).
         downsample: 16 (four stages) or 8 (three).
         window: window side.
+        in_channels: channels of the input (3: an RGB frame).
 
     Shape:
-        x: ``(B, 3, H, W)`` with H, W multiples of ``downsample``; snr_db ``(B,)``
+        x: ``(B, in_channels, H, W)`` with H, W multiples of ``downsample``; snr_db ``(B,)``
         -> ``(B, 2k, H/ds, W/ds)``.
     """
 
     def __init__(self, *, latent_channels: int, width: int, adaptive: bool, depth: int = 2,
-                 downsample: int = 16, window: int = 8) -> None:
+                 downsample: int = 16, window: int = 8, in_channels: int = 3) -> None:
         super().__init__()
         n = _stages(downsample)
         dims = _swin_dims(width, n)
-        self.embed = nn.Conv2d(3, dims[0], 2, stride=2)
+        self.embed = nn.Conv2d(in_channels, dims[0], 2, stride=2)
         self.embed_norm = nn.LayerNorm(dims[0])
         self.stages = nn.ModuleList([_SwinStage(d, depth, window) for d in dims])
         self.merges = nn.ModuleList([_PatchMerge(dims[i], dims[i + 1]) for i in range(n - 1)])
@@ -626,20 +657,24 @@ class SwinDecoder(nn.Module):
 
     Args:
         latent_channels, width, adaptive, depth, downsample, window: as :class:`SwinEncoder`.
+        out_channels: channels of the output (3: an RGB frame).
+        output: ``"sigmoid"`` (values in [0, 1]) or ``"linear"`` (the last split as it is).
 
     Shape:
-        z: ``(B, 2k, h, w)``; snr_db ``(B,)`` -> ``(B, 3, ds h, ds w)``.
+        z: ``(B, 2k, h, w)``; snr_db ``(B,)`` -> ``(B, out_channels, ds h, ds w)``.
     """
 
     def __init__(self, *, latent_channels: int, width: int, adaptive: bool, depth: int = 2,
-                 downsample: int = 16, window: int = 8) -> None:
+                 downsample: int = 16, window: int = 8, out_channels: int = 3, output: str = "sigmoid") -> None:
         super().__init__()
         n = _stages(downsample)
+        self.output = _output_mode(output)
         dims = _swin_dims(width, n)[::-1]  # lowest resolution first
         self.inp = nn.Linear(latent_channels, dims[0])
         self.mod = nn.ModuleList([SNRModulation(d) for d in dims[:-1]]) if adaptive else None
         self.stages = nn.ModuleList([_SwinStage(d, depth, window) for d in dims])
-        self.splits = nn.ModuleList([_PatchSplit(dims[i], dims[i + 1] if i + 1 < n else 3) for i in range(n)])
+        self.splits = nn.ModuleList([_PatchSplit(dims[i], dims[i + 1] if i + 1 < n else out_channels)
+                                     for i in range(n)])
         _init_swin(self)
 
     def forward(self, z: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
@@ -648,7 +683,7 @@ class SwinDecoder(nn.Module):
             if self.mod is not None and i < len(self.mod):
                 x = self.mod[i](x, snr_db)
             x = split(stage(x))
-        return torch.sigmoid(x.permute(0, 3, 1, 2)).contiguous()
+        return _finish(x.permute(0, 3, 1, 2), self.output)
 
 
 # ================================================================================== registry
@@ -660,7 +695,8 @@ class Backbone:
     Args:
         name: the name codecs take as ``backbone=``.
         encoder, decoder: the network classes (keyword arguments ``latent_channels``, ``width``,
-            ``adaptive``, ``depth``, ``downsample``).
+            ``adaptive``, ``depth``, ``downsample``; ``in_channels`` for the encoder,
+            ``out_channels`` and ``output`` for the decoder).
         width: default ``width`` (channels of the conv backbones, first-stage features of swin).
         depth: default ``depth`` (stride-1 layers, residual blocks or Swin blocks per stage).
         min_width: smallest ``width`` accepted (``width`` must also be even).
@@ -710,9 +746,48 @@ def backbone_defaults(name: str, *, width: int | None = None, depth: int | None 
     return width, depth, downsample
 
 
+def _sizes(name: str, latent_channels: int, width: int | None, depth: int | None,
+           downsample: int) -> dict[str, int]:
+    width, depth, downsample = backbone_defaults(name, width=width, depth=depth, downsample=downsample)
+    if isinstance(latent_channels, bool) or not isinstance(latent_channels, int) \
+            or latent_channels < 2 or latent_channels % 2:
+        raise ValueError(f"latent_channels must be an even integer >= 2, got {latent_channels}")
+    return dict(latent_channels=latent_channels, width=width, depth=depth, downsample=downsample)
+
+
+def _channels(key: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{key} must be a positive integer, got {value!r}")
+    return value
+
+
+def build_encoder(name: str, *, latent_channels: int, width: int | None = None, depth: int | None = None,
+                  downsample: int = 16, adaptive: bool, in_channels: int = 3) -> nn.Module:
+    """The encoder of backbone ``name`` for ``in_channels`` input channels (``None`` sizes: the backbone's).
+
+    Shape:
+        ``(B, in_channels, H, W)``, ``(B,)`` -> ``(B, latent_channels, H/ds, W/ds)``.
+    """
+    kw = _sizes(name, latent_channels, width, depth, downsample)
+    return BACKBONES[name].encoder(**kw, adaptive=bool(adaptive), in_channels=_channels("in_channels", in_channels))
+
+
+def build_decoder(name: str, *, latent_channels: int, width: int | None = None, depth: int | None = None,
+                  downsample: int = 16, adaptive: bool, out_channels: int = 3, output: str = "sigmoid") -> nn.Module:
+    """The decoder of backbone ``name`` with ``out_channels`` outputs in mode ``output`` (see :data:`OUTPUTS`).
+
+    Shape:
+        ``(B, latent_channels, h, w)``, ``(B,)`` -> ``(B, out_channels, ds h, ds w)`` (in [0, 1] with
+        ``output="sigmoid"``, unbounded with ``"linear"``).
+    """
+    kw = _sizes(name, latent_channels, width, depth, downsample)
+    return BACKBONES[name].decoder(**kw, adaptive=bool(adaptive), out_channels=_channels("out_channels", out_channels),
+                                   output=_output_mode(output))
+
+
 def build_backbone(name: str, *, latent_channels: int, width: int | None = None, depth: int | None = None,
                    downsample: int = 16, adaptive: bool) -> tuple[nn.Module, nn.Module]:
-    """The encoder and decoder of backbone ``name`` (``None`` sizes: the backbone's defaults).
+    """The encoder and decoder of backbone ``name`` for RGB frames (``None`` sizes: the backbone's defaults).
 
     Args:
         name: ``"conv"``, ``"resconv"`` or ``"swin"`` (see :data:`BACKBONES`).
@@ -725,10 +800,5 @@ def build_backbone(name: str, *, latent_channels: int, width: int | None = None,
         encoder: ``(B, 3, H, W)``, ``(B,)`` -> ``(B, latent_channels, H/ds, W/ds)``;
         decoder: ``(B, latent_channels, h, w)``, ``(B,)`` -> ``(B, 3, ds h, ds w)`` in [0, 1].
     """
-    width, depth, downsample = backbone_defaults(name, width=width, depth=depth, downsample=downsample)
-    if latent_channels < 2 or latent_channels % 2:
-        raise ValueError(f"latent_channels must be an even integer >= 2, got {latent_channels}")
-    spec = BACKBONES[name]
-    kw = dict(latent_channels=latent_channels, width=width, adaptive=bool(adaptive), depth=depth,
-              downsample=downsample)
-    return spec.encoder(**kw), spec.decoder(**kw)
+    kw = dict(latent_channels=latent_channels, width=width, depth=depth, downsample=downsample, adaptive=adaptive)
+    return build_encoder(name, **kw), build_decoder(name, **kw)

@@ -26,13 +26,25 @@ Layout (module names are what the training schedule freezes and trains):
   each reading its own stream's features concatenated with the shared ones.
 * ``deblur``: :class:`~semcom.receivers.unet_xattn.UNetXAttn`.
 
+On a JSCC backbone (``backbone="conv"``, ``"resconv"`` or ``"swin"``, see
+:mod:`semcom.codecs.backbones`) the same names hold whole networks of that backbone instead, as
+Sec. II-B describes them: ``encoder`` (:class:`~semcom.codecs.evjscc_nets.EVJSCCBackboneEncoder`)
+has three separate encoders ``image`` (reads ``B``), ``shared`` (reads ``B``, ``E`` and the prior
+image, concatenated) and ``event`` (reads ``E``); ``decoder``
+(:class:`~semcom.codecs.evjscc_nets.EVJSCCBackboneDecoder`) has ``image`` (reads ``z^_i`` and
+``z^_s`` concatenated) and ``event`` (``z^_e`` and ``z^_s``).  They work on the backbone's latent
+grid, ``1/downsample`` of the frame (16 or 8).  Without ``backbone`` (the default, and what a
+checkpoint without a ``backbone`` entry holds) the codec has the original networks above.
+
 Channel-use accounting: the budget ``n = floor(cbr * 3 * H * W)`` is split among the streams
 by the fractions ``split = (image, shared, event)`` with largest-remainder rounding, so
-``n_i + n_s + n_e = n`` exactly.  Each stream's latent has ``k_x = ceil(f_x * cbr * 768)``
-complex symbols per position of the 1/16-resolution grid (frames are padded to multiples of
-16), which always holds its ``n_x`` symbols; trailing latent symbols beyond ``n_x`` (from the
-padding, or from rounding ``k_x`` up) are not sent and the decoder reads zeros in their place.
-The padding is therefore never charged and never sent.
+``n_i + n_s + n_e = n`` exactly.  With ``ds`` the latent grid's downsampling (16 for the
+original networks, the backbone's ``downsample`` otherwise), each stream's latent has
+``k_x = ceil(f_x * cbr * 3 * ds^2)`` complex symbols per position of the ``1/ds`` grid (frames
+are padded to multiples of ``ds``), which always holds its ``n_x`` symbols
+(``k_x * ceil(H/ds) * ceil(W/ds) >= f_x * cbr * 3 * H * W``); trailing latent symbols beyond
+``n_x`` (from the padding, or from rounding ``k_x`` up) are not sent and the decoder reads zeros
+in their place.  The padding is therefore never charged and never sent.
 
 Configurations: the paper's (link ``ev-jscc-paper``: ``prior="none"``, so the shared encoder fuses
 CNN features of ``B`` and ``E`` only; ``width=64``, DeepJSCC's; ``head="rgb-residual"``, a free RGB
@@ -56,7 +68,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 from torch import nn
@@ -64,22 +76,27 @@ from torch.nn import functional as F
 
 from semcom.channels.base import Channel, ChannelOutput
 from semcom.codecs.base import LearnedCodec, Reception, TrainStep, Transmission
+from semcom.codecs.backbones import BACKBONES, backbone_defaults
 from semcom.codecs.deepjscc import DOWNSAMPLE
-from semcom.codecs.evjscc_nets import EDIPrior, EVJSCCDecoder, EVJSCCEncoder  # noqa: F401  (EDIPrior re-exported)
+from semcom.codecs.evjscc_nets import (EDIPrior, EVJSCCBackboneDecoder, EVJSCCBackboneEncoder,  # noqa: F401
+                                       EVJSCCDecoder, EVJSCCEncoder)  # (EDIPrior re-exported)
 from semcom.codecs.layers import reals_to_symbols, symbols_to_reals
 from semcom.conventions import channel_uses_budget, format_cbr, normalize_power
 from semcom.receivers.unet_xattn import DEFAULT_HEAD, UNetXAttn
 from semcom.registry import CODECS
 from semcom.sources.base import Batch
 
-__all__ = ["EVJSCC", "EVJSCCNoShared", "EVJSCCEncoder", "EVJSCCDecoder", "EVJSCCState", "split_symbols",
-           "DEFAULT_SPLIT", "DEFAULT_SPLIT_NOSHARED"]
+__all__ = ["EVJSCC", "EVJSCCNoShared", "EVJSCCEncoder", "EVJSCCDecoder", "EVJSCCBackboneEncoder",
+           "EVJSCCBackboneDecoder", "EVJSCCState", "split_symbols", "DEFAULT_SPLIT", "DEFAULT_SPLIT_NOSHARED",
+           "LEGACY_NETWORKS"]
 
 #: default fractions of the channel uses for the (image, shared, event) streams
 DEFAULT_SPLIT = (0.5, 0.25, 0.25)
 #: default fractions without the shared encoder (the shared quarter given to the other two, 2:1)
 DEFAULT_SPLIT_NOSHARED = (2 / 3, 0.0, 1 / 3)
 STREAMS = ("image", "shared", "event")
+#: the backbone options of the original networks: what a checkpoint that names no backbone holds
+LEGACY_NETWORKS = {"backbone": None, "depth": None, "downsample": DOWNSAMPLE}
 
 
 def split_symbols(n: int, fractions: tuple[float, ...]) -> tuple[int, ...]:
@@ -113,7 +130,7 @@ class EVJSCCState:
 
     Args:
         uses: channel uses of the (image, shared, event) streams, in the order sent.
-        latent_hw: the 1/16-resolution latent grid ``(h, w)``.
+        latent_hw: the latent grid ``(h, w)`` (``1/downsample`` of the padded frame).
         frame_hw: the frame size ``(H, W)``.
     """
 
@@ -147,7 +164,15 @@ class EVJSCC(LearnedCodec):
             ``adaptive=False``); ``None`` for the SNR-adaptive model.
         adaptive: feed the SNR to encoders and decoders through AF modules (default ``True``
             unless ``snr_db`` is given).
-        width: feature channels of the encoders and decoders (default 32).
+        width: feature channels of the encoders and decoders (default 32 for the original
+            networks, the backbone's default with a ``backbone``; 64).
+        backbone: ``None`` (default): the original networks (stems shared by the encoders, see
+            above); ``"conv"``, ``"resconv"`` or ``"swin"``: five separate networks of that JSCC
+            backbone (:data:`semcom.codecs.backbones.BACKBONES`).
+        depth: layers or blocks per stage of the backbone (default: the backbone's); only with a
+            ``backbone``.
+        downsample: the latent grid, 16 (default) or 8 times coarser than the frame; the
+            original networks have 16 only.
         split: fractions ``(image, shared, event)`` of the channel uses (default
             ``(0.5, 0.25, 0.25)``; without the shared encoder ``(2/3, 0, 1/3)``).
         shared: include the shared encoder and stream (default ``True``).
@@ -184,7 +209,8 @@ class EVJSCC(LearnedCodec):
     _shared_fixed: bool | None = None
 
     def __init__(self, *, cbr: float, snr_db: float | None = None, adaptive: bool | None = None,
-                 width: int | None = None,
+                 width: int | None = None, backbone: str | None = None, depth: int | None = None,
+                 downsample: int | None = None,
                  split: tuple[float, float, float] | list[float] | None = None, shared: bool | None = None,
                  event_channels: int | None = None, event_scale: float | None = None,
                  unet_width: int | None = None, prior: str | None = None, head: str | None = None,
@@ -220,14 +246,12 @@ class EVJSCC(LearnedCodec):
         self.adaptive = bool(cfg["adaptive"])
         self.snr_db = cfg.get("snr_db") if not self.adaptive else None
         self.shared = True if cfg.get("shared") is None else bool(cfg["shared"])
-        self.width = int(cfg.get("width") or 32)
+        self._set_networks(backbone, width=cfg.get("width"), depth=depth, downsample=downsample)
         self.event_channels = int(cfg.get("event_channels") or 6)
         self.event_scale = float(cfg.get("event_scale") or self.default_event_scale)
         self.unet_width = int(cfg.get("unet_width") or 24)
         #: the U-Net's output head (checkpoints made before the option hold no entry: today's head)
         self.head = cfg.get("head") or DEFAULT_HEAD
-        if self.width < 4 or self.width % 2:
-            raise ValueError(f"width must be an even integer >= 4, got {self.width}")
         self.prior = cfg.get("prior") or ("none" if not self.shared else self.default_prior)
         if self.prior not in self.priors:
             raise ValueError(f"prior must be one of {self.priors} for {self.registry_name!r}, got {self.prior!r}")
@@ -245,22 +269,76 @@ class EVJSCC(LearnedCodec):
             raise ValueError(f"without the shared encoder the shared fraction must be 0, got split={self.split}")
         if not self.shared and self.split[2] == 0:
             raise ValueError(f"split {self.split} sends the events in no stream (neither shared nor event)")
-        #: complex symbols per latent position of each stream (image, shared, event)
+        ds = self.downsample
+        #: complex symbols per position of the latent grid of each stream (image, shared, event)
         self.symbols_per_position = tuple(
-            0 if f == 0 else max(1, math.ceil(f * self.cbr * 3 * DOWNSAMPLE * DOWNSAMPLE - 1e-9)) for f in self.split)
+            0 if f == 0 else max(1, math.ceil(f * self.cbr * 3 * ds * ds - 1e-9)) for f in self.split)
         latents = tuple(2 * k for k in self.symbols_per_position)
-        self.encoder = EVJSCCEncoder(event_channels=self.event_channels, width=self.width, latents=latents,
-                                     adaptive=self.adaptive, prior=None if self.prior == "none" else self.prior)
-        self.decoder = EVJSCCDecoder(event_channels=self.event_channels, width=self.width, latents=latents,
-                                     adaptive=self.adaptive)
+        prior = None if self.prior == "none" else self.prior
+        if self.backbone is None:
+            self.encoder = EVJSCCEncoder(event_channels=self.event_channels, width=self.width, latents=latents,
+                                         adaptive=self.adaptive, prior=prior)
+            self.decoder = EVJSCCDecoder(event_channels=self.event_channels, width=self.width, latents=latents,
+                                         adaptive=self.adaptive)
+        else:
+            sizes = dict(backbone=self.backbone, event_channels=self.event_channels, width=self.width,
+                         depth=self.depth, downsample=ds, latents=latents, adaptive=self.adaptive)
+            self.encoder = EVJSCCBackboneEncoder(**sizes, prior=prior)
+            self.decoder = EVJSCCBackboneDecoder(**sizes)
         self.deblur = UNetXAttn(event_channels=self.event_channels, width=self.unet_width, head=self.head)
 
+    def _set_networks(self, backbone: Any, *, width: Any, depth: Any, downsample: Any) -> None:
+        """Validate and set ``backbone``, ``width``, ``depth`` and ``downsample``."""
+        if width is not None and (isinstance(width, bool) or not isinstance(width, (int, float))
+                                  or int(width) != width):
+            raise ValueError(f"width must be an integer, got {width!r}")
+        width = None if width is None else int(width)
+        if backbone is None:
+            if depth is not None:
+                raise ValueError(f"depth={depth!r} sizes a backbone; the original networks (backbone=None) "
+                                 f"have none (backbones: {', '.join(BACKBONES)})")
+            if downsample is not None and downsample != DOWNSAMPLE:
+                raise ValueError(f"the original networks (backbone=None) have a 1/{DOWNSAMPLE} latent grid, "
+                                 f"downsample={downsample!r} needs a backbone ({', '.join(BACKBONES)})")
+            width = 32 if width is None else width
+            if width < 4 or width % 2:
+                raise ValueError(f"width must be an even integer >= 4, got {width}")
+            self.backbone, self.width, self.depth, self.downsample = None, width, None, DOWNSAMPLE
+            return
+        if not isinstance(backbone, str):
+            raise ValueError(f"backbone must be a name ({', '.join(BACKBONES)}) or None, got {backbone!r}")
+        self.backbone = backbone
+        self.width, self.depth, self.downsample = backbone_defaults(
+            backbone, width=width, depth=depth, downsample=DOWNSAMPLE if downsample is None else downsample)
+
     # -- configuration ----------------------------------------------------------------------------
+    def backbone_config(self) -> dict[str, Any]:
+        """``backbone``, ``depth`` and ``downsample``; empty for the original networks, so their
+        configuration reads as it did before backbones existed."""
+        if self.backbone is None:
+            return {}
+        return {"backbone": self.backbone, "depth": self.depth, "downsample": self.downsample}
+
     def config(self) -> dict[str, Any]:
-        """The architecture arguments, stored in checkpoints."""
-        return {"adaptive": self.adaptive, "snr_db": self.snr_db, "width": self.width, "split": list(self.split),
-                "shared": self.shared, "event_channels": self.event_channels, "event_scale": self.event_scale,
-                "unet_width": self.unet_width, "prior": self.prior, "head": self.head}
+        """The architecture arguments, stored in checkpoints (with the backbone's sizes on a backbone)."""
+        return {"adaptive": self.adaptive, "snr_db": self.snr_db, "width": self.width, **self.backbone_config(),
+                "split": list(self.split), "shared": self.shared, "event_channels": self.event_channels,
+                "event_scale": self.event_scale, "unet_width": self.unet_width, "prior": self.prior,
+                "head": self.head}
+
+    @classmethod
+    def from_checkpoint(cls, *, cbr: float, meta: Mapping[str, Any], state: Mapping[str, torch.Tensor],
+                        path: str = "", snr_db: float | None = None, adaptive: bool | None = None,
+                        **params: Any) -> "EVJSCC":
+        """As :meth:`LearnedCodec.from_checkpoint`; a checkpoint that names no backbone holds the
+        original networks, so asking it for a backbone (or another grid) is an error naming both."""
+        stored = dict(meta.get("config", {}))
+        if "backbone" not in stored:
+            stored.update(LEGACY_NETWORKS)
+        codec = super().from_checkpoint(cbr=cbr, meta={**meta, "config": stored}, state=state, path=path,
+                                        snr_db=snr_db, adaptive=adaptive, **params)
+        codec.checkpoint_meta = dict(meta)
+        return codec
 
     @property
     def snr_mode(self) -> str:
@@ -268,8 +346,8 @@ class EVJSCC(LearnedCodec):
 
     # -- accounting -------------------------------------------------------------------------------
     def latent_hw(self, h: int, w: int) -> tuple[int, int]:
-        """The 1/16-resolution latent grid of an ``h x w`` frame (padded up to multiples of 16)."""
-        return -(-h // DOWNSAMPLE), -(-w // DOWNSAMPLE)
+        """The latent grid of an ``h x w`` frame: ``1/downsample`` of it padded up to multiples of ``downsample``."""
+        return -(-h // self.downsample), -(-w // self.downsample)
 
     def channel_uses(self, h: int, w: int) -> int:
         """Complex symbols sent for an ``h x w`` frame, all streams: ``floor(cbr * 3 * h * w)``."""
@@ -326,7 +404,7 @@ class EVJSCC(LearnedCodec):
         b, _, h, w = img.shape
         uses = self.stream_uses(h, w)
         hl, wl = self.latent_hw(h, w)
-        ph, pw = hl * DOWNSAMPLE - h, wl * DOWNSAMPLE - w
+        ph, pw = hl * self.downsample - h, wl * self.downsample - w
         x = F.pad(img, (0, pw, 0, ph), mode="replicate")
         e = F.pad(ev / self.event_scale, (0, pw, 0, ph))
         prior = self._prior_image(img, ev, batch)

@@ -1,5 +1,6 @@
-"""The networks of EV-JSCC: per-stream encoder heads over shared stems, the decoder tails, and the
-EDI prior (module names are what the training schedule freezes and trains)."""
+"""The networks of EV-JSCC: per-stream encoder heads over shared stems and the decoder tails (the
+original networks), the same encoders and decoders built from a JSCC backbone, and the EDI prior
+(module names are what the training schedule freezes and trains)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import math
 import torch
 from torch import nn
 
+from semcom.codecs.backbones import build_decoder, build_encoder
 from semcom.codecs.layers import AFModule, DownBlock, UpBlock
 from semcom.colour import linear_to_srgb, srgb_to_linear
 from semcom.receivers.edi import edi_denominator_from_samples
@@ -170,3 +172,87 @@ class EVJSCCDecoder(nn.Module):
             fs = self.shared_in(zs.contiguous(memory_format=cl))
             fi, fe = torch.cat([fi, fs], dim=1), [*fe, fs]
         return self.image(fi, snr_db), self.event(torch.cat(fe, dim=1) if len(fe) > 1 else fe[0], snr_db)
+
+
+# ================================================================================== on a JSCC backbone
+
+class EVJSCCBackboneEncoder(nn.Module):
+    """The transmitter's three encoders ``f_i(B)``, ``f_s(B, E)`` and ``f_e(E)``, each a whole encoder of a
+    JSCC backbone (:mod:`semcom.codecs.backbones`), as the paper's Sec. II-B describes them: three
+    separate networks, the shared one reading ``B`` and ``E`` concatenated (and the prior image, when
+    the codec has one), each ending on the backbone's latent grid (``1/downsample``).
+
+    Args:
+        backbone: ``"conv"``, ``"resconv"`` or ``"swin"``.
+        event_channels: channels ``C`` of the event tensor.
+        width, depth, downsample: the backbone's sizes (validated by the caller).
+        latents: ``(2 k_i, 2 k_s, 2 k_e)`` real latent channels; 0 leaves that encoder out (as
+            :class:`EVJSCCEncoder`).
+        adaptive: the networks read the SNR.
+        prior: ``"edi"`` (the :class:`EDIPrior` lives here, so the transmission stage trains its
+            contrast), another name (the codec computes the prior image itself) or ``None``.
+
+    Shape:
+        image ``(B, 3, H, W)``, events ``(B, C, H, W)`` with H, W multiples of ``downsample``,
+        snr_db ``(B,)`` (and ``prior_image`` ``(B, 3, H, W)`` with a prior) -> three latents
+        ``(B, 2 k_x, H/ds, W/ds)`` (``None`` for an absent encoder).
+    """
+
+    def __init__(self, *, backbone: str, event_channels: int, width: int, depth: int, downsample: int,
+                 latents: tuple[int, int, int], adaptive: bool, prior: str | None = None) -> None:
+        super().__init__()
+        li, ls, le = latents
+        kw = dict(width=width, depth=depth, downsample=downsample, adaptive=adaptive)
+        #: whether the shared encoder reads a prior image (3 more input channels)
+        self.reads_prior = prior is not None and bool(ls)
+        self.image = build_encoder(backbone, latent_channels=li, in_channels=3, **kw)
+        self.shared = build_encoder(backbone, latent_channels=ls, **kw,
+                                    in_channels=3 + event_channels + (3 if self.reads_prior else 0)) if ls else None
+        self.event = build_encoder(backbone, latent_channels=le, in_channels=event_channels, **kw) if le else None
+        self.prior = EDIPrior() if self.reads_prior and prior == "edi" else None
+
+    def forward(self, image: torch.Tensor, events: torch.Tensor, snr_db: torch.Tensor,
+                prior_image: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        zs = None
+        if self.shared is not None:
+            inputs = [image, events]
+            if self.reads_prior:
+                if prior_image is None:
+                    raise ValueError("this encoder's shared stream reads a prior image; none was given")
+                inputs.append(prior_image)
+            zs = self.shared(torch.cat(inputs, dim=1), snr_db)
+        ze = None if self.event is None else self.event(events, snr_db)
+        return self.image(image, snr_db), zs, ze
+
+
+class EVJSCCBackboneDecoder(nn.Module):
+    """The receiver's decoders ``g_i(z^_i, z^_s)`` and ``g_e(z^_e, z^_s)``, each a whole decoder of a JSCC
+    backbone reading its own stream's latent concatenated with the shared one (channel-wise).
+
+    Both return their last layer as it is (``output="linear"``): the codec applies the image's
+    sigmoid and the events' scaling.
+
+    Args:
+        backbone, event_channels, width, depth, downsample, latents, adaptive: as
+            :class:`EVJSCCBackboneEncoder`.
+
+    Shape:
+        three latents ``(B, 2 k_x, h, w)`` (``None`` for an absent stream), snr_db ``(B,)`` ->
+        image logits ``(B, 3, ds h, ds w)`` and events ``(B, C, ds h, ds w)``.
+    """
+
+    def __init__(self, *, backbone: str, event_channels: int, width: int, depth: int, downsample: int,
+                 latents: tuple[int, int, int], adaptive: bool) -> None:
+        super().__init__()
+        li, ls, le = latents
+        kw = dict(width=width, depth=depth, downsample=downsample, adaptive=adaptive, output="linear")
+        self.image = build_decoder(backbone, latent_channels=li + ls, out_channels=3, **kw)
+        self.event = build_decoder(backbone, latent_channels=le + ls, out_channels=event_channels, **kw)
+
+    def forward(self, zi: torch.Tensor, zs: torch.Tensor | None, ze: torch.Tensor | None,
+                snr_db: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        shared = [] if zs is None else [zs]
+        own = [] if ze is None else [ze]
+        xi = torch.cat([zi, *shared], dim=1) if shared else zi
+        xe = torch.cat([*own, *shared], dim=1) if len(own) + len(shared) > 1 else (own or shared)[0]
+        return self.image(xi, snr_db), self.event(xe, snr_db)
