@@ -33,14 +33,16 @@ from typing import Any
 import torch
 from torch import nn
 
+from semcom.profiling import phase
 from semcom.channels.base import Channel
 from semcom.codecs.base import Codec, Reception, Transmission
 from semcom.conventions import channel_uses_budget, format_cbr
 from semcom.errors import SemcomError
-from semcom.linkspec import TARGETS, Component, LinkSpec, available_links, find_link, links_dirs  # noqa: F401
+# find_link is part of this module's API: a link is found (linkspec) and built (Link) from here
+from semcom.linkspec import Component, LinkSpec, find_link  # noqa: F401
 from semcom.registry import CHANNELS, CODECS, RECEIVERS, keywords, parameters
 from semcom.sources.base import Batch
-from semcom.zoo.build import build_codec, is_learned
+from semcom.zoo.build import build_codec, build_receiver, is_learned, receiver_is_learned
 
 
 @dataclass(frozen=True)
@@ -53,19 +55,26 @@ class LinkOutput:
 
 
 def _build(registry, comp: Component, *, zoo: dict[str, Any] | None = None, **extra: Any) -> Any:
-    """Build ``comp`` with ``extra`` arguments; ``zoo``: which shipped weights a learned codec looks up."""
+    """Build ``comp`` with ``extra`` arguments; ``zoo``: which shipped weights a learned codec looks up.
+    Learned codecs and back-ends are built by the zoo, which finds, verifies and loads their weights
+    (a codec's ``checkpoint``, a back-end's ``weights``)."""
     args = {**comp.params, **extra}  # an override replaces the link file's value
     try:
         if registry is CODECS:
-            if is_learned(comp.name):  # the zoo finds, verifies and loads its weights
+            if is_learned(comp.name):
                 return build_codec(comp.name, **args, **(zoo or {}))
             if extra.get("checkpoint") is not None:
                 raise SemcomError(f"codec {comp.name!r} has no learned weights; a checkpoint does not apply to it")
+        if registry is RECEIVERS:
+            return build_receiver(comp.name, **args)
         return registry.build(comp.name, **args)
     except SemcomError:
         raise
     except (TypeError, ValueError) as exc:  # unexpected keyword or bad value in a TOML table
-        unknown = _unknown_keys(registry.get(comp.name), {**comp.params, **extra})
+        given = {**comp.params, **extra}
+        if registry is RECEIVERS and receiver_is_learned(comp.name):
+            given.pop("weights", None)  # the zoo's argument, not the constructor's
+        unknown = _unknown_keys(registry.get(comp.name), given)
         if not unknown and isinstance(exc, TypeError):
             import re
 
@@ -85,8 +94,8 @@ def _unknown_keys(factory: Any, given: dict[str, Any]) -> list[str]:
 
 
 def receiver_takes_weights(spec: LinkSpec) -> bool:
-    """Whether the link's receiver back-end loads learned weights of its own (a ``weights`` argument)."""
-    return spec.receiver.name in RECEIVERS and "weights" in keywords(RECEIVERS.get(spec.receiver.name))
+    """Whether the link's receiver back-end has learned weights of its own (the zoo loads them: ``weights``)."""
+    return spec.receiver.name in RECEIVERS and receiver_is_learned(spec.receiver.name)
 
 
 class Link(nn.Module):
@@ -142,7 +151,7 @@ class Link(nn.Module):
         if hit is not None and hit[0] is batch:
             return hit[1]
         t0 = time.perf_counter()
-        with torch.no_grad():
+        with torch.no_grad(), phase("transmitter"):
             self.transmitter.eval()
             frame = self.transmitter(batch.blurry, events=batch.events, batch=batch).clamp(0.0, 1.0)
         self.sensor_seconds += time.perf_counter() - t0
@@ -178,14 +187,16 @@ class Link(nn.Module):
         if snr.ndim == 0:
             snr = snr.expand(batch.size)
         batch = self.at_sensor(batch)
-        tx, rx = self.codec.transmit(batch, self.channel, snr_db=snr, generator=generator)
+        with phase("learned" if is_learned(self.spec.codec.name) else "codec_other"):
+            tx, rx = self.codec.transmit(batch, self.channel, snr_db=snr, generator=generator)
         c, h, w = batch.frame_shape
         budget = channel_uses_budget(self.cbr, h, w, c)
         if tx.channel_uses > budget:
             raise SemcomError(
                 f"link {self.name!r}: codec used {tx.channel_uses} channel uses per frame, more than the "
                 f"budget of {budget} for CBR {format_cbr(self.cbr)} at {h}x{w}")
-        out = self.receiver(rx.image, events=rx.events, batch=batch).clamp(0.0, 1.0)
+        with phase("receiver"):
+            out = self.receiver(rx.image, events=rx.events, batch=batch).clamp(0.0, 1.0)
         return LinkOutput(out, tx, rx)
 
     def target(self, batch: Batch) -> torch.Tensor:

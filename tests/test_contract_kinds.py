@@ -159,10 +159,13 @@ def test_source_contract(name, tmp_path):
     _refuses_an_unknown_argument(SOURCES, name, **params)
     ds = SOURCES.build(name, **params)
     assert len(ds) == 2
-    from semcom.sources.video import SequenceSample
+    from semcom.sources.base import SequenceSample
 
     first, again = ds[0], SOURCES.build(name, **params)[0]
-    if isinstance(first, SequenceSample):  # a sequence source: every exposure is a sample
+    # what a source delivers is declared on the class: sequences, and how many exposures each holds
+    assert ds.sequences == isinstance(first, SequenceSample)
+    assert ds.exposures == (len(first) if ds.sequences else 1)
+    if ds.sequences:  # every exposure of a sequence is a sample
         assert len(first) >= 1 and again.name == first.name
         pairs, second = list(zip(first.frames, again.frames)), ds[1].frames[0]
     else:

@@ -54,6 +54,7 @@ import pytest  # noqa: E402
 
 from semcom.errors import SemcomError  # noqa: E402
 from semcom.receivers import diffevent as de  # noqa: E402
+from semcom.zoo.build import build_receiver  # noqa: E402
 
 
 def test_an_uncapped_guided_step_is_line_6_as_written():
@@ -165,14 +166,14 @@ def test_training_writes_weights_the_receiver_loads(tmp_path, small_batch):
     data = load_training_data("synth-blur", size=32, n=4, seed=0, split="train", params={"cache": False})
     ckpt = tr.train_all(tmp_path, data=data, steps_f=2, steps_x=2, steps_r=2, width=8, progress=False,
                         enhancer_width=8, crop=32)
-    rx = de.DiffEvent(weights=str(ckpt), width=8, enhancer_width=8, steps=2).eval()
+    rx = build_receiver("diffevent", weights=str(ckpt), width=8, enhancer_width=8, steps=2).eval()
     k = float(rx.r_gain)
     assert k > 0 and k != 1.0
     rows = (tmp_path / "log.csv").read_text().splitlines()
     assert rows[0].startswith("stage,step,loss") and {r.split(",")[0] for r in rows[1:]} == {
         "enhancer", "prior-x", "prior-r"}
     with pytest.raises(SemcomError, match="not those of this DiffEvent"):
-        de.DiffEvent(weights=str(ckpt), width=16, enhancer_width=8)
+        build_receiver("diffevent", weights=str(ckpt), width=16, enhancer_width=8)
 
 
 def test_training_command_refuses_bad_input_with_exit_2(tmp_path, capsys):
@@ -264,7 +265,7 @@ def test_the_published_sampler_returns_the_priors_estimate_not_y_over_f():
 
 @pytest.fixture(scope="module")
 def shipped():
-    return {name: de.DiffEvent(sampler=name, weights="shipped", steps=6).eval() for name in de.SAMPLERS}
+    return {name: build_receiver("diffevent", sampler=name, weights="shipped", steps=6).eval() for name in de.SAMPLERS}
 
 
 def test_the_x_prior_matters_in_the_published_receiver_and_not_in_the_projected_one(shipped, small_batch):
@@ -273,7 +274,7 @@ def test_the_x_prior_matters_in_the_published_receiver_and_not_in_the_projected_
     moved = {}
     for name, rx in shipped.items():
         ref = rx(small_batch.blurry, batch=small_batch)
-        blank = de.DiffEvent(sampler=name, weights="shipped", steps=6).eval()
+        blank = build_receiver("diffevent", sampler=name, weights="shipped", steps=6).eval()
         with torch.no_grad():
             for p in blank.prior_x.parameters():
                 p.zero_()
@@ -285,7 +286,7 @@ def test_the_x_prior_matters_in_the_published_receiver_and_not_in_the_projected_
 def test_tv_on_changes_the_published_result(shipped, small_batch):
     rx = shipped["published"]
     assert rx.weights_g[2] > 0   # TV is on by default
-    no_tv = de.DiffEvent(sampler="published", weights="shipped", steps=6, lam=0.0).eval()
+    no_tv = build_receiver("diffevent", sampler="published", weights="shipped", steps=6, lam=0.0).eval()
     a, b = rx(small_batch.blurry, batch=small_batch), no_tv(small_batch.blurry, batch=small_batch)
     assert float((a - b).abs().mean()) > 1e-3
 
@@ -297,7 +298,7 @@ def test_the_returned_residual_is_bounded(shipped, small_batch):
         assert out.image.shape == out.residual.shape == small_batch.blurry.shape
         assert bool(torch.isfinite(out.residual).all()) and float(out.residual.abs().max()) <= rx.r_max, name
     assert float(shipped["projected"].sample(small_batch.blurry, batch=small_batch).residual.abs().max()) == 1.0
-    tight = de.DiffEvent(weights="shipped", steps=6, r_max=0.01).eval()
+    tight = build_receiver("diffevent", weights="shipped", steps=6, r_max=0.01).eval()
     assert float(tight.sample(small_batch.blurry, batch=small_batch).residual.abs().max()) <= 0.01
 
 

@@ -9,7 +9,7 @@ from semcom.errors import SemcomError
 from semcom.sources.base import Batch
 from semcom.zoo import build_codec
 from semcom.zoo.publish import publish
-from semcom.zoo.store import MAGIC, load_checkpoint, read_manifest, read_meta, save_checkpoint
+from semcom.zoo.store import MAGIC, load_checkpoint, read_manifest, read_meta, save_checkpoint, sha256_of
 
 
 def _save_codec(path, codec, *, link=None, train=None):
@@ -181,3 +181,41 @@ def test_publish_records_the_whole_lineage_following_init_and_warm_start(tmp_pat
     assert publish(gone, name="late", manifest=zoo, curve="results/training/late.csv")["lineage"] == [
         {"run": "late", "steps": 5, "schedule": "single", "init": None, "warm_start": "missing-run"}]
     assert read_manifest(zoo)[-1]["curve"] == "results/training/late.csv"
+
+
+def test_the_zoo_builds_learned_back_ends_with_their_weights(tmp_path, zoo):
+    """Back-ends are built untrained and loaded by the zoo: from a file, from the shipped checkpoint of their
+    link, refused with one line for the wrong architecture or for a back-end without learned weights."""
+    from semcom.link import Link, find_link
+    from semcom.receivers.diffevent import DiffEvent
+    from semcom.zoo import build_receiver, receiver_is_learned
+    from semcom.zoo.store import write_manifest
+
+    assert receiver_is_learned("diffevent") and not receiver_is_learned("identity") \
+        and not receiver_is_learned("edi")
+    torch.manual_seed(0)
+    trained = DiffEvent(width=8, enhancer_width=8)
+    trained.r_gain.fill_(2.5)
+    path = save_checkpoint(tmp_path / "rx.ckpt", meta={"link": "diffevent", "cbr": 1.0}, codec={},
+                           receiver=trained.state_dict())
+    rx = build_receiver("diffevent", weights=str(path), width=8, enhancer_width=8, steps=2)
+    assert float(rx.r_gain) == 2.5 and rx.steps == 2
+    assert all(torch.equal(v, rx.state_dict()[k]) for k, v in trained.state_dict().items())
+    assert float(build_receiver("diffevent", width=8, enhancer_width=8).r_gain) == 1.0  # no weights: untrained
+    with pytest.raises(SemcomError, match=r"not those of this DiffEvent \(width 16, enhancer width 8\)"):
+        build_receiver("diffevent", weights=str(path), width=16, enhancer_width=8)
+    with pytest.raises(SemcomError, match="receiver 'identity' has no learned weights"):
+        build_receiver("identity", weights=str(path))
+    with pytest.raises(SemcomError, match="no shipped weights for the diffevent back-end"):
+        build_receiver("diffevent", weights="shipped", width=8, enhancer_width=8)  # an empty manifest
+    entry = {"name": "diffevent-test", "link": "diffevent", "file": "rx.ckpt", "sha256": sha256_of(path)}
+    write_manifest([entry], zoo)
+    (zoo.parent / "rx.ckpt").write_bytes(path.read_bytes())
+    shipped = build_receiver("diffevent", weights="shipped", width=8, enhancer_width=8)
+    assert float(shipped.r_gain) == 2.5
+    # a link file's [receiver] weights reach the zoo; a back-end that has none refuses them
+    link = Link(find_link("diffevent"), cbr=1.0, receiver_overrides={"weights": str(path), "width": 8,
+                                                                     "enhancer_width": 8})
+    assert float(link.receiver.r_gain) == 2.5
+    with pytest.raises(SemcomError, match="receiver 'identity' has no learned weights"):
+        Link(find_link("softcast"), cbr=1 / 48, receiver_overrides={"weights": str(path)})

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from semcom.bench.config import DEFAULT_METRICS, SweepConfig
 from semcom.bench.results import config_key, read_rows
 from semcom.conventions import format_cbr
 from semcom.errors import SemcomError
@@ -18,11 +19,6 @@ from semcom.errors import SemcomError
 if TYPE_CHECKING:  # pragma: no cover
     from semcom.link import Component, Link
     from semcom.sources.base import Batch
-
-    from semcom.bench.sweep import SweepConfig
-
-#: the metrics a sweep scores unless told otherwise (a sweep with others carries them in its file name)
-DEFAULT_METRICS = ("psnr", "ssim", "dists")
 
 
 def weights_digest(module: torch.nn.Module) -> str:
@@ -40,7 +36,7 @@ def _tag(value: Any) -> str:
     return "".join(c if c.isalnum() or c in ".-" else "-" for c in text).strip("-")[:40]
 
 
-def output_stem(link: str, channel: str, cbr: float, cfg: "SweepConfig | None" = None) -> str:
+def output_stem(link: str, channel: str, cbr: float, cfg: SweepConfig | None = None) -> str:
     """``<link>_<channel>_cbr<R>``, plus a tag for every option of ``cfg`` that changes the numbers
     and is not at its default (checkpoint, dataset and its parameters, limit, repeats, seed,
     metrics, channel parameters), so runs that differ never collide on one file."""
@@ -147,7 +143,7 @@ def display_checkpoint(checkpoint: str | None) -> str | None:
     return display_path(str(checkpoint))
 
 
-def display_config(cfg: "SweepConfig") -> dict[str, Any]:
+def display_config(cfg: SweepConfig) -> dict[str, Any]:
     """The sidecar's ``config``: the sweep's options as given, with the link (when a file) and the
     checkpoint written as :func:`display_path` writes files."""
     out = {**asdict(cfg), "snr_db": list(cfg.snr_db), "checkpoint": display_checkpoint(cfg.checkpoint)}

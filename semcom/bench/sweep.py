@@ -23,7 +23,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -31,70 +31,21 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from semcom.bench.config import SweepConfig
+from semcom.bench.identity import (display_config, input_reference, output_stem, portable_identity, resumed_points,
+                                   sweep_identity, trained_range_notice, weights_digest)
+from semcom.bench.output import OutputFolder
+from semcom.profiling import phase
 from semcom.bench.results import (BASE_COLUMNS, CsvWriter, OutputLock, check_table, config_key,
                                   drop_partial_line, git_commit, mean_ci95, package_versions, read_json, read_rows,
                                   write_json)
-from semcom.cliutil import OutputFolder, check_sweep
 from semcom.conventions import format_cbr
 from semcom.errors import SemcomError
 from semcom.link import Component, Link, find_link
 from semcom.registry import METRICS, SOURCES
 from semcom.sources.base import Batch, collate
-# what identifies a sweep and its files (re-exported: they used to live here)
-from semcom.bench.identity import (DEFAULT_METRICS, display_config, input_reference, output_stem,  # noqa: F401
-                                   portable_identity, resumed_points, sweep_identity, trained_range_notice,
-                                   weights_digest)
 
 DEFAULT_OUT = Path("results/runs")
-
-
-@dataclass(frozen=True)
-class SweepConfig:
-    """Everything that determines a sweep's rows.
-
-    Args:
-        link: link name (``semcom/links/NAME.toml``) or path to a link file.
-        cbr: requested channel bandwidth ratio.
-        snr_db: SNR points in dB.
-        channel: channel name overriding the link's default (``None``: the link's).
-        channel_params: keyword arguments of the channel.
-        dataset: source name overriding the link's default evaluation data.
-        dataset_params: keyword arguments of the source (``size``, ``data_root``, ...).
-        limit: evaluate at most this many samples.
-        repeats: channel realizations per image and SNR point.
-        seed: seed of every channel draw.
-        batch_size: frames per forward pass.
-        metrics: metric names; unavailable ones (DISTS without weights) give empty columns.
-        all_configs: for adaptive codecs, also write each configuration's own curve.
-        checkpoint: codec checkpoint path (learned codecs), ``None`` for the shipped one.
-    """
-
-    link: str
-    cbr: float
-    snr_db: tuple[float, ...]
-    channel: str | None = None
-    channel_params: dict[str, Any] = field(default_factory=dict)
-    dataset: str | None = None
-    dataset_params: dict[str, Any] = field(default_factory=dict)
-    limit: int | None = None
-    repeats: int = 1
-    seed: int = 0
-    batch_size: int = 8
-    metrics: tuple[str, ...] = DEFAULT_METRICS
-    all_configs: bool = False
-    checkpoint: str | None = None
-
-    def __post_init__(self) -> None:
-        if not self.snr_db:
-            raise SemcomError("no SNR points to run")
-        if self.repeats < 1:
-            raise SemcomError(f"--repeats must be at least 1, got {self.repeats}")
-        if self.limit is not None and self.limit < 1:
-            raise SemcomError(f"--limit must be at least 1, got {self.limit}")
-        if self.batch_size < 1:
-            raise SemcomError(f"--batch-size must be at least 1, got {self.batch_size}")
-        if not self.metrics:
-            raise SemcomError("--metrics names no metric (give e.g. psnr,ssim)")
 
 
 def point_seed(seed: int, snr_db: float, repeat: int, batch_index: int) -> int:
@@ -141,13 +92,53 @@ def load_dataset(cfg: SweepConfig, default: Component) -> Any:
     if name not in SOURCES:
         raise SemcomError(SOURCES.unknown_message(name))
     ds = SOURCES.build(name, **params)
-    if getattr(ds, "sequences", False):  # every exposure of every sequence is sent (and scored) as a frame
+    if ds.sequences:  # every exposure of every sequence is sent (and scored) as a frame
         from semcom.sources.video import SequenceFrames
 
         ds = SequenceFrames(ds)
     if len(ds) == 0:
         raise SemcomError(f"dataset {name!r} has no samples")
     return ds
+
+
+#: the most frame transmissions (frames x channel realizations x SNR points) one sweep may ask for:
+#: a bound far above any figure's (32 frames x 21 points), below what would run for days
+MAX_TRANSMISSIONS = 1_000_000
+
+
+def check_sweep_size(*, available: int, limit: int | None, repeats: int, points: int, dataset: str = "",
+                     unit: str = "frames", frames_per_unit: int = 1) -> int:
+    """Refuse a ``--limit`` above what the evaluation set holds (``available`` ``unit``: frames, or
+    sequences of ``frames_per_unit`` frames) and a sweep of more than :data:`MAX_TRANSMISSIONS` frame
+    transmissions; the number of frames that will be scored.
+
+    >>> check_sweep_size(available=32, limit=None, repeats=2, points=3)
+    32
+    """
+    what = f" ({dataset})" if dataset else ""
+    if limit is not None and limit > available:
+        raise SemcomError(f"--limit {limit} is more than the {available} {unit} the evaluation set{what} holds")
+    frames = (available if limit is None else limit) * frames_per_unit
+    total = frames * repeats * points
+    if total > MAX_TRANSMISSIONS:
+        raise SemcomError(f"{frames} frames x {points} SNR point{'s' if points != 1 else ''} x --repeats {repeats} "
+                          f"= {total:,} frame transmissions; one sweep runs at most {MAX_TRANSMISSIONS:,} "
+                          "(lower --repeats, --limit or the SNR points)")
+    return frames
+
+
+def check_sweep(cfg: SweepConfig, source: Component) -> int:
+    """:func:`check_sweep_size` for a sweep whose link reads ``source`` by default: builds the evaluation
+    set without ``--limit`` (that reads no frame) to learn its size; the number of frames the sweep scores."""
+    from semcom.sources.video import SequenceFrames
+
+    full = load_dataset(replace(cfg, limit=None), source)
+    sequences = isinstance(full, SequenceFrames)
+    units = len(full.sequences) if sequences else len(full)
+    return check_sweep_size(available=units, limit=cfg.limit, repeats=cfg.repeats, points=len(cfg.snr_db),
+                            dataset=f"{cfg.dataset or source.name}, test split",
+                            unit="sequences" if sequences else "frames",
+                            frames_per_unit=max(1, len(full) // max(1, units)))
 
 
 def batch_indices(dataset: Any, batch_size: int) -> list[list[int]]:
@@ -175,7 +166,8 @@ def evaluate_cell(link: Link, batch: Batch, metrics: dict[str, Any], *, snr_db: 
     gen = torch.Generator().manual_seed(point_seed(seed, snr_db, repeat, index))
     out = link(batch, snr_db=snr_db, generator=gen)
     target = link.target(batch)
-    values = {m: module(out.output, target).double().cpu().numpy() for m, module in metrics.items()}
+    with phase("metrics"):
+        values = {m: module(out.output, target).double().cpu().numpy() for m, module in metrics.items()}
     extras = {k: torch.as_tensor(v, dtype=torch.float64).reshape(-1).tolist() for k, v in out.reception.extras.items()}
     return out, values, extras
 
@@ -242,7 +234,8 @@ def add_metrics(res: PointResult, link: Link, batches: list[Batch], metrics: dic
                 start = 0
                 for batch, output in zip(batches, outs):
                     target = link.target(batch)
-                    value = module(output.to(target.device), target)
+                    with phase("metrics"):
+                        value = module(output.to(target.device), target)
                     values[m][start:start + batch.size, r] = value.double().cpu().numpy()
                     start += batch.size
     return PointResult(values, res.extras, res.cbr_used, res.seconds + time.perf_counter() - t0, None)
@@ -575,7 +568,8 @@ def _prepare_locked(cfg: SweepConfig, spec: Any, channel: Component, csv_path: P
     done = resumed_points(csv_path, old_sidecar, key=key, weights=weights)
 
     # 3. the sidecar
-    batches = [collate([dataset[i] for i in group]) for group in batch_indices(dataset, cfg.batch_size)]
+    with phase("sensor"):
+        batches = [collate([dataset[i] for i in group]) for group in batch_indices(dataset, cfg.batch_size)]
     existed = {p: p.exists() for p in (csv_path, json_path, configs_path, per_frame)}
     sidecar = {"config_key": key, "weights": weights, "config": display_config(cfg),
                "resolved": identity,
@@ -662,7 +656,8 @@ def _run_sweep(cfg: SweepConfig, *, out_dir: Path, overwrite: bool, progress: bo
         try:
             for snr in job.todo:
                 rows = job.point(snr, tick=bar.update)
-                writers.write(rows)
+                with phase("io"):
+                    writers.write(rows)
                 row = rows.row
                 job.release()
                 if "psnr" in row and row["psnr"] is not None:

@@ -17,25 +17,21 @@ class Receiver(nn.Module):
     transmitted any, else ``None``; ``batch`` is the source batch, from which a back-end may
     read side information that the link treats as available at the receiver (for example
     with ``--channel none``).  Returns ``[B, 3, H, W]`` in [0, 1].
+
+    Learned weights: a back-end never reads a checkpoint itself.  One with learned weights names
+    ``shipped_link`` (and may set ``train_command`` and ``architecture``, per instance where they depend
+    on its arguments); the zoo (:func:`semcom.zoo.build.build_receiver`) builds it untrained and loads
+    the receiver weights of that link's checkpoint, or of a file, into it with ``load_state_dict``.
     """
 
-    #: for back-ends with learned weights: the link whose shipped checkpoint holds them (``weights="shipped"``),
-    #: and the command that trains them (``None``: ``semcom train --link`` that link)
+    #: learned back-ends: the link whose shipped checkpoint holds their weights (``weights = "shipped"``);
+    #: ``None``: the back-end has no learned weights
     shipped_link: str | None = None
+    #: how the weights are trained, for the messages (``None``: ``semcom train --link`` the shipped link)
     train_command: str | None = None
-
-    def load_weights(self, weights: str, *, name: str, architecture: str) -> None:
-        """Load learned weights: ``"shipped"``, ``"shipped:LINK"`` or a checkpoint path
-        (:func:`semcom.zoo.store.receiver_weights`); ``architecture`` describes this instance for the
-        message when they do not fit it."""
-        from semcom.errors import SemcomError
-        from semcom.zoo.store import receiver_weights
-
-        state = receiver_weights(weights, link=str(self.shipped_link), receiver=name, train_command=self.train_command)
-        try:
-            self.load_state_dict({k: v.float() for k, v in state.items()})
-        except RuntimeError:
-            raise SemcomError(f"{weights}: its weights are not those of this {architecture}") from None
+    #: this instance's network as a message names it when a checkpoint's weights do not fit
+    #: (for example ``"DiffEvent (width 32, enhancer width 32)"``; empty: the class name)
+    architecture: str = ""
 
     def forward(self, image: torch.Tensor, *, events: torch.Tensor | None = None,
                 batch: Batch | None = None) -> torch.Tensor:  # pragma: no cover

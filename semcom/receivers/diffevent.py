@@ -3,7 +3,7 @@
 **EBRD** (slides Eq. 4): a blurry frame is ``y = D(x, E, r) = f(E)·x + r``: the sharp frame ``x`` times
 the event factor ``f(E)`` (EDI's double integral ``E`` of Eq. 3, corrected by an enhancement module),
 plus a residual ``r`` for what the events missed.  All in linear light, with the event camera's log offset
-``ε`` as in EDI: ``y + ε = f·(x + ε) + r``.  Two enhancement modules (compared in ``benchmarks/diffevent.py``):
+``ε`` as in EDI: ``y + ε = f·(x + ε) + r``.  Two enhancement modules (compared by ``semcom experiment diffevent``):
 ``"filter"`` replaces the pixels of ``log E`` that stand out from their 3x3 median (isolated, non-continuous
 pixels) by that median; ``"learned"`` (:class:`EventEnhancer`) multiplies ``E`` by ``exp(Δ)``, ``Δ`` from a
 small CNN on ``log E`` and the blurry luminance, trained so that ``y / f`` is the sharp frame.
@@ -58,7 +58,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import torch
@@ -442,14 +441,16 @@ class DiffEvent(Receiver):
         seed: seeds each batch's sampling (the same decoded batch gives the same frames).
         tile: the denoisers run on tiles of at most this many pixels a side.
         width: the denoisers' width; enhancer_width: the learned enhancement's.
-        weights: ``None`` (untrained), ``"shipped"`` or a checkpoint path
-            (``python -m semcom.train.diffevent --out DIR``).
+
+    Built untrained; the zoo loads its weights (:func:`semcom.zoo.build.build_receiver` with ``weights``
+    ``"shipped"`` or a checkpoint of ``python -m semcom.train.diffevent --out DIR``; a link file's
+    ``[receiver] weights = "shipped"``).
 
     Shape:
         ``image`` ``(B, 3, H, W)`` sRGB in [0, 1]; output the same.
 
     Example:
-        >>> rx = DiffEvent(weights="shipped")                         # doctest: +SKIP
+        >>> rx = build_receiver("diffevent", weights="shipped")       # doctest: +SKIP
         >>> out = rx.sample(batch.blurry, batch=batch)                # doctest: +SKIP
         >>> out.image.shape, float(out.residual.abs().max()) <= 1.0   # doctest: +SKIP
     """
@@ -462,7 +463,7 @@ class DiffEvent(Receiver):
                  s: float | None = None, s_r: float | None = None, lam: float | None = None,
                  lam_r: float | None = None, cap: bool | float | None = None, project_last: bool | None = None,
                  spacing: str | None = None, r_max: float = 1.0, seed: int = 0, tile: int = 256, width: int = 32,
-                 enhancer_width: int = 32, weights: str | Path | None = None) -> None:
+                 enhancer_width: int = 32) -> None:
         super().__init__()
         if sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
@@ -498,9 +499,7 @@ class DiffEvent(Receiver):
         self.prior_x = EpsUNet(3, width)
         self.prior_r = EpsUNet(3, width)
         self.register_buffer("r_gain", torch.tensor(1.0))
-        if weights is not None:
-            self.load_weights(weights, name="diffevent",
-                              architecture=f"DiffEvent (width {width}, enhancer width {enhancer_width})")
+        self.architecture = f"DiffEvent (width {width}, enhancer width {enhancer_width})"
 
     def extra_repr(self) -> str:
         return (f"sampler={self.sampler!r}, degradation={self.degradation!r}, enhance={self.enhance!r}, "

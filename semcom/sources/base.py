@@ -50,6 +50,28 @@ class Sample:
 
 
 @dataclass(frozen=True)
+class SequenceSample:
+    """``T`` consecutive exposures of one camera, what ``dataset[i]`` is for a source of sequences
+    (:attr:`SourceDataset.sequences`): one :class:`Sample` per exposure (its blurry and sharp frames and its
+    events) and the raw events of each gap between two of them.
+
+    Args:
+        frames: ``T`` samples, in time order.
+        gap_events: ``T - 1`` structured arrays of ``EVENT_DTYPE`` (the read-out gaps).
+        name: an identifier.
+        info: scalar facts about the sequence (``exposures``, ...).
+    """
+
+    frames: tuple  # of Sample
+    gap_events: tuple  # of EVENT_DTYPE arrays (T - 1)
+    name: str = ""
+    info: dict = None  # type: ignore[assignment]
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+
+@dataclass(frozen=True)
 class Batch:
     """A batch of samples; tensors gain a leading batch dimension ``B``.
 
@@ -113,11 +135,17 @@ class SourceDataset(torch.utils.data.Dataset):
     #: whether samples carry an event representation / spikes
     has_events: bool = False
     has_spikes: bool = False
+    #: whether ``dataset[i]`` is a :class:`SequenceSample` (``exposures`` consecutive exposures of one
+    #: camera) instead of a :class:`Sample`; a sweep sends and scores each exposure as a frame
+    #: (:class:`semcom.sources.video.SequenceFrames`), training stacks a sequence along the channels
+    sequences: bool = False
+    #: exposures per item: ``T`` for a source of sequences, 1 otherwise
+    exposures: int = 1
 
     def __len__(self) -> int:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def __getitem__(self, index: int) -> Sample:  # pragma: no cover - abstract
+    def __getitem__(self, index: int) -> Sample | SequenceSample:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def describe(self) -> dict[str, Any]:

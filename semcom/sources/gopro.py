@@ -171,7 +171,7 @@ def _interpolated_sequence(frames: np.ndarray, factor: int) -> LatentSequence:
 class GoProVideo(GoPro):
     """Sequences of ``exposures`` consecutive blurry frames of one GoPro sequence folder (a sliding window
     over its sorted frames), each with its sharp frame and, where the 240 fps frames are there, its events:
-    ``dataset[i]`` is a :class:`~semcom.sources.video.SequenceSample`.  The read-out gap between two
+    ``dataset[i]`` is a :class:`~semcom.sources.base.SequenceSample`.  The read-out gap between two
     exposures is ``gap_us`` in each exposure's ``info`` (from the frame numbers at 240 fps; 0 when the
     windows are back to back, as in GoPro's own blurring); the events of a gap are not simulated (empty).
 
@@ -198,8 +198,7 @@ class GoProVideo(GoPro):
         return n if self.limit is None else min(n, int(self.limit))
 
     def __getitem__(self, index: int):
-        from semcom.sources.base import EVENT_DTYPE
-        from semcom.sources.video import SequenceSample
+        from semcom.sources.base import EVENT_DTYPE, SequenceSample
 
         if index < 0:
             index += len(self)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from semcom.errors import SemcomError
 from semcom.registry import SOURCES
-from semcom.sources.base import Batch, Sample
+from semcom.sources.base import Batch, Sample, SequenceSample
 from semcom.sources.cache import decode_events, encode_events
 from semcom.sources.camera import CameraConfig, Capture
 from semcom.sources.datasets import SynthBlur
@@ -262,20 +262,6 @@ def sequence_neighbours(batch: Batch | None, n: int) -> tuple[torch.Tensor, torc
 
 
 # --------------------------------------------------------------------------- the dataset
-
-@dataclass(frozen=True)
-class SequenceSample:
-    """``T`` consecutive exposures of one camera: one :class:`~semcom.sources.base.Sample` per exposure
-    (its blurry and sharp frames and its events) and the raw events of each gap between two of them."""
-
-    frames: tuple  # of Sample
-    gap_events: tuple  # of EVENT_DTYPE arrays (T - 1)
-    name: str = ""
-    info: dict = None  # type: ignore[assignment]
-
-    def __len__(self) -> int:
-        return len(self.frames)
-
 
 class SequenceFrames:
     """Every exposure of a sequence source as a single-exposure dataset (sequence after sequence), for the

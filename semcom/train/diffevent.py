@@ -9,8 +9,8 @@
 
 Data: the zoo's training corpus (source ``photos``: photographs from Debian packages and dead leaves), random
 crops with flips; ``E`` from the SCER each sample carries, at the camera's nominal contrast.  Run as
-``python -m semcom.train.diffevent --out DIR`` (or from ``benchmarks/diffevent.py``); it writes
-``DIR/diffevent.ckpt`` (the receiver's weights, what ``DiffEvent(weights=...)`` and the zoo load) and
+``python -m semcom.train.diffevent --out DIR`` (or from ``semcom experiment diffevent``); it writes
+``DIR/diffevent.ckpt`` (the receiver's weights, what ``build_receiver("diffevent", weights=...)`` loads) and
 ``DIR/log.csv`` (one row every ``log_every`` steps of each part, its ``stage`` column naming the part).
 
 **Guidance selection** (issue 35): :func:`tune_guidance` scores a grid of sampler settings (``s``, ``λ``, ``s'``,
@@ -158,8 +158,8 @@ def train_prior(data: Any, target: str, *, enhancer: EventEnhancer | None = None
 
 def save_receiver(path: Path, *, enhancer: EventEnhancer, prior_x: EpsUNet, prior_r: EpsUNet, r_gain: float,
                   training: dict[str, Any]) -> Path:
-    """Store the three networks as the receiver weights of link ``diffevent`` (what ``DiffEvent(weights=path)``
-    and the zoo load)."""
+    """Store the three networks as the receiver weights of link ``diffevent`` (what
+    ``build_receiver("diffevent", weights=path)`` loads)."""
     from semcom.zoo.store import save_checkpoint
 
     rx = DiffEvent(width=prior_x.width, enhancer_width=enhancer.inp.out_channels)
@@ -233,6 +233,7 @@ def tune_guidance(grid: Iterable[Mapping[str, Any]], *, weights: str | Path = "s
     from semcom.metrics.functional import psnr, ssim
     from semcom.registry import SOURCES
     from semcom.sources.base import collate
+    from semcom.zoo.build import build_receiver
 
     if frames < 1 or size < 16 or steps < 1 or batch_size < 1:
         raise ValueError("tune_guidance: frames, steps and batch_size must be positive, size at least 16")
@@ -241,7 +242,8 @@ def tune_guidance(grid: Iterable[Mapping[str, Any]], *, weights: str | Path = "s
     sharp = torch.cat([b.sharp for b in batches])
     rows = []
     for g in grid:
-        rx = DiffEvent(**{"sampler": sampler, "weights": weights, "steps": steps, **receiver, **g}).eval()
+        options = {"sampler": sampler, "steps": steps, **receiver, **g}
+        rx = build_receiver("diffevent", weights=weights, **options).eval()
         t0 = time.perf_counter()
         outs = [rx.sample(b.blurry, batch=b) for b in batches]
         secs = (time.perf_counter() - t0) / frames

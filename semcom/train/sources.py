@@ -11,6 +11,7 @@ import torch
 from semcom.errors import SemcomError
 from semcom.registry import SOURCES
 from semcom.seeds import step_seed
+from semcom.sources.base import SequenceSample
 from semcom.train.data import TrainingData
 
 __all__ = ["load_training_data", "fresh_source"]
@@ -43,7 +44,7 @@ def _samples(args: tuple) -> list[tuple]:
 
 
 def _sample_tuple(s, spikes: bool) -> tuple:
-    if hasattr(s, "gap_events"):  # a sequence: its exposures stacked along the channels
+    if isinstance(s, SequenceSample):  # a sequence: its exposures stacked along the channels
         from semcom.sources.video import stack_sequence
 
         if spikes:
@@ -94,7 +95,7 @@ def load_training_data(dataset: str, *, size: int, n: int, seed: int, split: str
     info = {**ds.describe(), "n": count}
     data = TrainingData.from_float(sharp, blurry, events, describe=info, spikes=spike_stack,
                                    representation=info.get("representation"), device=device)
-    if getattr(ds, "sequences", False):  # each sample is a stacked sequence; batches unstack it into frames
+    if ds.sequences:  # each sample is a stacked sequence; batches unstack it into frames
         data.extra["exposures"] = int(ds.exposures)
     return data
 
@@ -115,12 +116,13 @@ def fresh_source(dataset: str, *, size: int, seed: int, n_val: int, device: torc
         raise SemcomError(f"--fresh-data draws dead leaves and the photos corpus (--dataset photos, synth-blur); "
                           f"not {dataset!r}")
     known = ("dead_leaves", "exposure_us", "contrast", "contrast_sigma", "num_bins", "representation",
-             "short_side", "photos_root", "spikes")
+             "short_side", "photos_root", "spikes", "camera")
     unknown = sorted(set(params) - set(known))
     if unknown:
         raise SemcomError(f"--fresh-data takes the dataset parameters {', '.join(known)}; not {', '.join(unknown)}")
     keep = {k: params[k] for k in known[:6] if k in params}
-    source = FreshSource(size=size, device=device, pictures=pictures, spikes=spikes, **keep)
+    source = FreshSource(size=size, device=device, pictures=pictures, spikes=spikes, camera=params.get("camera"),
+                         **keep)
     val = None
     if n_val:
         g = torch.Generator(device=device).manual_seed(step_seed(seed, 0, 4))  # a stream training never draws

@@ -3,7 +3,8 @@
 * :mod:`semcom.zoo.store` — the file format (SHA-256 protected, loaded with
   ``torch.load(weights_only=True)``), the manifest, and :func:`checkpoint_for`, which resolves a
   ``checkpoint`` argument (shipped, a file, or none) to a verified file.
-* :mod:`semcom.zoo.build` — :func:`build_codec`: a learned codec built from that checkpoint.
+* :mod:`semcom.zoo.build` — :func:`build_codec` and :func:`build_receiver`: learned codecs and
+  receiver back-ends built with the weights of that checkpoint.
 * :mod:`semcom.zoo.publish` — fp16 conversion of a training checkpoint into ``checkpoints/``
   and its manifest entry.
 """
@@ -16,4 +17,4 @@ from semcom.zoo.store import (  # noqa: F401
     read_manifest,
     save_checkpoint,
 )
-from semcom.zoo.build import build_codec, is_learned  # noqa: F401,E402
+from semcom.zoo.build import build_codec, build_receiver, is_learned, receiver_is_learned  # noqa: F401,E402
