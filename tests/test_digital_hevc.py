@@ -181,3 +181,49 @@ def test_a_disk_tier_is_shared_by_everything_that_opens_its_folder(tmp_path):
     assert b.get(key) == b"payload" and DiskTier(tmp_path / "other").get(key) is None
     b.put(key, b"other")  # the first writer's file stays
     assert a.get(key) == b"payload"
+
+
+def test_a_coder_uses_the_cache_it_is_handed_and_the_disk_copy_outlives_it(tmp_path):
+    """Content-addressed on-disk encodings: a later run (a new cache over the same folder) encodes nothing."""
+    from semcom.codecs.digital.sourcecoders import DiskTier, EncodingCache
+
+    image = (np.arange(32 * 32 * 3) % 251).astype(np.uint8).reshape(32, 32, 3)
+    coder = SOURCE_CODERS.build("jpeg", cache=EncodingCache(shared=DiskTier(tmp_path / "enc")))
+    first = coder.encode_at(image, 50)
+    assert coder.cache.misses == 1 and ENCODING_CACHE.get(("never",)) is None
+    files = [p for p in (tmp_path / "enc").rglob("*") if p.is_file()]
+    assert len(files) == 1 and files[0].read_bytes() == first
+    later = SOURCE_CODERS.build("jpeg", cache=EncodingCache(shared=DiskTier(tmp_path / "enc")))
+    later._encode = lambda *a: pytest.fail("encoded again")
+    assert later.encode_at(image, 50) == first and later.cache.shared_hits == 1
+    other = image.copy()
+    other[0, 0, 0] ^= 1                       # other content, other key
+    assert SOURCE_CODERS.build("jpeg", cache=later.cache).encode_at(other, 50) != b""
+    assert len([p for p in (tmp_path / "enc").rglob("*") if p.is_file()]) == 2
+
+
+def test_the_cache_key_names_the_library_version(monkeypatch):
+    from semcom.codecs.digital import sourcecoders
+
+    coder = SOURCE_CODERS.build("jpeg", cache=sourcecoders.EncodingCache())
+    image = np.zeros((16, 16, 3), np.uint8)
+    coder.encode_at(image, 40)
+    monkeypatch.setitem(sourcecoders._VERSIONS, "jpeg", "imagecodecs 0.0-other")
+    coder.encode_at(image, 40)                 # an upgraded library does not reuse the old bytes
+    assert coder.cache.misses == 2
+
+
+def test_concurrent_writers_leave_one_whole_file(tmp_path):
+    import threading
+
+    from semcom.codecs.digital.sourcecoders import DiskTier
+
+    key = ("digest", "bpg", (420, None, False), 30, "v")
+    payloads = [bytes([i]) * 5000 for i in range(8)]
+    threads = [threading.Thread(target=DiskTier(tmp_path).put, args=(key, p)) for p in payloads]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert DiskTier(tmp_path).get(key) in payloads
+    assert [p.name for p in tmp_path.rglob(".*")] == []          # no temporary file left behind

@@ -109,6 +109,9 @@ def test_reorder_rows_puts_points_in_the_requested_order(tmp_path):
 
 
 def test_killed_driver_then_rerun_computes_only_the_missing_points(tmp_path, monkeypatch, local_ray):
+    # a fresh encodings cache: with encodings kept from earlier runs every point is quick, and the driver
+    # may finish before it is killed
+    monkeypatch.setenv("SEMCOM_ENCODINGS", str(tmp_path / "encodings"))
     out = tmp_path / "runs"
     args = [sys.executable, "-m", "semcom.cli", "run", "--link", "bpg-ldpc", "--cbr", "1/48", "--snr", "0,4,8,12,16,20",
             "--limit", "2", "--size", "64", "--metrics", "psnr,ssim", "--executor", "ray", "--out", str(out), "-q",

@@ -335,3 +335,25 @@ def test_sdm_raises_psnr_on_synth_blur(synth_batch):
     assert b.spikes is not None
     blur = _mean_psnr(b.blurry, b.sharp)
     assert _mean_psnr(SDM()(b.blurry, batch=b), b.sharp) > blur + 0.5
+
+
+@pytest.mark.parametrize("integration", ["trapezoid", "step"])
+@pytest.mark.parametrize("contrast", ["source", 0.15])
+def test_edi_batched_representation_equals_one_sample_at_a_time(synth_batch, integration, contrast):
+    """The whole-batch pass gives bit for bit what each sample alone gives (per-sample contrasts included)."""
+    b = synth_batch
+    events = b.events.clone()
+    events[0] = 0                                         # a lost event stream
+    info = tuple({**dict(inf), "contrast_threshold": 0.1 + 0.05 * i} for i, inf in enumerate(b.info))
+    b = Batch(sharp=b.sharp, blurry=b.blurry, events=events, spikes=b.spikes, raw_events=b.raw_events,
+              names=b.names, info=info)
+    edi = EDI(source="representation", contrast=contrast, integration=integration)
+    whole = edi(b.blurry, events=events, batch=b)
+    used = list(edi.last_contrast)
+    for i in range(b.size):
+        one = Batch(sharp=b.sharp[i:i + 1], blurry=b.blurry[i:i + 1], events=events[i:i + 1], spikes=None,
+                    raw_events=b.raw_events[i:i + 1], names=b.names[i:i + 1], info=info[i:i + 1])
+        alone = edi(b.blurry[i:i + 1], events=events[i:i + 1], batch=one)
+        assert torch.equal(whole[i:i + 1], alone)
+        assert edi.last_contrast == used[i:i + 1]
+    assert torch.equal(whole[0], b.blurry[0].clamp(0, 1))  # no events: the frame as decoded

@@ -5,8 +5,10 @@ resume, sidecar, refusals), puts each sweep's :class:`PointWork` (the link with 
 evaluation batches, the metrics) into Ray's object store once, and submits, for every missing SNR
 point, one task per slice of its (repeat, batch) cells (``CELLS_PER_TASK`` cells each); when a point's
 slices are all in, it merges them into the point's row (:mod:`semcom.bench.cells`).  Source encodings
-(HEVC payloads) made by any worker of a machine go to a folder of the run on that machine
-(:func:`encodings_folder`), which every worker there reads before encoding a frame itself.  A worker
+(HEVC payloads) made by any worker of a machine go to that machine's content-addressed encodings folder
+(:func:`semcom.codecs.digital.sourcecoders.encodings_root`: ``$SEMCOM_ENCODINGS``, default
+``~/.cache/semcom/encodings``), which every worker there reads before encoding a frame itself, and which
+later runs reuse.  A worker
 process deserializes a sweep's work once and keeps it for the sweep's later tasks, as it keeps the
 encodings it used.  Each cell's channel draws
 are seeded by (seed, SNR, repeat, batch) alone, so a point computed on any workers gives the local
@@ -120,32 +122,20 @@ def _probe(address: str, timeout_s: float = 5.0) -> None:
                           "`ray start --head`, or leave out --address for a local runtime") from None
 
 
-def encodings_folder(run: str) -> Path:
-    """Where a run's workers on this machine share their source encodings: ``$SEMCOM_ENCODINGS`` (a
-    cluster node can be given its own) or the temporary folder, one sub-folder per run."""
-    import tempfile
-
-    return Path(os.environ.get("SEMCOM_ENCODINGS") or tempfile.gettempdir()) / f"semcom-encodings-{run}"
-
-
 def _cells_task(refs: list, snr: float, cells: list, threads: int) -> tuple[dict, tuple[float, int], str]:
     """Worker side of one slice of a point: ``(its cells' values per configuration, (sensor seconds, frames)
     it spent, node id)`` (:func:`semcom.bench.cells.evaluate_cells`).
 
     ``refs`` = [the sweep's work, its evaluation frames, the run's id] (in a list, so that Ray hands over
-    the references, not a fresh copy per task).  Source encodings go through the run's folder on this
-    machine (:func:`encodings_folder`): a worker never waits on another process for them (a task that
+    the references, not a fresh copy per task).  Source encodings go through the machine's encodings
+    folder (the default cache's disk tier): a worker never waits on another process for them (a task that
     waited on a Ray call would free its CPU and let Ray start more workers than cores)."""
     import ray
     import torch
 
     from semcom.bench.cells import evaluate_cells
-    from semcom.codecs.digital.sourcecoders import ENCODING_CACHE, DiskTier
 
     torch.set_num_threads(max(1, int(threads)))
-    folder = encodings_folder(refs[2])
-    if getattr(ENCODING_CACHE.shared, "root", None) != folder:
-        ENCODING_CACHE.shared = DiskTier(folder)
     work = _kept(refs[0], _KEPT_WORKS, "work")
     if work.batches is None:
         work.batches = _kept(refs[1], _KEPT_SETS, "frames")
@@ -202,17 +192,16 @@ def run_sweeps_ray(sweeps: Sequence[tuple[Any, Path]], *, address: str | None = 
     from tqdm import tqdm
 
     from semcom.bench.sweep import prepare_sweep
-    from semcom.cliutil import OutputFolder
+    from semcom.bench.output import OutputFolder
     from semcom.conventions import format_cbr
 
-    import shutil
     import uuid
 
-    from semcom.bench.cells import merge_cells, point_cells, slices
+    from semcom.bench.cells import merge_cells, point_cells, slices, tried_configurations
 
     ray = connect(address, num_cpus=num_cpus)
     task = ray.remote(num_cpus=1, max_retries=3)(_cells_task)
-    run = uuid.uuid4().hex[:12]  # names the folder where this run's workers share their encodings
+    run = uuid.uuid4().hex[:12]  # names this run (the third of each task's refs)
     paths: list[Path | None] = [None] * len(sweeps)
     with ExitStack() as stack:
         folders: dict[Path, Path] = {}
@@ -248,13 +237,19 @@ def run_sweeps_ray(sweeps: Sequence[tuple[Any, Path]], *, address: str | None = 
         pending: dict[Any, tuple[int, float]] = {}
         parts: dict[tuple[int, float], list] = {}    # a point's finished slices
         expected: dict[tuple[int, float], int] = {}  # and how many it has
+        order = []  # (frames the point sends, i.e. its cost in frame transmissions; job; point; its slices)
         for j, job in enumerate(jobs):
             cells = point_cells(job.cfg.repeats, len(sizes[j]))
             cuts = slices(cells, math.ceil(len(cells) / CELLS_PER_TASK))
             for snr in job.todo:
                 expected[(j, snr)], parts[(j, snr)] = len(cuts), []
-                for cut in cuts:
-                    pending[task.remote(refs[j], snr, cut, 1)] = (j, snr)
+                sent = sum(sizes[j]) * job.cfg.repeats * len(tried_configurations(job.work, snr))
+                order.append((sent, j, snr, cuts))
+        # the costliest points first (an adaptive codec's points try up to 19 configurations): no long
+        # point is left to start when the others are done
+        for _, j, snr, cuts in sorted(order, key=lambda o: -o[0]):
+            for cut in cuts:
+                pending[task.remote(refs[j], snr, cut, 1)] = (j, snr)
         left = [len(job.todo) for job in jobs]
         writers = [job.writers() for job in jobs]
         total = len(pending)
@@ -291,5 +286,4 @@ def run_sweeps_ray(sweeps: Sequence[tuple[Any, Path]], *, address: str | None = 
                         job.finish()
         finally:
             bar.close()
-            shutil.rmtree(encodings_folder(run), ignore_errors=True)  # this machine's; a remote node's stays
     return paths

@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
-from semcom.cliutil import executor_options
 from semcom.conventions import format_cbr, parse_snr
 from semcom.errors import SemcomError
 from semcom.registry import Registry, did_you_mean
@@ -462,7 +461,7 @@ def reproduce(name: str, *, out_dir: Path | str | None = None, snr: str | None =
     ``recomputed`` excepted: see :func:`panel_sweeps`).  Without ``out_dir`` the figure goes where
     :func:`figure_folder` says: the committed folder, or a variant folder when the options change it."""
     notice = notice or once_to_stderr
-    from semcom.cliutil import OutputFolder
+    from semcom.bench.output import OutputFolder
 
     fig = get_figure(name)
     options = dict(snr=snr, limit=limit, repeats=repeats, seed=seed, links=links)
@@ -477,96 +476,16 @@ def reproduce(name: str, *, out_dir: Path | str | None = None, snr: str | None =
                           progress=progress, notice=notice, overwrite=overwrite, recomputed=recomputed)
 
 
-@click.command("reproduce")
-@click.argument("figures", nargs=-1)
-@click.option("--list", "list_", is_flag=True, help="List the figures.")
-@click.option("--all", "all_", is_flag=True, help="Reproduce every figure.")
-@click.option("--out", default=None, type=click.Path(),
-              help=f"Output folder (default: {DEFAULT_OUT}; when --limit, --snr, --seed or --repeats, or for the "
-                   f"visual grid --links, change a figure: {DEFAULT_OUT}/{VARIANTS}/<options>/, e.g. "
-                   f"{VARIANTS}/n4_snr0-10, so the committed figures are never overwritten).")
-@click.option("--snr", default=None, help="Override the SNR points (curves) or the SNR (grid).")
-@click.option("--limit", default=None, type=int, help="Evaluate at most N samples (grid: N rows).")
-@click.option("--repeats", default=1, show_default=True, type=int, help="Channel realizations per image.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of every channel draw.")
-@click.option("--links", "links_", default=None, help="Comma-separated subset of the figure's links.")
-@click.option("--jobs", default=None, type=int,
-              help="Processes for the curve figures (default: one per CPU core, at most one per CBR).")
-@click.option("--overwrite", is_flag=True,
-              help="Recompute the figures' sweeps (with --links: those links only) instead of resuming them.")
-@click.option("--tables", is_flag=True,
-              help="Regenerate the docs' tables (README.md, docs/results.md) from the committed CSVs, after any figure.")
-@executor_options
-@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-def reproduce_cmd(figures: tuple[str, ...], list_: bool, all_: bool, out: str | None, snr: str | None,
-                  limit: int | None, repeats: int, seed: int, links_: str | None, jobs: int | None, overwrite: bool,
-                  tables: bool, executor: str, address: str | None, quiet: bool) -> None:
-    """Reproduce the EV-JSCC paper's figures (resumes finished points)."""
-    if tables and not figures and not all_:
-        _write_tables()
-        return
-    if list_:
-        width = max(len(n) for n in FIGURES)
-        for f in FIGURES.values():
-            click.echo(f"{f.name.ljust(width)}  {f.description}")
-        return
-    for opt, value in (("--limit", limit), ("--jobs", jobs), ("--repeats", repeats)):
-        if value is not None and value < 1:
-            raise SemcomError(f"{opt} must be at least 1, got {value}")
-    names = list(FIGURES) if all_ else list(figures)
-    if not names:
-        raise SemcomError("name a figure (see `semcom reproduce --list`) or pass --all")
-    for n in names:
-        get_figure(n)
-    subset = tuple(s.strip() for s in links_.split(",") if s.strip()) if links_ else None
-    if subset is not None:
-        from semcom.linkspec import find_link
-
-        if not subset:
-            raise SemcomError("--links names no link")
-        for link in subset:
-            find_link(link)  # an unknown name is refused before anything runs
-        outside = [link for link in subset if not any(link in FIGURES[n].links for n in names)]
-        if outside:  # each figure then runs the named links it has
-            raise SemcomError(f"--links: {', '.join(outside)} in none of {', '.join(names)} "
-                              f"(their links: {', '.join(dict.fromkeys(lk for n in names for lk in FIGURES[n].links))})")
-    if snr is not None:
-        parse_snr(snr)
-    if limit is not None or repeats > 1:  # --limit beyond an evaluation set, too many transmissions: one line, now
-        from semcom.cliutil import check_sweep
-        from semcom.linkspec import find_link
-
-        for n in names:
-            if FIGURES[n].kind == "curves":
-                for i in range(len(FIGURES[n].settings())):
-                    for cfg, _ in panel_configs(FIGURES[n], i, out_dir=Path(), snr=snr, limit=limit,
-                                                repeats=repeats, seed=seed, links=subset):
-                        check_sweep(cfg, find_link(cfg.link).source)
-    if executor == "ray" and jobs is not None:
-        raise SemcomError("--jobs applies to the local executor (Ray spreads the points over its cluster)")
-    options = dict(snr=snr, limit=limit, repeats=repeats, seed=seed, links=subset)
-    folders: dict[Path, list[str]] = {}
-    for n in names:  # figures whose options change them go to a folder of their own (figure_folder)
-        folders.setdefault(figure_folder(FIGURES[n], out, **options), []).append(n)
-    for folder, members in folders.items():
-        if out is None and folder != DEFAULT_OUT:
-            once_to_stderr(variant_notice(members, folder, **options))
-        _reproduce_into(folder, members, options, jobs=jobs, executor=executor, address=address,
-                        overwrite=overwrite, quiet=quiet)
-    if tables:
-        _write_tables()
-
-
 def _reproduce_into(out: Path, names: list[str], options: dict[str, Any], *, jobs: int | None, executor: str,
                     address: str | None, overwrite: bool, quiet: bool) -> None:
     """Reproduce the figures ``names`` into the folder ``out`` (the curve figures' sweeps in parallel
     processes or on Ray, sharing the sweeps two figures have in common), echoing each PNG."""
     kwargs = dict(out_dir=out, **options, overwrite=overwrite, recomputed=set())
     curves = [n for n in names if FIGURES[n].kind == "curves"]
-    groups = _cbr_groups(curves)
+    groups = _sweep_groups(curves)
     jobs = min(len(groups), jobs if jobs is not None else (os.cpu_count() or 1))
     if curves and (executor == "ray" or jobs > 1):  # every panel computed first, then each figure drawn here
-        from semcom.cliutil import OutputFolder
+        from semcom.bench.output import OutputFolder
 
         with OutputFolder(out) as folder:
             kwargs["out_dir"] = folder
@@ -598,7 +517,8 @@ def _write_tables() -> None:
 
 def _pool_sweeps(groups: list[list[tuple[str, int]]], kwargs: dict[str, Any], jobs: int
                  ) -> dict[tuple[str, int], list[Path]]:
-    """The panels' sweeps on ``jobs`` local processes, one group (CBR) per process."""
+    """The panels' sweeps on ``jobs`` local processes, one group (sweeps folder) at a time per process,
+    the longest first (``groups`` come in that order: :func:`_sweep_groups`)."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
@@ -610,15 +530,42 @@ def _pool_sweeps(groups: list[list[tuple[str, int]]], kwargs: dict[str, Any], jo
     return found
 
 
-def _cbr_groups(names: list[str]) -> list[list[tuple[str, int]]]:
-    """The panels of curve figures, ``(figure, panel index)``, grouped by CBR: a group shares its
-    source-coder caches, so it runs in one process (in the figures' order: a panel that shares
-    another figure's sweeps resumes them)."""
-    groups: dict[float, list[tuple[str, int]]] = {}
+def _sweep_groups(names: list[str], results: Path = DEFAULT_OUT) -> list[list[tuple[str, int]]]:
+    """The panels of curve figures, ``(figure, panel index)``, grouped by the folder their sweeps go to
+    (panels that share sweeps are in one group and one process, so a shared sweep is computed once; in
+    the figures' order, so that the later panel resumes it), the groups longest first: by the evaluation
+    seconds recorded in the committed sweeps of that folder under ``results`` (a group without any
+    counts as unknown and goes first).  With more groups than processes, handing out the longest first
+    keeps one process from finishing a long group alone at the end.  The groups share source encodings
+    through the machine's encodings folder."""
+    groups: dict[str, list[tuple[str, int]]] = {}
     for n in names:
         for i, panel in enumerate(FIGURES[n].settings()):
-            groups.setdefault(panel.cbr, []).append((n, i))
-    return list(groups.values())
+            groups.setdefault(panel.sweeps or n, []).append((n, i))
+    cost = {folder: _recorded_seconds(Path(results) / folder) for folder in groups}
+    order = sorted(groups, key=lambda f: -(math.inf if cost[f] is None else cost[f]))
+    return [groups[f] for f in order]
+
+
+def _recorded_seconds(folder: Path) -> float | None:
+    """Sum of the ``seconds`` column of the sweep CSVs in ``folder`` (``None``: none there)."""
+    import csv
+
+    total, found = 0.0, False
+    for path in sorted(folder.glob("*.csv")):
+        if path.name.endswith(("_frames.csv", "_configs.csv")):
+            continue
+        try:
+            with open(path, newline="") as f:
+                for row in csv.DictReader(f):
+                    try:
+                        total += float(row.get("seconds") or 0.0)
+                        found = True
+                    except ValueError:
+                        continue
+        except OSError:
+            continue
+    return total if found else None
 
 
 def _run_group(units: list[tuple[str, int]], kwargs: dict[str, Any], threads: int) -> dict[tuple[str, int], list[Path]]:
@@ -626,5 +573,5 @@ def _run_group(units: list[tuple[str, int]], kwargs: dict[str, Any], threads: in
     import torch
 
     torch.set_num_threads(threads)
-    kwargs = {**kwargs, "recomputed": set()}  # a shared sweep's panels are in one group (same CBR)
+    kwargs = {**kwargs, "recomputed": set()}  # a shared sweep's panels are in one group (same folder)
     return {(n, i): panel_sweeps(FIGURES[n], i, progress=False, notice=once_to_stderr, **kwargs) for n, i in units}

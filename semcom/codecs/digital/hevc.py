@@ -174,7 +174,7 @@ class HevcIntraCoder(SourceCoder):
 
     def __getstate__(self) -> dict:
         """Picklable (sent to other processes, e.g. Ray workers): the lock and the templates stay here."""
-        state = dict(self.__dict__)
+        state = super().__getstate__()
         state.pop("_lock", None)
         state["_templates"] = {}
         return state

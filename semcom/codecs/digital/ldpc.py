@@ -35,6 +35,8 @@ from fractions import Fraction
 import torch
 from torch import nn
 
+from semcom.profiling import phase
+
 __all__ = ["BlockPlan", "BlockCoder", "parse_code_rate", "CRC_BITS", "MAX_BLOCK_BITS"]
 
 #: length of each supported CRC, bits (TS 38.212 Sec. 5.1)
@@ -169,9 +171,10 @@ class BlockCoder(nn.Module):
         b = bits.shape[0]
         if bits.shape[-1] != p.payload_bits:
             raise ValueError(f"expected {p.payload_bits} payload bits per frame, got {bits.shape[-1]}")
-        blocks = bits.to(torch.float32).reshape(b * p.num_blocks, p.k - p.crc_bits)
-        cw = self.encoder(self.crc_encoder(blocks)).reshape(b, p.coded_bits)
-        return torch.remainder(cw + self.scrambler, 2.0)
+        with phase("ldpc_encode"):
+            blocks = bits.to(torch.float32).reshape(b * p.num_blocks, p.k - p.crc_bits)
+            cw = self.encoder(self.crc_encoder(blocks)).reshape(b, p.coded_bits)
+            return torch.remainder(cw + self.scrambler, 2.0)
 
     def descramble(self, llr: torch.Tensor) -> torch.Tensor:
         """Undo the scrambling on LLRs: flip the sign where the sequence is 1."""
@@ -207,6 +210,7 @@ class BlockCoder(nn.Module):
         b = llr.shape[0]
         if llr.shape[-1] != p.coded_bits:
             raise ValueError(f"expected {p.coded_bits} LLRs per frame, got {llr.shape[-1]}")
-        blocks = self.descramble(llr.to(torch.float32)).reshape(b * p.num_blocks, p.n)
-        bits, ok = self.decode_blocks(blocks)
+        with phase("ldpc_decode"):
+            blocks = self.descramble(llr.to(torch.float32)).reshape(b * p.num_blocks, p.n)
+            bits, ok = self.decode_blocks(blocks)
         return bits.reshape(b, p.payload_bits), ok.reshape(b, p.num_blocks)

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from semcom.profiling import phase
+
 __all__ = ["MODULATIONS", "Modem", "bits_per_symbol"]
 
 #: modulation name -> (Sionna constellation type, bits per symbol)
@@ -96,6 +98,10 @@ class Modem(nn.Module):
         return self.mapper(bits).to(torch.complex64)
 
     def demap(self, y: torch.Tensor, noise_var: torch.Tensor | float) -> torch.Tensor:
+        with phase("demap"):
+            return self._demap(y, noise_var)
+
+    def _demap(self, y: torch.Tensor, noise_var: torch.Tensor | float) -> torch.Tensor:
         nv = torch.as_tensor(noise_var, dtype=torch.float32, device=y.device)
         nv = torch.broadcast_to(nv, y.shape).clamp_min(MIN_NOISE_VAR)
         y = y.to(torch.complex64)

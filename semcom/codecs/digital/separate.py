@@ -40,6 +40,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from semcom.profiling import phase
 from semcom.channels.base import ChannelOutput
 from semcom.codecs.base import Codec, Reception, Transmission
 from semcom.codecs.digital.ldpc import CRC_BITS, MAX_BLOCK_BITS, BlockCoder, BlockPlan, parse_code_rate
@@ -244,7 +245,7 @@ class BpgLdpc(Codec):
 
         A configuration whose spectral efficiency ``m * rate`` exceeds the capacity
         ``log2(1 + SNR)`` cannot decode reliably (5G LDPC needs 1.7-3.1 dB above its Shannon
-        threshold here, ``benchmarks/ldpc_bler.py``), so it loses every frame and is never the
+        threshold here, ``semcom experiment ldpc-bler``), so it loses every frame and is never the
         best.  On a non-fading channel the best is then among the ``keep`` most efficient that
         remain (more source bits win once the code decodes); on a fading channel, where outage
         favours lower rates, all that remain are kept.  If none remains, the least efficient is
@@ -289,8 +290,9 @@ class BpgLdpc(Codec):
             if bc is None:  # building one costs 0.1-0.2 s (5 s for the first: sionna's set-up)
                 if len(_BLOCK_CODERS) >= 256:
                     _BLOCK_CODERS.clear()
-                bc = _BLOCK_CODERS[shared] = BlockCoder(plan=plan, crc=self.crc, num_iter=self.num_iter,
-                                                        early_stop=self.early_stop, device=device)
+                with phase("ldpc_setup"):
+                    bc = _BLOCK_CODERS[shared] = BlockCoder(plan=plan, crc=self.crc, num_iter=self.num_iter,
+                                                            early_stop=self.early_stop, device=device)
             self._coders[key] = bc
         return bc
 

@@ -27,9 +27,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from semcom.profiling import phase
 from semcom.registry import Registry
 
-__all__ = ["SOURCE_CODERS", "SourceCoder", "SourceCode", "image_digest", "to_uint8", "build_source_coder"]
+__all__ = ["SOURCE_CODERS", "SourceCoder", "SourceCode", "EncodingCache", "DiskTier", "ENCODING_CACHE",
+           "encodings_root", "image_digest", "to_uint8", "build_source_coder"]
 
 SOURCE_CODERS = Registry("source coder")
 
@@ -53,16 +55,25 @@ def image_digest(image: np.ndarray) -> str:
     return h.hexdigest()
 
 
-class _EncodingCache:
-    """LRU map (digest, coder key, quality) -> payload bytes, bounded in total bytes.
+class EncodingCache:
+    """Source encodings by key ``(image digest, coder name, coder settings, quality, library version)``.
 
-    ``shared``: an optional second tier with the same ``get`` / ``put`` (the Ray executor's folder, shared by
-    the workers of a run on one machine), asked on a miss here and given every new encoding; ``shared_hits``
-    counts what it answered."""
+    Two tiers: an in-memory LRU map bounded in total payload bytes, and an optional ``shared`` tier
+    with the same ``get`` / ``put`` (by default the on-disk :class:`DiskTier` of
+    :func:`encodings_root`, shared by every process of the machine and kept across runs), asked on a
+    miss here and given every new encoding.  ``hits``, ``misses`` and ``shared_hits`` count lookups.
 
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self.shared: Any = None
+    A coder uses the cache it is handed (``SourceCoder(cache=...)`` or its ``cache`` attribute), by
+    default the process's :data:`ENCODING_CACHE`.
+
+    Args:
+        max_bytes: bound of the in-memory tier.
+        shared: the second tier, or ``None``.
+    """
+
+    def __init__(self, max_bytes: int = 0, shared: Any = None) -> None:
+        self.max_bytes = int(max_bytes or CACHE_BYTES)
+        self.shared: Any = shared
         self.shared_hits = 0
         self._data: OrderedDict[tuple, bytes] = OrderedDict()
         self._size = 0
@@ -101,18 +112,22 @@ class _EncodingCache:
                 self._size -= len(old)
 
     def clear(self) -> None:
+        """Forget the in-memory tier and the counters (the shared tier is left as it is)."""
         with self._lock:
             self._data.clear()
             self._size = 0
             self.hits = self.misses = self.shared_hits = 0
 
 
-ENCODING_CACHE = _EncodingCache(CACHE_BYTES)
+#: kept for callers of the former name
+_EncodingCache = EncodingCache
 
 
 class DiskTier:
-    """Encodings in a folder, one file per key, shared by the processes of one machine (the Ray executor's
-    workers: no process asks another, so none blocks waiting).  Files are written whole or not at all."""
+    """Encodings in a folder, one file per key (named by a hash of the key), shared by every process that
+    opens the folder and kept across runs.  Safe under concurrent writers: a file is written under a
+    name of its own and renamed into place (whole or not at all; the first writer's file stays).  A
+    full or read-only disk only loses the disk copy."""
 
     def __init__(self, root: "str | os.PathLike[str]") -> None:
         self.root = Path(root)
@@ -131,13 +146,65 @@ class DiskTier:
         path = self._path(key)
         if path.exists():
             return
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
             tmp.write_bytes(value)
             os.replace(tmp, path)
         except OSError:
-            pass  # a full or read-only disk: the encoding stays in this process's cache
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+
+    def __repr__(self) -> str:
+        return f"DiskTier({str(self.root)!r})"
+
+
+#: values of ``$SEMCOM_ENCODINGS`` that turn the on-disk tier off
+_OFF = ("", "0", "off", "none", "false")
+
+
+def encodings_root() -> Path | None:
+    """The machine's on-disk encodings folder: ``$SEMCOM_ENCODINGS`` (``off``: none), else
+    ``$SEMCOM_CACHE/encodings`` (default ``~/.cache/semcom/encodings``, outside the repository)."""
+    env = os.environ.get("SEMCOM_ENCODINGS")
+    if env is not None:
+        return None if env.strip().lower() in _OFF else Path(env).expanduser()
+    base = os.environ.get("SEMCOM_CACHE")
+    return (Path(base).expanduser() if base else Path.home() / ".cache" / "semcom") / "encodings"
+
+
+class _DefaultTier:
+    """The shared tier of :data:`ENCODING_CACHE`: the disk folder :func:`encodings_root` names when it is
+    first used in a process (so an environment set after import still counts)."""
+
+    def __init__(self) -> None:
+        self._tier: DiskTier | None = None
+        self._root: Path | None = None
+
+    def _resolve(self) -> DiskTier | None:
+        root = encodings_root()
+        if root != self._root:
+            self._root, self._tier = root, None if root is None else DiskTier(root)
+        return self._tier
+
+    @property
+    def root(self) -> Path | None:
+        return self._root if self._tier is not None else encodings_root()
+
+    def get(self, key: tuple) -> bytes | None:
+        tier = self._resolve()
+        return None if tier is None else tier.get(key)
+
+    def put(self, key: tuple, value: bytes) -> None:
+        tier = self._resolve()
+        if tier is not None:
+            tier.put(key, value)
+
+
+#: the process's default cache (what a coder uses unless it is handed another)
+ENCODING_CACHE = EncodingCache(CACHE_BYTES, shared=_DefaultTier())
 
 
 class _DecodeGuard:
@@ -200,10 +267,30 @@ class SourceCoder:
     name = "source-coder"
     qualities: Sequence[int] = tuple(range(0, 101))
 
-    def __init__(self, *, decode_timeout_s: float = 10.0) -> None:
+    def __init__(self, *, decode_timeout_s: float = 10.0, cache: EncodingCache | None = None) -> None:
         if not decode_timeout_s > 0:
             raise ValueError(f"decode_timeout_s must be positive, got {decode_timeout_s}")
         self.decode_timeout_s = float(decode_timeout_s)
+        self._cache = cache
+
+    @property
+    def cache(self) -> EncodingCache:
+        """Where this coder keeps its encodings (the process's :data:`ENCODING_CACHE` unless handed one)."""
+        return ENCODING_CACHE if self._cache is None else self._cache
+
+    @cache.setter
+    def cache(self, value: EncodingCache | None) -> None:
+        self._cache = value
+
+    def __getstate__(self) -> dict:
+        """Picklable (sent to other processes): a handed-in cache stays here; the copy uses its process's."""
+        state = dict(self.__dict__)
+        state["_cache"] = None
+        return state
+
+    def library_version(self) -> str:
+        """Version of the library behind the bitstream (part of the cache key: an upgrade re-encodes)."""
+        return _library_version(self.name)
 
     # -- to implement ------------------------------------------------------------------
     def settings(self) -> tuple:
@@ -220,11 +307,13 @@ class SourceCoder:
     def encode_at(self, image: np.ndarray, quality: int, *, digest: str | None = None) -> bytes:
         """The payload of ``image`` (``(H, W, 3)`` uint8) at one quality (cached)."""
         digest = digest or image_digest(image)
-        key = (digest, self.name, self.settings(), int(quality))
-        val = ENCODING_CACHE.get(key)
+        key = (digest, self.name, self.settings(), int(quality), self.library_version())
+        cache = self.cache
+        val = cache.get(key)
         if val is None:
-            val = bytes(self._encode(np.ascontiguousarray(image), int(quality)))
-            ENCODING_CACHE.put(key, val)
+            with phase("hevc_encode"):
+                val = bytes(self._encode(np.ascontiguousarray(image), int(quality)))
+            cache.put(key, val)
         return val
 
     def fit(self, image: np.ndarray, budget_bits: int) -> SourceCode | None:
@@ -254,7 +343,8 @@ class SourceCoder:
 
     def decode(self, payload: bytes, *, height: int, width: int) -> np.ndarray | None:
         """``(H, W, 3)`` uint8, or ``None`` when the payload does not decode to that size."""
-        out = _GUARD.run(self._decode, bytes(payload), int(height), int(width), timeout_s=self.decode_timeout_s)
+        with phase("hevc_decode"):
+            out = _GUARD.run(self._decode, bytes(payload), int(height), int(width), timeout_s=self.decode_timeout_s)
         if out is None:
             return None
         out = np.asarray(out)
@@ -269,6 +359,30 @@ class SourceCoder:
             else:
                 return None
         return np.array(out, dtype=np.uint8, order="C", copy=True)
+
+
+_VERSIONS: dict[str, str] = {}
+
+
+def _library_version(coder: str) -> str:
+    """``pillow_heif`` + libheif for ``bpg``, ``imagecodecs`` for the others (cached per process)."""
+    ver = _VERSIONS.get(coder)
+    if ver is None:
+        try:
+            if coder == "bpg":
+                import pillow_heif
+
+                info = pillow_heif.libheif_info()
+                ver = f"pillow_heif {pillow_heif.__version__}; libheif {info.get('libheif', '?')}; " \
+                      f"{sorted((info.get('encoders') or {}).items())}"
+            else:
+                import imagecodecs
+
+                ver = f"imagecodecs {imagecodecs.__version__}"
+        except Exception:  # noqa: BLE001 - a coder outside these libraries: its name alone
+            ver = "?"
+        _VERSIONS[coder] = ver
+    return ver
 
 
 def build_source_coder(name: str, options: dict[str, Any] | None = None) -> SourceCoder:
