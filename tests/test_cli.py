@@ -146,6 +146,22 @@ def test_help_and_links_start_without_torch(argv):
     assert "Usage" in proc.stdout or "softcast" in proc.stdout
 
 
+def test_the_group_help_reads_no_numpy_either():
+    """`semcom --help` imports no command's heavy libraries: each command module imports them inside its function."""
+    code = ("import sys; from semcom.cli import main; assert main(['--help']) == 0; "
+            "heavy = sorted({'torch', 'numpy', 'matplotlib', 'pandas'} & set(sys.modules)); assert not heavy, heavy")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_every_command_group_has_its_module():
+    import semcom.cli as package
+    from semcom.cli import cli
+
+    modules = {p.stem for p in Path(package.__file__).parent.glob("*.py")} - {"__init__", "__main__", "options"}
+    assert {c.callback.__module__.rsplit(".", 1)[-1] for c in cli.commands.values()} == modules
+
+
 def _sweep_csv(path, link):
     path.write_text(f"link,channel,cbr,snr_db,psnr\n{link},awgn,0.0208333,0,20\n{link},awgn,0.0208333,10,25\n")
     return path

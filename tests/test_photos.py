@@ -291,7 +291,7 @@ def test_the_script_and_the_data_command_run_the_package_installer():
     from click.testing import CliRunner
 
     from semcom.sources import install
-    from semcom.sources.command import data
+    from semcom.cli.data import data
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
     try:

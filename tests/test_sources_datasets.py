@@ -264,7 +264,7 @@ def test_gopro_without_frames_and_errors(tmp_path):
 def test_data_cli(tmp_path):
     from click.testing import CliRunner
 
-    from semcom.sources.command import data
+    from semcom.cli.data import data
 
     runner = CliRunner()
     res = runner.invoke(data, ["synth", "--size", "32", "--test-size", "32", "--n-train", "2", "--n-test", "1",

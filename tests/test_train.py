@@ -134,9 +134,15 @@ def test_bad_arguments_are_clear_errors(tmp_path, data):
         set_trainable(link, ("codec.encodr",))
 
 
-def test_command_line(tmp_path):
-    from semcom.train.__main__ import main
+def _train_main(argv):
+    """``semcom train ARGV`` in this process (what ``python -m semcom.train ARGV`` runs)."""
+    from semcom.cli import main
 
+    return main(["train", *argv])
+
+
+def test_command_line(tmp_path):
+    main = _train_main
     out = tmp_path / "cli.ckpt"
     args = ["--link", "deepjscc", "--cbr", "1/96", "--snr-range", "0:20", "--steps", "2", "--dataset", "skimage",
             "--size", "64", "--n-train", "2", "--batch-size", "2", "--out", str(out), "-q"]
@@ -325,7 +331,7 @@ def test_two_gloo_processes_follow_one_process_with_the_same_shards(tmp_path, li
 
 
 def test_plot_command_draws_a_log_and_refuses_bad_input(tmp_path, data):
-    from semcom.train.__main__ import main
+    main = _train_main
 
     res = train("deepjscc", cbr=1 / 48, snr_db=10.0, steps=2, batch_size=2, data=data, out=tmp_path / "p.ckpt",
                 progress=False, log_every=1, **SMALL)

@@ -21,6 +21,8 @@ def test_wheel_carries_its_data_and_runs_outside_the_tree(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     links = sorted(p.name for p in (ROOT / "semcom" / "links").glob("*.toml"))
     assert links and all(f"semcom/links/{n}" in names for n in links)
+    own = sorted(p.name for p in (ROOT / "semcom" / "experiments" / "links").glob("*.toml"))
+    assert own and all(f"semcom/experiments/links/{n}" in names for n in own)  # the experiments' own links
     manifest = json.loads((ROOT / "semcom" / "zoo" / "manifest.json").read_text())
     assert all(f"semcom/zoo/{e['file']}" in names for e in manifest["checkpoints"])
     assert "semcom/sources/photos.json" in names

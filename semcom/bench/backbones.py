@@ -228,7 +228,8 @@ def run_candidate(cand: Candidate, s: StudySettings, *, budget_s: float, state: 
         train(cand.link, cbr=s.cbr, snr_range=s.snr_range, steps=plan["steps"], out=ckpt, batch_size=s.batch,
               lr=s.lr if cand.lr is None else cand.lr, size=s.size, n_train=s.n_train, n_val=s.n_val, val_every=val_every, amp=s.amp,
               log_every=s.log_every, checkpoint_every=max(s.log_every, plan["steps"] // 10),
-              codec_params=cand.codec_params(), progress=progress, dataset=s.dataset)
+              codec_params=cand.codec_params(), progress=progress, dataset=s.dataset,
+              lam=1.0)  # train()'s default before TrainConfig: part of the checkpoints' identity, kept
         write_json(done, {"seconds": time.perf_counter() - t0})
     log = ckpt.with_suffix(".csv")
     (out / "logs").mkdir(parents=True, exist_ok=True)

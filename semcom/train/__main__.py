@@ -1,13 +1,12 @@
-"""``python -m semcom.train ...``: the same as ``semcom train ...``."""
+"""``python -m semcom.train ARGS`` (and ``torchrun ... -m semcom.train ARGS``): runs ``semcom train ARGS``.
 
+The command itself is :mod:`semcom.cli.train`; this entry point starts it by its module's name, as
+``python -m semcom.cli train ARGS`` would, so the training package imports nothing of the command line.
+"""
+
+import runpy
 import sys
 
-
-def main(argv: list[str] | None = None) -> int:
-    from semcom.cli import main as cli_main
-
-    return cli_main(["train", *(sys.argv[1:] if argv is None else argv)])
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.argv[1:1] = ["train"]
+    runpy.run_module("semcom.cli", run_name="__main__", alter_sys=True)

@@ -30,11 +30,10 @@ import torch
 from semcom.errors import SemcomError
 from semcom.seeds import step_seed
 from semcom.sources.base import Batch
+from semcom.train.config import AUGMENTATIONS  # draw_batch: flip (both axes), rot90 (transpose), time
 
 __all__ = ["TrainingData", "AUGMENTATIONS", "draw_batch", "step_seed", "time_reverse", "REVERSAL"]
 
-#: augmentations :func:`draw_batch` knows: ``flip`` (both axes), ``rot90`` (transpose), ``time``
-AUGMENTATIONS = ("flip", "rot90", "time")
 
 #: per representation: (reverse the channel order, negate) under time reversal
 REVERSAL: dict[str, tuple[bool, bool]] = {"scer": (True, False), "count": (True, False), "voxel": (True, True)}

@@ -15,7 +15,6 @@ __all__ = ["LOG_FIELDS", "MetricsLog", "EMA", "psnr_from_mse", "split_state"]
 
 
 LOG_FIELDS = ("step", "stage", "loss", "psnr", "val_psnr", "lr", "snr_mean", "samples", "seconds")
-#: the batch size ``lr`` refers to; another batch scales the peak learning rate by sqrt(batch / 8)
 
 
 def psnr_from_mse(mse: float) -> float:

@@ -3,20 +3,16 @@ and the freezing of what a stage does not train."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 
 from semcom.errors import SemcomError
 from semcom.link import Link
 from semcom.seeds import step_seed
 from semcom.sources.base import Batch
+from semcom.train.config import TrainConfig
 from semcom.train.data import TrainingData
 from semcom.train.losses import StepOutput, compute_loss
 from semcom.train.schedules import Stage
-
-if TYPE_CHECKING:
-    from semcom.train.trainer import TrainConfig
 
 __all__ = ["forward_step", "set_trainable", "validate", "validation_snrs"]
 

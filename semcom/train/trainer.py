@@ -36,7 +36,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -50,7 +50,8 @@ from semcom.link import Link, find_link, receiver_takes_weights
 from semcom.registry import CODECS
 from semcom.train import distributed as dist_util
 from semcom.seeds import step_seed
-from semcom.train.data import AUGMENTATIONS, TrainingData
+from semcom.train.config import REFERENCE_BATCH, TrainConfig, default_out
+from semcom.train.data import TrainingData
 from semcom.train.schedules import Schedule, Stage, get_schedule, schedule_as_dicts
 from semcom.train.step import _TrainPass, forward_step, set_trainable, validate, validation_snrs  # noqa: F401
 from semcom.train.setup import bf16_supported, copy_matching, resolve_device
@@ -60,47 +61,6 @@ from semcom.zoo.store import load_checkpoint, save_checkpoint
 
 __all__ = ["TrainConfig", "TrainResult", "TrainingData", "train", "train_schedule", "forward_step",
            "load_training_data", "set_trainable", "default_out", "copy_matching", "REFERENCE_BATCH"]
-
-REFERENCE_BATCH = 8
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """What determines the trained weights (compared when resuming)."""
-
-    link: str
-    cbr: float
-    snr_db: float | None
-    snr_range: tuple[float, float] | None
-    steps: int
-    seed: int
-    batch_size: int
-    lr: float
-    dataset: str
-    size: int
-    crop: int | None
-    n_train: int
-    schedule: str
-    lam: float
-    grad_clip: float | None
-    init: str | None
-    dataset_params: tuple[tuple[str, Any], ...] = ()
-    warm_start: str | None = None
-    codec_params: tuple[tuple[str, Any], ...] = ()
-    n_val: int = 0
-    ema: float = 0.0
-    augment: tuple[str, ...] = AUGMENTATIONS
-    shards: int = 1
-    amp: bool = False
-    lr_curve: str = "run"
-    fresh_data: bool = False
-    fresh_pool: int = 0
-    fresh_renew: int = 0
-
-    @property
-    def lr_scale(self) -> float:
-        """The batch's factor on every learning rate: ``sqrt(batch_size / 8)`` (Adam's square-root rule)."""
-        return math.sqrt(self.batch_size / REFERENCE_BATCH)
 
 
 @dataclass(frozen=True)
@@ -124,13 +84,6 @@ class TrainResult:
     final_loss: float
     seconds: float
     val_psnr: float = float("nan")
-
-
-def default_out(link: str, cbr: float, snr_db: float | None, snr_range: tuple[float, float] | None) -> Path:
-    inv = 1.0 / cbr
-    cbr_txt = f"1-{round(inv)}" if abs(inv - round(inv)) < 1e-6 else f"{cbr:.4g}"
-    mode = "adaptive" if snr_range is not None else f"snr{snr_db:g}"
-    return Path("checkpoints") / f"{link}-cbr{cbr_txt}-{mode}.ckpt"
 
 
 def _stage_at(schedule: Schedule, step: int) -> tuple[int, int]:
@@ -159,13 +112,24 @@ def run_lr(cfg: TrainConfig, stage: Stage, *, step: int, stage_step: int, total:
 
 
 def train_schedule(link: Link, data: TrainingData, schedule: Schedule, cfg: TrainConfig, *, out: Path,
-                   device: torch.device, checkpoint_every: int, log_every: int, progress: bool,
-                   stop_after: int | None = None, meta_extra: dict[str, Any] | None = None,
-                   on_step: Callable[[int, float], None] | None = None, val: TrainingData | None = None,
-                   val_every: int | None = None, compile: bool = False) -> TrainResult:
-    """Run (or resume) ``schedule`` on ``link``; see :func:`train` for the arguments."""
+                   device: torch.device, progress: bool = True, stop_after: int | None = None,
+                   meta_extra: dict[str, Any] | None = None, on_step: Callable[[int, float], None] | None = None,
+                   val: TrainingData | None = None, checkpoint_every: int | None = None,
+                   log_every: int | None = None, val_every: int | None = None,
+                   compile: bool | None = None) -> TrainResult:
+    """Run (or resume) ``schedule`` on ``link``; see :func:`train` for the arguments.
+
+    ``checkpoint_every``, ``log_every``, ``val_every`` and ``compile`` default to ``cfg``'s; ``cfg.shards``
+    (``None``: one per process) and ``cfg.amp`` (only where bf16 runs natively) are resolved here, before the
+    configuration is recorded.
+    """
     t_start = time.perf_counter()
     rank, world = dist_util.rank(), dist_util.world_size()
+    checkpoint_every = cfg.checkpoint_every if checkpoint_every is None else int(checkpoint_every)
+    log_every = cfg.log_every if log_every is None else int(log_every)
+    val_every = cfg.val_every if val_every is None else val_every
+    compile = cfg.compile if compile is None else compile
+    cfg = replace(cfg, shards=world if cfg.shards is None else cfg.shards, amp=cfg.amp and bf16_supported(device))
     if cfg.batch_size % cfg.shards:
         raise SemcomError(f"batch size {cfg.batch_size} is not a multiple of the {cfg.shards} shards")
     if cfg.shards % world:
@@ -173,7 +137,7 @@ def train_schedule(link: Link, data: TrainingData, schedule: Schedule, cfg: Trai
     my_shards = [k for k in range(cfg.shards) if k % world == rank]
     shard_batch = cfg.batch_size // cfg.shards
     total = sum(s.steps for s in schedule)
-    key = json.dumps({**asdict(cfg), "schedule_stages": schedule_as_dicts(schedule)}, sort_keys=True)
+    key = json.dumps({**cfg.identity(), "schedule_stages": schedule_as_dicts(schedule)}, sort_keys=True)
     step, opt_state, opt_stage, resumed_from, ema_state = 0, None, -1, 0, None
     window_state = [0.0, 0]
     seconds_before = 0.0
@@ -212,7 +176,7 @@ def train_schedule(link: Link, data: TrainingData, schedule: Schedule, cfg: Trai
                 "snr_mode": "adaptive" if cfg.snr_range is not None else "single",
                 "snr_db": cfg.snr_db, "snr_range": list(cfg.snr_range) if cfg.snr_range else None,
                 "step": at, "config": codec_cfg,
-                "training": {**asdict(cfg), "schedule_stages": schedule_as_dicts(schedule), "data": data.describe,
+                "training": {**cfg.identity(), "schedule_stages": schedule_as_dicts(schedule), "data": data.describe,
                              "seconds": round(seconds, 1), "device": str(device), "world_size": world,
                              "samples": at * cfg.batch_size, "val_psnr": last_val,
                              "weights": "ema" if ema is not None else "last", **(meta_extra or {})}}
@@ -337,161 +301,82 @@ def train_schedule(link: Link, data: TrainingData, schedule: Schedule, cfg: Trai
                        last_val)
 
 
-def train(link_name: str, *, cbr: float, snr_db: float | None = None,
-          snr_range: tuple[float, float] | None = None, steps: int = 20000, out: str | Path | None = None,
-          seed: int = 0, batch_size: int = 8, lr: float = 5e-4, dataset: str | None = None, size: int = 128,
-          crop: int | None = None, n_train: int = 512, schedule: str | None = None, lam: float = 1.0,
-          grad_clip: float | None = 1.0, init: str | None = None, device: str = "cpu",
-          checkpoint_every: int = 500, log_every: int = 10, progress: bool = True, overwrite: bool = False,
-          stop_after: int | None = None, data: TrainingData | None = None,
-          codec_params: dict[str, Any] | None = None, dataset_params: dict[str, Any] | None = None,
-          workers: int = 0, warm_start: str | Path | None = None, n_val: int = 0, val_every: int | None = None,
-          ema: float = 0.0, augment: tuple[str, ...] = AUGMENTATIONS, shards: int | None = None,
-          amp: bool = True, compile: bool = False, lr_curve: str = "run", fresh_data: bool = False,
-          fresh_pool: int = 0, fresh_renew: int = 100) -> TrainResult:
+def train(config: TrainConfig | str | Path | None = None, /, *, data: TrainingData | None = None,
+          stop_after: int | None = None, progress: bool = True, **settings: Any) -> TrainResult:
     """Train the learned modules of a link and write a resumable checkpoint.
 
+    ``config`` is a :class:`~semcom.train.config.TrainConfig` (its fields are documented there, each once),
+    or the link's name, the other fields following as keywords: ``train("deepjscc", cbr=1/48,
+    snr_range=(0, 20), steps=200)`` is ``train(TrainConfig(link="deepjscc", cbr=1/48, ...))``.  Keywords
+    given with a config replace its fields.
+
+    The checkpoint ``out`` (default ``checkpoints/<link>-cbr<R>-<mode>.ckpt``) is resumed when it was
+    written by the same configuration (:meth:`TrainConfig.identity`), refused when by another unless
+    ``overwrite``; the metrics log is ``out`` with suffix ``.csv``, the learning curve ``.png``.
+
     Args:
-        link_name: link name or TOML path (``deepjscc``, ``deepjscc-deblur``, ...).
-        cbr: channel bandwidth ratio.
-        snr_db: train at this one SNR (the paper's protocol; the codec is built non-adaptive).
-        snr_range: ``(lo, hi)`` dB; every sample draws its SNR uniformly (SNR-adaptive codec).
-        steps: optimizer steps in total (split among the stages of a multi-stage schedule).
-        out: checkpoint path (default ``checkpoints/<link>-cbr<R>-<mode>.ckpt``); the metrics
-            log is the same path with suffix ``.csv``, the learning curve with ``.png``.  An
-            existing file of the same configuration is resumed; of another configuration is an
-            error unless ``overwrite``.
-        seed: seeds initialization and every per-step draw.
-        batch_size: the global batch (all shards and processes together).
-        lr: peak learning rate at batch 8; another batch scales it by ``sqrt(batch_size / 8)``.
-        dataset: training source, its ``train`` split (``None``: the link's ``[source]`` with its
-            parameters, under ``dataset_params``); ``size`` the frame side,
-            ``n_train`` the number of samples kept on the device, ``crop`` a random crop per sample.
-        schedule: a name in :data:`semcom.train.schedules.SCHEDULES`; ``lam`` its event weight.
-            ``None``: the codec's ``default_schedule`` (``"ev-jscc"`` for EV-JSCC), else ``"single"``.
-        grad_clip: clip the gradient norm (``None``: no clipping).
-        init: a checkpoint to start from instead of random initialization (same codec and CBR).
-        warm_start: a checkpoint whose tensors of the same name and shape are copied in before
-            training: another codec at the same CBR (DeepJSCC's encoder and decoder into
-            DeepJSCC-Deblur) or the same codec at another CBR; the rest keeps its initialization.
-        device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (under torchrun: the rank's local GPU).
-        checkpoint_every, log_every: steps between checkpoints and metric rows.
+        config: the run's settings, or the link name (then ``settings`` are the other fields).
+        data: training samples already loaded (in place of ``dataset``).
         stop_after: stop (as if interrupted) after this step, with a checkpoint written.
-        data: training samples already loaded (skips ``dataset``).
-        codec_params: extra codec constructor arguments (architecture, e.g. ``width``).
-        dataset_params: extra source arguments (e.g. ``{"spikes": False}``).
-        workers: processes that generate the training frames (first run; later runs read the cache).
-        n_val: the last ``n_val`` of the ``n_train`` samples are never trained on; validation PSNR
-            on them is logged every ``val_every`` steps (a multiple of ``log_every``; default: every
-            50th log row) and at the end.
-        ema: decay of the exponential moving average of the weights (0: off); the checkpoint's
-            weights are the average.
-        augment: a subset of ``("flip", "rot90", "time")``.
-        shards: sub-batches of the global batch, each with its own draws (default: one per
-            process); a run's weights depend on ``shards``, not on the number of processes.
-        amp: bf16 autocast where it runs natively (CUDA; CPUs with AMX or AVX512-BF16); ignored elsewhere.
-        compile: ``torch.compile`` the codec's and receiver's submodules.
-        lr_curve: ``"run"`` (one cosine over the whole run) or ``"stage"`` (each stage's own).
-        fresh_data: simulate every training batch anew on the device
-            (:class:`semcom.sources.torchsim.FreshSource`: dead leaves, plus the photos corpus
-            when ``dataset`` is ``photos``); ``n_val`` samples drawn once from a separate seed
-            stream are the validation set.  ``size`` is the frame side; no crop.
-        fresh_pool: instead, draw batches (crops, augmentation) from this many fresh samples held on
-            the device (:class:`semcom.train.sources.FreshPool`), simulated anew every ``fresh_renew`` steps.
+        progress: show a progress bar.
 
     Returns:
         a :class:`TrainResult`.
     """
-    if (snr_db is None) == (snr_range is None):
-        raise SemcomError("give exactly one of --snr (single-SNR training) or --snr-range A:B (SNR-adaptive)")
-    if snr_range is not None:
-        lo, hi = float(snr_range[0]), float(snr_range[1])
-        if not hi >= lo:
-            raise SemcomError(f"--snr-range must be A:B with A <= B, got {snr_range}")
-        snr_range = (lo, hi)
-    for name, value in (("steps", steps), ("batch_size", batch_size), ("size", size), ("n_train", n_train),
-                        ("checkpoint_every", checkpoint_every), ("log_every", log_every)):
-        if int(value) != value or value < 1:
-            raise SemcomError(f"{name} must be a positive integer, got {value}")
-    if crop is not None and (crop < 16 or crop > size):
-        raise SemcomError(f"crop must lie in [16, size={size}], got {crop}")
-    if not (math.isfinite(lr) and lr > 0):
-        raise SemcomError(f"--lr must be a positive number, got {lr}")
-    if not 0 <= ema < 1:
-        raise SemcomError(f"--ema must lie in [0, 1), got {ema}")
-    if int(n_val) != n_val or n_val < 0:
-        raise SemcomError(f"--val must be a non-negative integer, got {n_val}")
-    if val_every is not None and (int(val_every) != val_every or val_every < 1):
-        raise SemcomError(f"--val-every must be a positive integer, got {val_every}")
-    if val_every is not None and val_every % log_every:
-        raise SemcomError(f"--val-every {val_every} must be a multiple of --log-every {log_every} "
-                          "(validation PSNR goes into the log rows)")
-    if lr_curve not in ("run", "stage"):
-        raise SemcomError(f"lr_curve must be 'run' or 'stage', got {lr_curve!r}")
-    unknown = set(augment) - set(AUGMENTATIONS)
-    if unknown:
-        raise SemcomError(f"unknown augmentation(s) {sorted(unknown)} (known: {', '.join(AUGMENTATIONS)})")
-    dev = resolve_device(device)
+    if isinstance(config, TrainConfig):
+        cfg = replace(config, **settings) if settings else config
+    else:
+        cfg = TrainConfig(**({} if config is None else {"link": config}), **settings)
+    dev = resolve_device(cfg.device)
     dist_util.init(dev)
-    if shards is not None and (int(shards) != shards or shards < 1):
-        raise SemcomError(f"--shards must be a positive integer, got {shards}")
-    shards = int(shards) if shards is not None else dist_util.world_size()
-    spec = find_link(link_name)
+    spec = find_link(cfg.link)
     codec_cls = CODECS.get(spec.codec.name)
     learned = isinstance(codec_cls, type) and issubclass(codec_cls, LearnedCodec)
+    schedule = cfg.schedule
     if schedule is None:
         schedule = codec_cls.default_schedule if learned else "single"
+    dataset, dataset_params = cfg.dataset, dict(cfg.dataset_params)
     if dataset is None and data is None:  # the link's own source, its table's parameters under the given ones
         dataset = spec.source.name
-        dataset_params = {**spec.source.params, **(dataset_params or {})}
-    out = Path(out) if out is not None else default_out(spec.name, cbr, snr_db, snr_range)
-    if overwrite and dist_util.rank() == 0:
+        dataset_params = {**spec.source.params, **dataset_params}
+    out = Path(cfg.out) if cfg.out is not None else default_out(spec.name, cfg.cbr, cfg.snr_db, cfg.snr_range)
+    if cfg.overwrite and dist_util.rank() == 0:
         for path in (out, out.with_suffix(".csv"), out.with_suffix(".png")):
             path.unlink(missing_ok=True)
     dist_util.barrier()
     describe_name = dataset if data is None else str(data.describe.get("dataset", data.describe.get("name", "memory")))
-    cfg = TrainConfig(link=spec.name, cbr=float(cbr), snr_db=None if snr_db is None else float(snr_db),
-                      snr_range=snr_range, steps=int(steps), seed=int(seed), batch_size=int(batch_size),
-                      lr=float(lr), dataset=describe_name, size=int(size), crop=crop, n_train=int(n_train),
-                      schedule=schedule, lam=float(lam), grad_clip=grad_clip, init=None if init is None else str(init),
-                      dataset_params=tuple(sorted((dataset_params or {}).items())),
-                      codec_params=tuple(sorted((codec_params or {}).items())),
-                      warm_start=None if warm_start is None else str(warm_start), n_val=int(n_val), ema=float(ema),
-                      augment=tuple(a for a in AUGMENTATIONS if a in augment), shards=shards,
-                      amp=bool(amp and bf16_supported(dev)), lr_curve=lr_curve,
-                      fresh_data=bool(fresh_data or fresh_pool), fresh_pool=int(fresh_pool),
-                      fresh_renew=int(fresh_renew) if fresh_pool else 0)
-    sched = get_schedule(schedule, steps=steps, lr=lr, lam=lam)
-    overrides: dict[str, Any] = dict(codec_params or {})
+    # what the run resolved (the link's own name, schedule and source) is what the checkpoint records
+    cfg = replace(cfg, link=spec.name, schedule=schedule, dataset=describe_name, dataset_params=dataset_params)
+    sched = get_schedule(schedule, steps=cfg.steps, lr=cfg.lr, lam=cfg.lam)
+    overrides: dict[str, Any] = dict(cfg.codec_params)
     if learned:  # a codec without weights (softcast in front of a learned back-end) takes no SNR mode
-        overrides["checkpoint"] = str(init) if init else "none"
-        if snr_range is not None:
+        overrides["checkpoint"] = cfg.init or "none"
+        if cfg.snr_range is not None:
             overrides["adaptive"] = True
         else:
-            overrides["snr_db"] = float(snr_db)
+            overrides["snr_db"] = cfg.snr_db
     # a learned back-end behind a codec without weights (stra) starts untrained, or from --init
-    receiver_overrides = {"weights": init} if not learned and receiver_takes_weights(spec) else {}
+    receiver_overrides = {"weights": cfg.init} if not learned and receiver_takes_weights(spec) else {}
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        link = Link(spec, cbr=float(cbr), codec_overrides=overrides, receiver_overrides=receiver_overrides)
+        torch.manual_seed(cfg.seed)
+        link = Link(spec, cbr=cfg.cbr, codec_overrides=overrides, receiver_overrides=receiver_overrides)
     if not any(True for _ in link.parameters()):
         raise SemcomError(f"link {spec.name!r} has no learned weights to train (its codec and receiver are "
                           "model-based)")
-    if warm_start is not None:
-        copy_matching(link.codec, warm_start, cbr=float(cbr))
+    if cfg.warm_start is not None:
+        copy_matching(link.codec, cfg.warm_start, cbr=cfg.cbr)
     if cfg.fresh_data:
-        if (crop is not None and not fresh_pool) or data is not None:
+        if (cfg.crop is not None and not cfg.fresh_pool) or data is not None:
             raise SemcomError("--fresh-data simulates frames of --size directly: no --crop (but with --fresh-pool), "
                               "no data given")
-        data, val = fresh_source(dataset, size=size, seed=seed, n_val=int(n_val), device=dev,
-                                 params=dataset_params or {}, spikes=learned and codec_cls.needs_spikes)
-        if fresh_pool:
-            data = FreshPool(data, size=int(fresh_pool), renew=int(fresh_renew))
+        data, val = fresh_source(dataset, size=cfg.size, seed=cfg.seed, n_val=cfg.n_val, device=dev,
+                                 params=dataset_params, spikes=learned and codec_cls.needs_spikes)
+        if cfg.fresh_pool:
+            data = FreshPool(data, size=cfg.fresh_pool, renew=cfg.fresh_renew)
     else:
         if data is None:
-            data = load_training_data(dataset, size=size, n=n_train, seed=seed, params=dataset_params,
-                                      workers=workers, spikes=learned and codec_cls.needs_spikes, device=dev)
-        data, val = data.to(dev).split(int(n_val))
-    return train_schedule(link, data, sched, cfg, out=out, device=dev,
-                          checkpoint_every=int(checkpoint_every), log_every=int(log_every), progress=progress,
-                          stop_after=stop_after, val=val, val_every=val_every, compile=compile)
+            data = load_training_data(dataset, size=cfg.size, n=cfg.n_train, seed=cfg.seed, params=dataset_params,
+                                      workers=cfg.workers, spikes=learned and codec_cls.needs_spikes, device=dev)
+        data, val = data.to(dev).split(cfg.n_val)
+    return train_schedule(link, data, sched, cfg, out=out, device=dev, progress=progress, stop_after=stop_after,
+                          val=val)

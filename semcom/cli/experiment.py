@@ -1,4 +1,5 @@
-"""``semcom experiment NAME [--tiny] [--out DIR] [--set KEY=VALUE ...]``, and ``--list``."""
+"""``semcom experiment NAME [--tiny] [--out DIR] [--set KEY=VALUE ...]``, and ``--list``: runs a registered
+experiment of :mod:`semcom.experiments` (imported inside the command, so start-up stays light)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from dataclasses import asdict
 import click
 
 from semcom.errors import SemcomError
+
+__all__ = ["experiment"]
 
 
 @click.command("experiment")
