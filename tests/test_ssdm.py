@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from semcom.receivers.ssdm import BlindSpotNet, reblur_loss
+from semcom.zoo.build import build_receiver
 
 
 def test_the_blind_spot_excludes_the_centre_pixel_and_only_it():
@@ -114,7 +115,7 @@ def test_the_s_sdm_back_end_loads_its_weights_and_needs_spikes(tmp_path, spike_d
     ldn = LDN()
     torch.nn.init.normal_(ldn.out.weight, std=0.01)
     path = save_receiver(tmp_path / "s.ckpt", ldn, width=80, training={"steps": 0})
-    rx = SSDM(weights=str(path)).eval()
+    rx = build_receiver("s-sdm", weights=str(path)).eval()
     b = spike_data.batch(slice(0, 2))
     from semcom.receivers.ssdm import spike_frames
 
@@ -122,7 +123,7 @@ def test_the_s_sdm_back_end_loads_its_weights_and_needs_spikes(tmp_path, spike_d
     with torch.no_grad():
         assert torch.allclose(rx(b.blurry, batch=b), ldn(b.blurry, short, long).clamp(0, 1))
     with pytest.raises(SemcomError, match="not those of this LDN"):
-        SSDM(net_width=16, weights=str(path))
+        build_receiver("s-sdm", net_width=16, weights=str(path))
     with pytest.raises(SemcomError, match="spike stream"):
         rx(b.blurry, batch=Batch(sharp=b.sharp, blurry=b.blurry))
 
@@ -213,3 +214,238 @@ def test_s_sdm_on_decoded_spike_windows(spike_data):
         rx(b.blurry[..., :30, :30], events=wins[..., :30, :30], batch=b)
     with pytest.raises(ValueError, match="source must be"):
         SSDM(source="spikes")
+
+
+# --------------------------------------------------------------------------- S-SDM as published (s-sdm-paper)
+
+def _tiny_recipe(**kw):
+    from semcom.train.ssdm import PaperRecipe
+
+    base = dict(bsn_steps=2, sr_steps=2, ldn_steps=3, batch_size=2, crop=32, bsn_width=8, bsn_dec_width=8,
+                sr_width=8, sr_blocks=1, ldn_width=8)
+    return PaperRecipe(**{**base, **kw})
+
+
+@pytest.mark.parametrize("pixel", [(7, 7), (0, 0), (0, 9), (15, 3), (12, 15)])
+def test_the_blind_spot_unet_never_sees_the_pixel_it_estimates(pixel):
+    """Autograd on a random input: the output at a pixel does not depend on that pixel's input, and it does
+    depend on every other pixel (the receptive field of four rotated upward-looking U-Nets)."""
+    from semcom.receivers.ssdm import BlindSpotUNet
+
+    torch.manual_seed(1)
+    net = BlindSpotUNet(width=8, dec_width=12)
+    x = torch.rand(1, 1, 16, 16, requires_grad=True)
+    y, xx = pixel
+    net(x)[0, 0, y, xx].backward()
+    g = x.grad[0, 0]
+    assert g[y, xx] == 0
+    assert int((g == 0).sum()) == 1, (g == 0).nonzero().tolist()  # only the centre is blind
+
+
+def test_the_blind_spot_unet_has_the_papers_shape_and_checks_its_input():
+    from semcom.receivers.ssdm import BlindSpotUNet
+
+    net = BlindSpotUNet()  # 48 / 96 channels, two poolings, three shifted convolutions a level
+    assert [m.out_channels for m in net.enc[0] if isinstance(m, torch.nn.Conv2d)] == [48, 48, 48]
+    assert len(net.enc) == 2 and net.dec[-1][0].out_channels == 96 and net.merge[0].in_channels == 384
+    assert net(torch.rand(2, 1, 32, 32)).shape == (2, 1, 32, 32)
+    with pytest.raises(ValueError, match="divisible by 4"):
+        net(torch.rand(1, 1, 18, 18))
+    with pytest.raises(ValueError, match="square"):
+        net(torch.rand(1, 1, 16, 32))
+    with pytest.raises(ValueError, match="width"):
+        BlindSpotUNet(width=0)
+
+
+def test_paper_windows_scale_the_authors_tick_counts():
+    from semcom.receivers.ssdm import paper_ticks
+
+    assert paper_ticks(97) == (21, 9)        # the authors' exposure
+    assert paper_ticks(400) == (87, 37)      # ours: about 22 % and 9 % of the exposure
+    with pytest.raises(ValueError):
+        paper_ticks(0)
+
+
+def test_the_paper_ldn_reads_the_raw_short_spike_stream(spike_data):
+    """The published LDN's spike input is the binary spike frames of the 87 ticks around mid-exposure, as
+    the camera gives them (no rate, no normalization); ticks outside that window do not move the output."""
+    from semcom.receivers.ssdm import SSDM, PaperLDN, window_bounds_at
+
+    b = spike_data.batch(slice(0, 2))
+    torch.manual_seed(0)
+    rx = SSDM(variant="paper").eval()
+    assert isinstance(rx.net, PaperLDN) and rx.width == 87 and rx.shipped_link == "s-sdm-paper"
+    for p in rx.net.out.parameters():   # a non-identity output layer, so that the spikes matter
+        torch.nn.init.normal_(p, std=0.05)
+    seen = []
+    hook = rx.net.spk[0].register_forward_hook(lambda m, inp, out: seen.append(inp[0].detach().clone()))
+    with torch.no_grad():
+        out = rx(b.blurry, batch=b)
+    hook.remove()
+    a, e = window_bounds_at(400, 200, 87)
+    assert seen[0].shape == (2, 87, 8, 8)
+    assert torch.equal(seen[0], b.spikes[:, a:e].float())          # the raw binary ticks themselves
+    assert out.shape == b.blurry.shape and 0 <= float(out.min()) and float(out.max()) <= 1
+    from dataclasses import replace
+
+    outside = b.spikes.clone()
+    outside[:, :a] = 1 - outside[:, :a]
+    outside[:, e:] = 1 - outside[:, e:]
+    inside = b.spikes.clone()
+    inside[:, a + 40] = 1 - inside[:, a + 40]
+    with torch.no_grad():
+        assert torch.equal(rx(b.blurry, batch=replace(b, spikes=outside)), out)
+        assert not torch.allclose(rx(b.blurry, batch=replace(b, spikes=inside)), out, atol=1e-6)
+
+
+def test_the_paper_ldn_fuses_by_concatenation_and_checks_shapes():
+    from semcom.errors import SemcomError
+    from semcom.receivers.ssdm import SSDM, PaperLDN
+
+    net = PaperLDN(ticks=21)
+    assert net.att.mlp[0].in_channels == 64 and net.body[0].body[0].in_channels == 64  # 32 image + 32 spike
+    assert 0.2e6 < sum(p.numel() for p in net.parameters()) < 0.3e6                   # the paper's 0.23 M
+    y = torch.rand(2, 3, 32, 32)
+    assert torch.allclose(net(y, torch.rand(2, 21, 8, 8)), y, atol=1e-6)  # starts as the identity
+    with pytest.raises(ValueError, match="21 spike frames"):
+        net(y, torch.rand(2, 20, 8, 8))
+    with pytest.raises(ValueError, match="source='raw'"):
+        SSDM(variant="paper", source="representation")
+    with pytest.raises(ValueError, match="variant"):
+        SSDM(variant="published")
+    with pytest.raises(SemcomError, match="spike stream"):
+        SSDM(variant="paper")(y)
+
+
+def test_the_teachers_moments_match_its_single_moment_outputs(spike_data):
+    from semcom.receivers.ssdm import BlindSpotUNet, Cascade, SpikeSR
+
+    torch.manual_seed(0)
+    sr = SpikeSR(width=8, blocks=1)
+    torch.nn.init.normal_(sr.up[-1].weight, std=0.01)
+    t = Cascade(bsn=BlindSpotUNet(width=8, dec_width=8), sr=sr, width=37).eval()
+    b = spike_data.batch(slice(0, 2))
+    with torch.no_grad():
+        many = t.at_moments(b.blurry, b.spikes, [40.0, 200.0, 360.0])
+        assert many.shape == (2, 3, 3, 32, 32)
+        for i, c in enumerate((40.0, 200.0, 360.0)):
+            assert torch.allclose(many[:, i], t(b.blurry, b.spikes, centre=c), atol=1e-5)
+
+
+def test_the_ssim_teacher_loss_and_dists_without_its_weights(tmp_path, monkeypatch):
+    from semcom.errors import SemcomError
+    from semcom.train.ssdm import teacher_loss
+
+    f = teacher_loss("ssim")
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 64, 64, generator=g)
+    assert float(f(x, x)) < 1e-6
+    noisy = (x + 0.1 * torch.randn(x.shape, generator=g)).clamp(0, 1)
+    assert float(f(noisy, x)) > 0.05
+    assert float(f(x + 0.02, x)) < 0.2 * float(f(noisy, x))  # a shift in value costs far less than lost structure
+    monkeypatch.setenv("SEMCOM_VGG16_WEIGHTS", str(tmp_path / "missing.pth"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(SemcomError, match="dists"):
+        teacher_loss("dists")
+    with pytest.raises(ValueError, match="teacher loss"):
+        teacher_loss("lpips")
+
+
+def test_the_paper_recipe_resumes_where_it_stopped(spike_data, tmp_path):
+    """Stopped after 3 steps, then after 3 more, then run to the end: the same networks and log as one
+    uninterrupted run; the log has a validation PSNR; another recipe in the same folder is refused."""
+    from semcom.errors import SemcomError
+    from semcom.receivers.ssdm import SSDM
+    from semcom.train.ssdm import train_paper
+    from semcom.zoo.store import load_checkpoint
+
+    data, val = spike_data.split(1)
+    recipe = _tiny_recipe()
+    kw = dict(recipe=recipe, log_every=1, val_every=2, save_every=100, progress=False)
+    whole = train_paper(data, val, tmp_path / "whole", **kw)
+    assert train_paper(data, val, tmp_path / "cut", stop_after=3, **kw) is None
+    assert (tmp_path / "cut" / "state.pt").exists() and not (tmp_path / "cut" / "s-sdm-paper.ckpt").exists()
+    assert train_paper(data, val, tmp_path / "cut", stop_after=3, **kw) is None
+    cut = train_paper(data, val, tmp_path / "cut", **kw)
+    a, b = load_checkpoint(whole), load_checkpoint(cut)
+    assert a.meta["link"] == "s-sdm-paper" and a.meta["receiver"]["variant"] == "paper"
+    assert set(a.receiver) == set(b.receiver)
+    assert all(torch.equal(a.receiver[k], b.receiver[k]) for k in a.receiver)
+    teach_a, teach_b = (torch.load(p / "teacher.pt") for p in (tmp_path / "whole", tmp_path / "cut"))
+    assert all(torch.equal(teach_a["bsn"][k], teach_b["bsn"][k]) for k in teach_a["bsn"])
+
+    def rows(folder):
+        lines = (folder / "log.csv").read_text().splitlines()
+        return [line.rsplit(",", 1)[0] for line in lines]   # all but the seconds
+    assert rows(tmp_path / "whole") == rows(tmp_path / "cut")
+    header, *body = (tmp_path / "whole" / "log.csv").read_text().splitlines()
+    assert header == "stage,step,loss,val_psnr,seconds"
+    assert [r.split(",")[0] for r in body] == ["sdm", "bsn", "bsn", "sr", "sr", "ldn", "ldn", "ldn"]
+    assert all(float(r.split(",")[3]) > 5 for r in body if r.split(",")[3])
+    rx = build_receiver("s-sdm", variant="paper", net_width=8, weights=str(cut)).eval()
+    with torch.no_grad():
+        assert rx(val.batch(slice(0, 1)).blurry, batch=val.batch(slice(0, 1))).shape == (1, 3, 32, 32)
+    with pytest.raises(SemcomError, match="not those of this LDN"):
+        build_receiver("s-sdm", weights=str(cut))        # our LDN cannot take the published one's weights
+    with pytest.raises(SemcomError, match="other settings"):
+        train_paper(data, val, tmp_path / "cut", **{**kw, "recipe": _tiny_recipe(lam=10.0)})
+
+
+def test_the_paper_training_command_stops_and_resumes(spike_data, tmp_path, monkeypatch):
+    import semcom.train.ssdm as tr
+
+    monkeypatch.setattr(tr, "load_spike_data", lambda **kw: spike_data)
+    real = tr.PaperRecipe
+    small = _tiny_recipe()
+    monkeypatch.setattr(tr, "PaperRecipe", lambda **kw: real(**{**small.__dict__, **kw}))  # small networks
+    out = tmp_path / "paper"
+    cmd = ["--recipe", "paper", "--out", str(out), "--steps", "1", "--ldn-steps", "1", "--size", "32",
+           "--n-val", "1", "--batch-size", "2"]
+    assert tr.main([*cmd, "--stop-after", "2"]) == 0
+    assert not (out / "s-sdm-paper.ckpt").exists()
+    assert tr.main(cmd) == 0
+    from semcom.zoo.store import load_checkpoint
+
+    meta = load_checkpoint(out / "s-sdm-paper.ckpt").meta
+    assert meta["training"]["lam"] == 100.0 and meta["training"]["teacher_loss"] == "ssim"
+    assert meta["training"]["short"] == 37 and meta["receiver"]["width"] == 87
+    assert tr.main([*cmd, "--lam", "10"]) == 2                                    # another recipe: refused
+    assert tr.main(["--recipe", "paper", "--out", str(tmp_path / "x"), "--n-val", "2", "--n-train", "2"]) == 2
+
+
+def test_the_s_sdm_paper_link_builds_the_published_receiver(spike_data, tmp_path):
+    """The link builds the published LDN (untrained until its weights ship), loads a trained checkpoint
+    through --checkpoint, and its shipped weights are looked up under its own name, not s-sdm's."""
+    from semcom.errors import SemcomError
+    from semcom.link import Link
+    from semcom.linkspec import find_link
+    from semcom.receivers.ssdm import PaperLDN
+    from semcom.train.ssdm import save_receiver
+
+    spec = find_link("s-sdm-paper")
+    link = Link(spec, cbr=1.0)
+    assert isinstance(link.receiver.net, PaperLDN) and link.receiver.width == 87
+    with pytest.raises(SemcomError, match="no shipped weights.*s-sdm-paper.*--recipe paper"):
+        Link(spec, cbr=1.0, receiver_overrides={"weights": "shipped"})
+    torch.manual_seed(3)
+    net = PaperLDN()
+    torch.nn.init.normal_(net.out.weight, std=0.05)
+    path = save_receiver(tmp_path / "p.ckpt", net, width=87, training={"steps": 0}, link="s-sdm-paper",
+                         variant="paper")
+    trained = Link(spec, cbr=1.0, codec_overrides={"checkpoint": str(path)}).eval()
+    assert all(torch.equal(a, b) for a, b in zip(trained.receiver.net.state_dict().values(),
+                                                 net.state_dict().values()))
+    b = spike_data.batch(slice(0, 2))
+    with torch.no_grad():
+        out = trained(b, snr_db=0.0, generator=torch.Generator().manual_seed(0)).output
+    assert out.shape == b.sharp.shape and not torch.allclose(out, b.blurry, atol=1e-3)
+
+
+def test_the_default_s_sdm_keeps_its_network():
+    """The default back-end is still our LDN (two rate maps, 80 ticks) with the shipped layer shapes."""
+    from semcom.receivers.ssdm import LDN, SSDM
+
+    rx = SSDM()
+    assert rx.variant == "ours" and rx.width == 80 and type(rx.net) is LDN and rx.shipped_link == "s-sdm"
+    ref = LDN()
+    assert {k: v.shape for k, v in rx.net.state_dict().items()} == {k: v.shape for k, v in ref.state_dict().items()}

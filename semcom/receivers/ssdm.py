@@ -17,6 +17,12 @@ input is rotated four times; one branch of *shifted* convolutions (each sees its
 above it, never below) runs on each rotation, its output is shifted down by one row (so a pixel sees
 only rows strictly above it) and rotated back; a 1x1 merge of the four half-planes gives a receptive
 field of everything but the centre pixel.
+
+**As published** (``variant="paper"``, link ``s-sdm-paper``; docs/fidelity-ssdm.md): the LDN
+(:class:`PaperLDN`) reads the blurry frame and the raw binary spike stream around ``t`` (21 of the
+authors' 97 exposure ticks, :func:`paper_ticks`), fused by concatenation; its teacher's short window is 9
+of 97 ticks, and its BSN is the blind-spot U-Net of Laine et al. (:class:`BlindSpotUNet`).  The default
+``s-sdm`` (two normalized rate maps fused by a product, :class:`LDN`) is our variant.
 """
 
 from __future__ import annotations
@@ -27,16 +33,28 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from pathlib import Path
-
 from semcom.colour import linear_to_srgb, srgb_to_linear
 from semcom.errors import SemcomError
 from semcom.receivers.base import Receiver
 from semcom.registry import RECEIVERS
 from semcom.sources.base import Batch
 
-__all__ = ["BlindSpotNet", "SpikeSR", "LDN", "Cascade", "SSDM", "reblur_loss", "spike_frames", "window_bounds_at",
-           "window_frames", "undo_bilinear"]
+__all__ = ["BlindSpotNet", "BlindSpotUNet", "SpikeSR", "LDN", "PaperLDN", "Cascade", "SSDM", "reblur_loss",
+           "spike_frames", "spike_stream", "window_bounds_at", "window_frames", "undo_bilinear", "paper_ticks",
+           "PAPER_LDN_FRACTION", "PAPER_SHORT_FRACTION"]
+
+#: the paper's LDN reads 21 binary spike frames of the 97-tick exposure (the authors' ``spike_deblur_len``)
+PAPER_LDN_FRACTION = 21 / 97
+#: the paper's BSN and teacher read a short window of 9 of those 97 ticks (``spike_bsn_len``)
+PAPER_SHORT_FRACTION = 9 / 97
+
+
+def paper_ticks(ticks: int = 400) -> tuple[int, int]:
+    """The published window lengths scaled to an exposure of ``ticks`` spike ticks: ``(ldn, short)``, the
+    raw stream the LDN reads and the short window of the BSN and the teacher (87 and 37 of 400)."""
+    if int(ticks) != ticks or ticks < 1:
+        raise ValueError(f"ticks must be a positive whole number, got {ticks!r}")
+    return max(1, round(PAPER_LDN_FRACTION * ticks)), max(1, round(PAPER_SHORT_FRACTION * ticks))
 
 
 class _UpConv(nn.Conv2d):
@@ -78,6 +96,87 @@ class BlindSpotNet(nn.Module):
         return self.merge(torch.cat(back, 1))
 
 
+def _rows_down(x: torch.Tensor, rows: int = 1) -> torch.Tensor:
+    """Move the picture ``rows`` rows down (zeros enter at the top, the bottom rows fall off)."""
+    return F.pad(x, (0, 0, rows, 0))[:, :, :x.shape[2]]
+
+
+class _BlindLevel(nn.Sequential):
+    """Shifted 3x3 convolutions (:class:`_UpConv`), each followed by a leaky ReLU."""
+
+    def __init__(self, cin: int, cout: int, n: int) -> None:
+        layers: list[nn.Module] = []
+        for i in range(n):
+            layers += [_UpConv(cin if i == 0 else cout, cout, 3), nn.LeakyReLU(0.1, inplace=True)]
+        super().__init__(*layers)
+
+
+class BlindSpotUNet(nn.Module):
+    """The blind-spot U-Net of the paper (SpikeReveal A.2.1, after Laine et al. 2019): every convolution of
+    a U-Net made upward-looking, so that one pass over a rotated picture sees only the rows above each pixel.
+
+    The same U-Net runs on the four rotations of the input. Inside it a feature at row ``i`` depends on
+    input rows ``<= i`` only: the 3x3 convolutions read their own row and the two above (:class:`_UpConv`);
+    before each 2x2 max pooling the features move one row down, so a pooled row ``r`` covers input rows
+    ``2r - 1`` and ``2r`` (nothing below the rows that the nearest-neighbour upsampling later gives it to);
+    the skips join features of the same row. At the end every feature moves one more row down (the blind
+    spot: strictly the rows above), the four outputs are rotated back, joined and merged by 1x1
+    convolutions (``4 * dec -> 4 * dec -> dec -> channels``), so the receptive field is the whole
+    neighbourhood except the centre pixel.
+
+    Args:
+        channels: input and output channels (1 for a spike frame).
+        width: encoder channels (the paper's 48).
+        dec_width: decoder channels (96).
+        levels: max-pooling levels (2).
+        convs: shifted convolutions per encoder level (3).
+
+    Shape:
+        ``(B, C, H, H)`` -> ``(B, C, H, H)``, square (rotations) with ``H`` divisible by ``2 ** levels``.
+    """
+
+    def __init__(self, *, channels: int = 1, width: int = 48, dec_width: int = 96, levels: int = 2,
+                 convs: int = 3) -> None:
+        super().__init__()
+        for name, v in (("channels", channels), ("width", width), ("dec_width", dec_width), ("convs", convs)):
+            if isinstance(v, bool) or int(v) != v or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if isinstance(levels, bool) or int(levels) != levels or levels < 0:
+            raise ValueError(f"levels must be a non-negative integer, got {levels!r}")
+        self.levels = int(levels)
+        self.enc = nn.ModuleList([_BlindLevel(channels if i == 0 else width, width, convs)
+                                  for i in range(self.levels)])
+        self.bottom = _BlindLevel(channels if self.levels == 0 else width, width, convs)
+        self.dec = nn.ModuleList([_BlindLevel((width if i == self.levels - 1 else dec_width) + width, dec_width, 2)
+                                  for i in reversed(range(self.levels))])
+        top = dec_width if self.levels else width
+        self.merge = nn.Sequential(nn.Conv2d(4 * top, 4 * top, 1), nn.LeakyReLU(0.1, inplace=True),
+                                   nn.Conv2d(4 * top, top, 1), nn.LeakyReLU(0.1, inplace=True),
+                                   nn.Conv2d(top, channels, 1))
+
+    def branch(self, x: torch.Tensor) -> torch.Tensor:
+        """One upward-looking pass: the output at row ``i`` depends on input rows ``<= i - 1``."""
+        skips = []
+        for level in self.enc:
+            x = level(x)
+            skips.append(x)
+            x = F.max_pool2d(_rows_down(x), 2)
+        x = self.bottom(x)
+        for level, skip in zip(self.dec, reversed(skips)):
+            x = level(torch.cat([F.interpolate(x, scale_factor=2, mode="nearest"), skip], 1))
+        return _rows_down(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m = 2 ** self.levels
+        if x.ndim != 4 or x.shape[-1] != x.shape[-2] or x.shape[-1] % m:
+            raise ValueError(f"BlindSpotUNet takes square frames (B, C, H, H) (four rotations) with H divisible "
+                             f"by {m}, got {tuple(x.shape)}")
+        views = torch.cat([torch.rot90(x, k, dims=(2, 3)) for k in range(4)])
+        parts = self.branch(views).chunk(4)
+        back = [torch.rot90(p, -k, dims=(2, 3)) for k, p in enumerate(parts)]
+        return self.merge(torch.cat(back, 1))
+
+
 def reblur_loss(latent: torch.Tensor, blurry: torch.Tensor) -> torch.Tensor:
     """SpikeReveal's blur reconstruction loss: the mean squared difference between the blurry frame and
     the re-synthesized one, the average over the exposure of the latent frames ``latent (B, K, 3, H, W)``
@@ -110,6 +209,18 @@ def spike_frames(spikes: torch.Tensor, *, centre: float, width: int) -> tuple[to
     long = s.mean(1, keepdim=True)
     scale = long.mean((1, 2, 3), keepdim=True).clamp_min(1e-6)
     return s[:, a:b].mean(1, keepdim=True) / scale, long / scale
+
+
+def spike_stream(spikes: torch.Tensor, *, centre: float, width: int) -> torch.Tensor:
+    """The raw binary spike frames of the ``width`` ticks around ``centre`` (as near as whole ticks allow,
+    inside the stream): ``spikes (B, T, h, w)`` -> ``(B, width, h, w)`` float, one channel a tick, 0 or 1 as
+    the camera gives them (no normalization: what the published LDN reads)."""
+    if spikes.ndim != 4:
+        raise ValueError(f"spikes must be (B, T, h, w), got {tuple(spikes.shape)}")
+    if int(width) > spikes.shape[1]:
+        raise ValueError(f"a {int(width)}-tick stream cannot come from {spikes.shape[1]} ticks")
+    a, b = window_bounds_at(spikes.shape[1], centre, width)
+    return spikes[:, a:b].float()
 
 
 def undo_bilinear(x: torch.Tensor, factor: int, *, tol: float = 1e-5) -> torch.Tensor:
@@ -254,6 +365,23 @@ class Cascade(nn.Module):
                             torch.ones_like(l_hr))
         return linear_to_srgb((srgb_to_linear(blurry) * ratio).clamp(0.0, 1.0))
 
+    def at_moments(self, blurry: torch.Tensor, spikes: torch.Tensor, centres: list[float]) -> torch.Tensor:
+        """:meth:`forward` at each of ``centres`` (ticks), the ``K`` short frames through the BSN and the SR
+        network in one pass and the whole-exposure frame upsampled once: ``(B, K, 3, H, W)``."""
+        k, b = len(centres), blurry.shape[0]
+        frames = [spike_frames(spikes, centre=c, width=self.width) for c in centres]
+        short = torch.cat([f[0] for f in frames])            # (K B, 1, h, w), moment-major
+        if self.bsn is not None:
+            short = self.bsn(short).clamp_min(0.0)
+        size = tuple(blurry.shape[-2:])
+        s_hr = self._up(short, size).view(k, b, 1, *size)
+        l_hr = self._up(frames[0][1], size)[None]
+        valid = l_hr > self.min_rate
+        ratio = torch.where(valid, (s_hr / l_hr.clamp_min(self.min_rate)).clamp(0.0, self.max_gain),
+                            torch.ones_like(s_hr))
+        out = linear_to_srgb((srgb_to_linear(blurry)[None] * ratio).clamp(0.0, 1.0))
+        return out.transpose(0, 1)
+
 
 class LDN(nn.Module):
     """Lightweight deblurring network (SpikeReveal supplement A.2.2): the blurry frame brought to the spike
@@ -296,41 +424,133 @@ class LDN(nn.Module):
         return linear_to_srgb((srgb_to_linear(blurry) * gain).clamp(0.0, 1.0)) + offset
 
 
+class _CBAM(nn.Module):
+    """Convolutional block attention (Woo et al. 2018): channel attention from the average- and max-pooled
+    features through one shared two-layer MLP, then spatial attention from the channel mean and maximum
+    through a 7x7 convolution."""
+
+    def __init__(self, width: int, ratio: int = 16) -> None:
+        super().__init__()
+        hidden = max(1, width // ratio)
+        self.mlp = nn.Sequential(nn.Conv2d(width, hidden, 1), nn.ReLU(inplace=True), nn.Conv2d(hidden, width, 1))
+        self.spatial = nn.Conv2d(2, 1, 7, padding=3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x * torch.sigmoid(self.mlp(F.adaptive_avg_pool2d(x, 1)) + self.mlp(F.adaptive_max_pool2d(x, 1)))
+        return x * torch.sigmoid(self.spatial(torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1)))
+
+
+class PaperLDN(nn.Module):
+    """The lightweight deblurring network as published (SpikeReveal Sec. 3.3.2, Eq. 11, supplement A.2.2 and
+    Fig. 8(b); sizes from the authors' release): the blurry frame is brought to the spike camera's resolution
+    by two stride-2 5x5 convolutions (3 -> 16 -> 32 channels); the raw short spike stream around ``t`` (one
+    binary frame a tick) is encoded there to 32 channels; the two are **concatenated**, refined by CBAM
+    and two residual blocks at 64 channels, brought back to the frame's resolution by two stride-2 5x5
+    transposed convolutions (64 -> 32 -> 16) and turned into RGB by a 1x1 convolution on those features
+    joined to the blurry frame. The last convolution starts as the identity on the blurry frame (its
+    feature weights zero): a starting point for short training, not a change of the function class.
+
+    Args:
+        ticks: binary spike frames the network reads (:func:`paper_ticks`: 87 of 400).
+        width: channels of each modality's features (the fused features have twice as many).
+        blocks: residual blocks after the attention.
+
+    Shape:
+        blurry ``(B, 3, H, W)`` sRGB in [0, 1], stream ``(B, ticks, H/4, W/4)`` (:func:`spike_stream`) ->
+        ``(B, 3, H, W)`` sRGB (not clamped while training).
+    """
+
+    def __init__(self, *, ticks: int = 87, width: int = 32, blocks: int = 2) -> None:
+        super().__init__()
+        for name, v in (("ticks", ticks), ("width", width), ("blocks", blocks)):
+            if isinstance(v, bool) or int(v) != v or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        w = int(width)
+        self.ticks = int(ticks)
+        act = lambda: nn.LeakyReLU(0.1, inplace=True)  # noqa: E731
+        self.img = nn.Sequential(nn.Conv2d(3, w // 2, 5, stride=2, padding=2), act(),
+                                 nn.Conv2d(w // 2, w, 5, stride=2, padding=2), act())
+        self.spk = nn.Sequential(nn.Conv2d(self.ticks, w, 3, padding=1), act(), nn.Conv2d(w, w, 3, padding=1), act())
+        self.att = _CBAM(2 * w)
+        self.body = nn.Sequential(*[_Res(2 * w) for _ in range(blocks)])
+        self.up = nn.Sequential(nn.ConvTranspose2d(2 * w, w, 5, stride=2, padding=2, output_padding=1), act(),
+                                nn.ConvTranspose2d(w, w // 2, 5, stride=2, padding=2, output_padding=1), act())
+        self.out = nn.Conv2d(w // 2 + 3, 3, 1)
+        with torch.no_grad():
+            self.out.weight.zero_()
+            self.out.bias.zero_()
+            self.out.weight[:, w // 2:, 0, 0] = torch.eye(3)
+
+    def forward(self, blurry: torch.Tensor, stream: torch.Tensor) -> torch.Tensor:
+        h, w = blurry.shape[-2:]
+        if h % 4 or w % 4 or stream.ndim != 4 or tuple(stream.shape[-2:]) != (h // 4, w // 4) \
+                or stream.shape[1] != self.ticks:
+            raise ValueError(f"PaperLDN takes frames of sides divisible by 4 and {self.ticks} spike frames at 1/4 "
+                             f"of them, got {tuple(blurry.shape)} and {tuple(stream.shape)}")
+        f = torch.cat([self.img(blurry), self.spk(stream)], 1)
+        f = self.body(self.att(f))
+        return self.out(torch.cat([self.up(f), blurry], 1))
+
+
 @RECEIVERS.register("s-sdm", help="S-SDM: the lightweight deblurring network distilled self-supervised from "
                                   "SDM + BSN + SR (SpikeReveal); needs the spike stream or "
-                                  "decoded spike-rate windows")
+                                  "decoded spike-rate windows; variant='paper': the published LDN on the raw "
+                                  "spike stream")
 class SSDM(Receiver):
     """S-SDM at the receiver: the LDN on the decoded frame and the spikes (the middle ``width`` ticks and
     the whole exposure).
 
     Args:
-        width: the short window in spike ticks (what the LDN was trained with).
-        net_width, blocks: the LDN's.
+        variant: ``"ours"`` (default, link ``s-sdm``): :class:`LDN` on two normalized rate maps (the middle
+            ``width`` ticks and the whole exposure); ``"paper"`` (link ``s-sdm-paper``): :class:`PaperLDN`
+            on the raw binary spike stream of the middle ``width`` ticks, as published (``source="raw"``
+            only: decoded rate windows are not binary spikes).
+        width: the LDN's window in spike ticks (what it was trained with); default 80 for ``"ours"``, 87 for
+            ``"paper"`` (21 of the authors' 97 ticks, scaled to 400: :func:`paper_ticks`).
+        net_width, blocks: the LDN's (defaults 32 and 3 for ``"ours"``, 32 and 2 for ``"paper"``).
         source: ``"raw"`` (default) reads the source's spike stream (``batch.spikes``: exact spikes, the
             back-end alone); ``"representation"`` the spike-rate windows the codec decoded
             (``Reception.events`` of ``sp-jscc`` with ``output = "streams"`` or of ``bpg-ldpc-events``
             with ``side = "spikes"``), through :func:`window_frames`. The tick count comes from the
             batch (``info["spike_ticks"]``, a camera setting). A sample whose windows hold no spikes (a
             lost stream) is returned as decoded.
-        weights: ``None`` (untrained), ``"shipped"`` (the checkpoint shipped for link ``s-sdm``) or the path
-            of a checkpoint holding its weights (``python -m semcom.train.ssdm``).
+
+    Built untrained; the zoo loads its weights (:func:`semcom.zoo.build.build_receiver` with ``weights``
+    ``"shipped"``, the checkpoint shipped for the variant's link, ``s-sdm`` or ``s-sdm-paper``, or a
+    checkpoint of ``python -m semcom.train.ssdm``; a link file's ``[receiver] weights = "shipped"``).
     """
 
     shipped_link = "s-sdm"
     train_command = "python -m semcom.train.ssdm --out DIR"
 
-    def __init__(self, *, width: int = 80, net_width: int = 32, blocks: int = 3, source: str = "raw",
-                 weights: str | Path | None = None) -> None:
+    def __init__(self, *, variant: str = "ours", width: int | None = None, net_width: int = 32,
+                 blocks: int | None = None, source: str = "raw") -> None:
         super().__init__()
+        if variant not in ("ours", "paper"):
+            raise ValueError(f"variant must be 'ours' or 'paper', got {variant!r}")
+        if width is None:
+            width = 80 if variant == "ours" else paper_ticks(400)[0]
         if isinstance(width, bool) or int(width) != width or width < 1:
             raise ValueError(f"width must be a positive number of spike ticks, got {width!r}")
         if source not in ("raw", "representation"):
             raise ValueError(f"source must be 'raw' or 'representation', got {source!r}")
+        if variant == "paper" and source != "raw":
+            raise ValueError("variant 'paper' reads the raw binary spike stream (source='raw'); decoded spike-rate "
+                             "windows are not spikes")
+        self.variant = variant
         self.width = int(width)
         self.source = source
-        self.net = LDN(width=net_width, blocks=blocks)
-        if weights is not None:
-            self.load_weights(weights, name="s-sdm", architecture=f"LDN (width {net_width}, blocks {blocks})")
+        if variant == "ours":
+            blocks = 3 if blocks is None else blocks
+            self.net: nn.Module = LDN(width=net_width, blocks=blocks)
+            arch = f"LDN (width {net_width}, blocks {blocks})"
+        else:
+            blocks = 2 if blocks is None else blocks
+            self.shipped_link = "s-sdm-paper"
+            self.train_command = "python -m semcom.train.ssdm --recipe paper --out DIR"
+            self.net = PaperLDN(ticks=self.width, width=net_width, blocks=blocks)
+            arch = f"published LDN ({self.width} spike ticks, width {net_width}, blocks {blocks})"
+        self.architecture = arch
 
     def _frames(self, image: torch.Tensor, events: torch.Tensor | None,
                 batch: Batch | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -366,6 +586,19 @@ class SSDM(Receiver):
 
     def forward(self, image: torch.Tensor, *, events: torch.Tensor | None = None,
                 batch: Batch | None = None) -> torch.Tensor:
+        if self.variant == "paper":
+            h, w = image.shape[-2:]
+            if h % 4 or w % 4:
+                raise SemcomError(f"s-sdm needs frame sides divisible by 4 (its network reads the spikes at 1/4 "
+                                  f"of the frame), got {h}x{w}")
+            if batch is None or batch.spikes is None:
+                raise SemcomError("s-sdm (paper) needs the spike stream of the batch (a source with a spike camera)")
+            spikes = batch.spikes.to(image.device)
+            if spikes.shape[1] < self.width:
+                raise SemcomError(f"s-sdm (paper) reads {self.width} spike ticks; this camera gives "
+                                  f"{spikes.shape[1]} an exposure")
+            out = self.net(image, spike_stream(spikes, centre=spikes.shape[1] / 2, width=self.width))
+            return out if self.training else out.clamp(0.0, 1.0)
         short, long, has = self._frames(image, events, batch)
         out = self.net(image, short, long)
         out = torch.where(has.view(-1, 1, 1, 1), out, image)
