@@ -1,6 +1,7 @@
 """STRA at the receiver: sequences as batches of frames, neighbours, training on sequences, weights, links."""
 
 import csv
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,9 @@ from semcom.link import Link, find_link
 from semcom.receivers.stra import STRAReceiver
 from semcom.sources.base import Batch
 from semcom.sources.video import sequence_neighbours, stack_sequence, unstack_sequences
+from semcom.zoo.build import build_receiver
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _video(**kw):
@@ -97,11 +101,11 @@ def test_training_on_sequences_then_loading_the_back_end_by_checkpoint(tmp_path)
     stored = load_checkpoint(ck).receiver
     assert all(torch.equal(v.float(), stored[k].float()) for k, v in link.receiver.state_dict().items())
     with pytest.raises(SemcomError, match="not those of this STRA"):
-        STRAReceiver(width=8, weights=str(ck))
+        build_receiver("stra", width=8, weights=str(ck))
     plain = tmp_path / "d.ckpt"
     train("deepjscc", cbr=1 / 48, snr_db=10.0, steps=1, batch_size=1, size=32, n_train=1, progress=False, out=plain)
     with pytest.raises(SemcomError, match="no receiver weights"):
-        STRAReceiver(weights=str(plain))
+        build_receiver("stra", weights=str(plain))
 
 
 def test_the_runner_batches_whole_sequences_and_counts_every_frame(tmp_path):
@@ -143,7 +147,7 @@ def test_ev_jscc_can_deliver_its_decoded_streams_to_a_back_end():
 
 def test_shipped_weights_are_looked_up_by_the_link_that_trains_them():
     with pytest.raises(SemcomError, match="no shipped weights for the stra back-end \\(link 'no-such-stra'\\)"):
-        STRAReceiver(weights="shipped:no-such-stra")
+        build_receiver("stra", weights="shipped:no-such-stra")
 
 
 def test_the_shipped_stra_restores_better_than_the_blurry_frames():
@@ -159,3 +163,40 @@ def test_the_shipped_stra_restores_better_than_the_blurry_frames():
         out = link(batch, snr_db=0.0).output
     assert float(psnr(out, batch.sharp).mean()) > float(psnr(batch.blurry, batch.sharp).mean()) + 2.0
     assert Link(find_link("stra"), cbr=1.0).receiver.net.event_skips is False  # the paper's design, its own weights
+
+
+def test_the_paper_recipe_delivers_gap_events_trains_resumes_and_logs_validation(tmp_path):
+    """``semcom.train.stra``: sequences with the read-out gaps' events, the shared trainer, a state folder."""
+    from semcom.train.stra import link_reads_gap_events, load_sequence_data, main, train_stra
+
+    data = load_sequence_data(split="test", size=32, n=2, exposures=3, gap_events=True)
+    assert data.exposures == 3 and data.events.shape[1] == 3 * 12  # per exposure: its SCER, then the gap's after it
+    plain = load_sequence_data(split="test", size=32, n=2, exposures=3)
+    ev = data.events.float().unflatten(1, (3, 12))
+    assert torch.equal(ev[:, :, :6].flatten(1, 2), plain.events.float())  # each frame's own events unchanged
+    assert ev[:, :2, 6:].abs().sum() > 0 and ev[:, 2, 6:].abs().sum() == 0  # no gap after the last exposure
+    assert link_reads_gap_events(str(ROOT / "benchmarks" / "links" / "stra-paper-gaps.toml"))
+    assert not link_reads_gap_events("stra-paper") and not link_reads_gap_events("stra")
+    small = tmp_path / "stra-paper-small.toml"  # the published design, small enough for a test
+    text = (ROOT / "benchmarks" / "links" / "stra-paper-gaps.toml").read_text()
+    small.write_text(text.replace('name = "stra-paper-gaps"', 'name = "stra-paper-small"')
+                     .replace("width = 32", "width = 8").replace("res_units = 8", "res_units = 1"))
+    kw = dict(link=str(small), steps=2, batch_size=1, size=32, n_train=2, n_val=1, exposures=3, workers=0,
+              val_every=1, log_every=1, checkpoint_every=1, progress=False)
+    first = train_stra(tmp_path / "state", stop_after=1, **kw)
+    assert first.checkpoint == tmp_path / "state" / "stra-paper-small.ckpt"
+    res = train_stra(tmp_path / "state", **kw)
+    assert res.resumed_from == 1 and np.isfinite(res.val_psnr)
+    rows = list(csv.DictReader(open(res.log)))
+    assert [r["step"] for r in rows] == ["1", "2"] and all(float(r["val_psnr"]) > 0 for r in rows)
+    link = Link(find_link(str(small)), cbr=1.0, codec_overrides={"checkpoint": str(res.checkpoint)})
+    assert link.receiver.variant == "paper" and link.receiver.gap_events
+    assert main(["--out", str(tmp_path / "x"), "--steps", "0"]) == 2
+
+
+def test_the_stra_paper_link_is_the_published_design():
+    rx = Link(find_link("stra-paper"), cbr=1.0).receiver
+    net = rx.net
+    assert rx.variant == "paper" and net.fusion == "coarsest" and net.memory and net.carry and not net.gap_events
+    assert net.enc1[0][0].out_channels == 32 and len(net.enc1) == 1 + 8
+    assert find_link("stra-paper").source.params["exposures"] == 5
