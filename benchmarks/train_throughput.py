@@ -81,7 +81,9 @@ def measure(link_name: str, *, batch: int, device: torch.device, mode: str, step
     from semcom.registry import CODECS
     from semcom.train.data import draw_batch, step_seed
     from semcom.train.schedules import get_schedule
-    from semcom.train.trainer import _TrainPass, bf16_supported, set_trainable
+    from semcom.train.losses import compute_loss
+    from semcom.train.setup import bf16_supported
+    from semcom.train.step import forward_step, set_trainable
 
     torch.manual_seed(0)
     link = Link(find_link(link_name), cbr=1 / 48, codec_overrides={"checkpoint": "none"}).to(device)
@@ -101,7 +103,15 @@ def measure(link_name: str, *, batch: int, device: torch.device, mode: str, step
     if mode.endswith("compile"):
         for module in (*link.codec.children(), *link.receiver.children()):
             module.compile()
-    model = _TrainPass(link).train()
+    link.train()
+
+    def model(b, snr_db, generator, stage, amp):
+        # the trainer's pass: the link's forward step and the stage's loss under autocast
+        with torch.autocast(device_type=snr_db.device.type, dtype=torch.bfloat16, enabled=amp):
+            out = forward_step(link, b, snr_db=snr_db, generator=generator)
+            loss = compute_loss(stage.loss, out, stage.params)
+        return loss.float(), out.output.detach(), out.target
+
     phases = {"data": 0.0, "forward": 0.0, "backward": 0.0, "optimizer": 0.0}
     t_total = 0.0
     warm = 3 if mode.endswith("compile") else 2

@@ -16,7 +16,7 @@ from scipy import stats
 from semcom.errors import SemcomError
 from semcom.experiments import EXPERIMENTS, run_experiment, with_overrides
 from semcom.experiments.base import Results
-from semcom.experiments.command import experiment as experiment_command
+from semcom.cli.experiment import experiment as experiment_command
 from semcom.experiments.shared import paired_ci95, pick, Variant
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -268,3 +268,169 @@ def test_width_sweep(ran):
     fresh = build_codec("deepjscc", cbr=1 / 48, checkpoint="none", width=32)
     assert int(row["parameters"]) == sum(p.numel() for p in fresh.parameters())
     assert 5 < float(row["psnr_10dB"]) < 40 and float(row["val_psnr"]) > 0
+
+
+# -- S-SDM and DiffEvent ---------------------------------------------------------------------------------------------
+
+TABLES.update({
+    "ssdm-cascade": {"cascade.csv": "results/ssdm/cascade.csv", "domain_gap.csv": "results/ssdm/domain_gap.csv",
+                     "seconds.csv": "results/ssdm/seconds.csv"},
+    "ssdm-nobsn": {"nobsn.csv": "results/ssdm/nobsn.csv"},
+    "ssdm-unet": {"unet.csv": "results/ssdm/unet.csv", "unet_gap.csv": "results/ssdm/unet_gap.csv"},
+    "ssdm-noise": {"noise.csv": "results/ssdm/noise/noise.csv"},
+    "ssdm-links": {"links.csv": "results/ssdm/links/links.csv",
+                   "decoded_windows.csv": "results/ssdm/links/decoded_windows.csv"},
+    "ssdm-decoded": {"decoded_n2-s1.csv": "results/ssdm/decoded/decoded_n128-s400.csv"},
+    "diffevent": {name: f"results/diffevent/{name}" for name in ("ablation.csv", "per_frame.csv", "tuning.csv",
+                                                                 "targets.csv", "link.csv")},
+})
+TRAINS |= {"ssdm-cascade", "ssdm-nobsn", "ssdm-unet", "ssdm-noise", "ssdm-decoded"}
+
+
+def _blurry_psnr(limit: int, size: int, **params) -> np.ndarray:
+    """Per-frame PSNR of the blurry frame against the sharp one, computed here with numpy."""
+    from semcom.experiments.shared import evaluation_batches
+
+    return np.array([10 * np.log10(1 / float(((b.blurry[i].double() - b.sharp[i].double()) ** 2).mean()))
+                     for b in evaluation_batches(limit, size=size, **params) for i in range(b.size)])
+
+
+def _t_half(values: np.ndarray) -> float:
+    lo, hi = stats.t.interval(0.95, len(values) - 1, loc=values.mean(), scale=stats.sem(values))
+    return (hi - lo) / 2
+
+
+def test_ssdm_scores_at_thresholds_use_the_shared_metrics_and_students_t():
+    from semcom.experiments.ssdm import gap_rows, score_at_thresholds
+
+    rows = score_at_thresholds({"blurry": lambda b: b.blurry}, (1.0, 4.0), limit=2, size=64, say=lambda m: None)
+    ref = _blurry_psnr(2, 64, spike_theta=1.0, events=False)
+    assert [(r["spike_theta"], r["frames"]) for r in rows] == [(1.0, 2), (4.0, 2)]
+    assert rows[0]["psnr"] == pytest.approx(ref.mean(), abs=1e-3)
+    assert rows[0]["psnr_ci95"] == pytest.approx(_t_half(ref), abs=1e-3)
+    # the threshold changes the spikes only: the blurry frame scores the same
+    (gap,) = gap_rows(rows, (1.0, 4.0))
+    assert gap["psnr_theta1"] == gap["psnr_theta4"] and gap["loss_1_to_4_db"] == 0
+
+
+def test_ssdm_link_variant_rewrites_a_copy_of_the_link(tmp_path):
+    import tomllib
+
+    from semcom.experiments.ssdm import link_variant
+
+    path = link_variant("bpg-ldpc-spikes-s-sdm", "share40", tmp_path, receiver="decoded", event_share=0.4)
+    spec = tomllib.loads(path.read_text())
+    assert path.name == "bpg-ldpc-spikes-s-sdm-share40.toml" and spec["name"] == "bpg-ldpc-spikes-s-sdm-share40"
+    assert spec["receiver"] == {"name": "identity"} and spec["codec"]["event_share"] == 0.4
+    with pytest.raises(SemcomError, match="no setting 'nonsense'"):
+        link_variant("bpg-ldpc", "x", tmp_path, nonsense=1)
+
+
+@pytest.mark.slow
+def test_ssdm_cascade(ran):
+    from semcom.zoo.build import build_receiver
+
+    out = ran("ssdm-cascade")
+    t = _check_tables("ssdm-cascade", out)
+    cascade, gap = t["cascade.csv"], t["domain_gap.csv"]
+    assert [r["method"] for r in cascade][:2] == ["blurry input", "SDM (64-tick window, bilinear: the sdm back-end)"]
+    assert len(cascade) == 7 and all(float(r["spike_theta"]) == 1 and int(r["frames"]) == 2 for r in cascade)
+    ref = _blurry_psnr(2, 64, spike_theta=1.0, events=False)
+    assert float(cascade[0]["psnr"]) == pytest.approx(ref.mean(), abs=1e-3)
+    assert float(cascade[0]["psnr_ci95"]) == pytest.approx(_t_half(ref), abs=1e-3)
+    for r in gap:
+        assert float(r["loss_1_to_4_db"]) == pytest.approx(float(r["psnr_theta1"]) - float(r["psnr_theta4"]), abs=2e-3)
+    assert float(gap[0]["loss_1_to_4_db"]) == 0  # the blurry frame does not depend on the spike threshold
+    assert [r["stage"] for r in t["seconds.csv"]] == ["bsn", "sr", "ldn", "supervised"]
+    assert (out / "training_log.csv").exists()
+    build_receiver("s-sdm", weights=str(out / "ckpt" / "s-sdm.ckpt"))  # the LDN loads as s-sdm weights
+
+
+@pytest.mark.slow
+def test_ssdm_nobsn_writes_the_shipped_recipes_weights_and_curve(ran):
+    from semcom.zoo.build import build_receiver
+    from semcom.zoo.store import read_meta
+
+    out = ran("ssdm-nobsn")
+    rows = _check_tables("ssdm-nobsn", out)["nobsn.csv"]
+    assert [(r["method"], float(r["spike_theta"])) for r in rows] == [
+        (m, t) for t in (1.0, 2.0, 4.0) for m in ("SDM + SR (the teacher)", "S-SDM: LDN distilled from SDM + SR")]
+    assert all(5 < float(r["psnr"]) < 50 for r in rows)
+    ck = out / "ckpt" / "s-sdm.ckpt"
+    meta = read_meta(ck)
+    assert meta["link"] == "s-sdm" and meta["training"]["teacher"] == "SDM + SR (no BSN)"
+    build_receiver("s-sdm", weights=str(ck))
+    assert (out / "s-sdm-curve.csv").exists() and (out / "s-sdm-curve.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_ssdm_unet(ran):
+    t = _check_tables("ssdm-unet", ran("ssdm-unet"))
+    methods = list(dict.fromkeys(r["method"] for r in t["unet.csv"]))
+    assert methods[0] == "S-SDM (shipped s-sdm)" and methods[1].startswith("U-Net with cross attention, supervised")
+    assert len(t["unet.csv"]) == 6 and [r["method"] for r in t["unet_gap.csv"]] == methods
+    for r in t["unet_gap.csv"]:
+        assert float(r["loss_1_to_4_db"]) == pytest.approx(float(r["psnr_theta1"]) - float(r["psnr_theta4"]), abs=2e-3)
+
+
+@pytest.mark.slow
+def test_ssdm_noise(ran):
+    out = ran("ssdm-noise")
+    (row,) = _check_tables("ssdm-noise", out)["noise.csv"]
+    assert float(row["dark_current"]) == 0.2 and int(row["frames"]) == 2 and int(row["bsn_steps"]) == 1
+    assert float(row["bsn_gain_db"]) == pytest.approx(float(row["psnr_sdm_bsn"]) - float(row["psnr_sdm"]), abs=2e-3)
+    assert float(row["bsn_gain_ci95"]) > 0 and 0 <= float(row["saturated"]) <= 1
+    assert float(row["psnr_blurry"]) == pytest.approx(_blurry_psnr(2, 64, events=False, dark_current=0.2).mean(),
+                                                      abs=1e-3)
+    assert (out / "bsn_dark0.2.csv").exists()
+
+
+def test_ssdm_links(ran):
+    out = ran("ssdm-links")
+    t = _check_tables("ssdm-links", out)
+    links = t["links.csv"]
+    assert [r["method"] for r in links] == [
+        "exact: blurry input", "exact: S-SDM on the raw spike stream (s-sdm)",
+        "exact: S-SDM on six exact spike-rate windows (sp-jscc's)",
+        "exact: S-SDM on three exact spike-rate windows (the digital link's)",
+        "sp-jscc streams: decoded frame", "sp-jscc streams + S-SDM (sp-jscc-s-sdm)",
+        "sp-jscc decoded frame + S-SDM on the exact spikes"]
+    assert float(links[0]["psnr"]) == pytest.approx(_blurry_psnr(2, 64, events=False).mean(), abs=1e-3)
+    # a link's row is its sweep's
+    (path,) = [p for p in out.glob("sp-jscc-s-sdm_awgn_cbr1-48*.csv") if not p.stem.endswith("_frames")]
+    sweep = _rows(path)[0]
+    assert float(links[5]["psnr"]) == pytest.approx(float(sweep["psnr"]), abs=1e-3) and links[5]["frames"] == "2"
+    assert (out / "sp-jscc-s-sdm-decoded.toml").exists() and (out / "sp-jscc-s-sdm-exact-spikes.toml").exists()
+    (win,) = t["decoded_windows.csv"]
+    assert win["link"] == "sp-jscc-s-sdm" and int(win["windows"]) == 6 and -1 <= float(win["correlation"]) <= 1
+
+
+@pytest.mark.slow
+def test_ssdm_decoded(ran):
+    out = ran("ssdm-decoded")
+    rows = _check_tables("ssdm-decoded", out)["decoded_n2-s1.csv"]
+    assert rows[0]["receiver"].startswith("s-sdm as shipped") and "2 samples, 1 steps" in rows[1]["receiver"]
+    assert rows[0]["config"] == rows[1]["config"]  # the same digital configuration, other receiver weights
+    toml = (out / "bpg-ldpc-spikes-s-sdm-ft-n2-s1.toml").read_text()
+    assert "s-sdm-decoded-n2-s1.ckpt" in toml
+    assert (out / "training_log_n2-s1.csv").exists()
+
+
+def test_diffevent(ran):
+    out = ran("diffevent")
+    t = _check_tables("diffevent", out)
+    ablation = {r["method"]: r for r in t["ablation.csv"]}
+    per = t["per_frame.csv"]
+    assert len(per) == 2 and list(per[0])[1:] == list(ablation)
+    for name, r in ablation.items():  # the ablation's PSNR is the mean of the per-frame values
+        assert float(r["psnr"]) == pytest.approx(np.mean([float(f[name]) for f in per]), abs=2e-3)
+    (tune,) = t["tuning.csv"]
+    assert (float(tune["s_r"]), float(tune["lam_r"]), int(tune["steps"])) == (0.01, 1.0, 2)
+    targets = {r["difference"]: r for r in t["targets.csv"]}
+    d = np.array([float(f["DiffEvent (e) y = f(E)x + r"]) - float(f["EDI (SCER)"]) for f in per])
+    row = targets["(e) - EDI SCER (same events)"]
+    assert float(row["mean_db"]) == pytest.approx(d.mean(), abs=2e-3)
+    assert float(row["ci95_db"]) == pytest.approx(_t_half(d), abs=2e-3)
+    assert row["met"] == ("yes" if d.mean() >= 1 else "no")
+    assert "(e) - EDI, bpg-ldpc-events 10 dB 1/48" in targets
+    assert [r["method"] for r in t["link.csv"]][0] == "decoded frame"

@@ -35,9 +35,11 @@ from semcom.registry import Registry, did_you_mean
 EXPERIMENTS = Registry("experiment", (
     "semcom.experiments.backends",
     "semcom.experiments.blurry_target",
+    "semcom.experiments.diffevent",
     "semcom.experiments.evjscc",
     "semcom.experiments.ldpc_bler",
     "semcom.experiments.snr_modes",
+    "semcom.experiments.ssdm",
     "semcom.experiments.width_sweep",
 ))
 
