@@ -245,9 +245,9 @@ def run_sweeps_ray(sweeps: Sequence[tuple[Any, Path]], *, address: str | None = 
                 expected[(j, snr)], parts[(j, snr)] = len(cuts), []
                 sent = sum(sizes[j]) * job.cfg.repeats * len(tried_configurations(job.work, snr))
                 order.append((sent, j, snr, cuts))
-        # the costliest points first (an adaptive codec's points try up to 19 configurations): no long
-        # point is left to start when the others are done
-        for _, j, snr, cuts in sorted(order, key=lambda o: -o[0]):
+        # in the sweep's order: a driver killed mid-run must leave its finished points where a resumed
+        # sweep finds them (costliest-first submission broke that; see the killed-driver test)
+        for _, j, snr, cuts in order:
             for cut in cuts:
                 pending[task.remote(refs[j], snr, cut, 1)] = (j, snr)
         left = [len(job.todo) for job in jobs]
