@@ -242,6 +242,16 @@ def raw_event_edges(events: np.ndarray, *, height: int, width: int, exposure_us:
 # --------------------------------------------------------------------------- the receiver
 
 
+def _check_scer(infos: list[dict[str, Any]], channels: int) -> None:
+    """EDI on a representation reads SCER only, with an even number of channels (one clear error otherwise)."""
+    for info in infos:
+        kind = info.get("representation", "scer")
+        if kind != "scer":
+            raise SemcomError(f"edi: source='representation' reads SCER, but the source sends {kind!r}")
+    if channels < 2 or channels % 2:
+        raise SemcomError(f"edi: an SCER representation has an even number of channels, got {channels}")
+
+
 @RECEIVERS.register("edi", help="EDI: model-based deblurring with events (Pan et al. 2019)")
 class EDI(Receiver):
     """Event-based Double Integral deblurring (Pan et al., CVPR 2019).
@@ -368,12 +378,8 @@ class EDI(Receiver):
 
     def _from_representation(self, lin: torch.Tensor, rep: torch.Tensor,
                              info: dict[str, Any]) -> tuple[torch.Tensor, float, torch.Tensor]:
-        kind = info.get("representation", "scer")
-        if kind != "scer":
-            raise SemcomError(f"edi: source='representation' reads SCER, but the source sends {kind!r}")
         n = rep.shape[0]
-        if n < 2 or n % 2:
-            raise SemcomError(f"edi: an SCER representation has an even number of channels, got {n}")
+        _check_scer([info], n)
         rep = rep.to(torch.float64)
         levels = scer_levels(rep)                                  # E(f, t_k) at the N + 1 boundaries
         times = torch.linspace(0.0, 1.0, n + 1, dtype=torch.float64)
@@ -439,13 +445,8 @@ class EDI(Receiver):
         through the same operations as one sample at a time (same numbers, one pass instead of B)."""
         bsz = lin_all.shape[0]
         infos = [self._info(batch, i) for i in range(bsz)]
-        for info in infos:
-            kind = info.get("representation", "scer")
-            if kind != "scer":
-                raise SemcomError(f"edi: source='representation' reads SCER, but the source sends {kind!r}")
         n = events.shape[1]
-        if n < 2 or n % 2:
-            raise SemcomError(f"edi: an SCER representation has an even number of channels, got {n}")
+        _check_scer(infos, n)
         used = [self._source_contrast(info)[0] if self.contrast == "source" else float(self.contrast)
                 for info in infos]
         rep = events.to(torch.float64)

@@ -213,7 +213,7 @@ def _res_block(cin: int, cout: int, units: int, stride: int = 1) -> nn.Sequentia
     return nn.Sequential(_conv(cin, cout, stride), *[_ResUnit(cout) for _ in range(units)])
 
 
-class PaperMemory(nn.Module):
+class PaperMemory(TemporalMemory):
     """TMB as published (Eq. 4-5, Fig. 2(c)): each stored event sequence goes through one common convolution
     (``F_m``) and the convolution of its direction (``prev`` for the sequences before the current one, ``next``
     for those after it), giving its keys and values; the memory holds them in temporal order. The current
@@ -226,14 +226,7 @@ class PaperMemory(nn.Module):
     """
 
     def __init__(self, channels: int, key_channels: int | None = None) -> None:
-        super().__init__()
-        k = key_channels or max(8, channels // 2)
-        self.common = _conv(channels, channels)
-        self.prev = nn.Conv2d(channels, k + channels, 1)   # K_{T-1}, V_{T-1}
-        self.next = nn.Conv2d(channels, k + channels, 1)   # K_{T+1}, V_{T+1}
-        self.query = nn.Conv2d(channels, k, 1)
-        self.out = nn.Conv2d(channels, channels, 1)
-        self.k = k
+        super().__init__(channels, key_channels)  # the same layers as TemporalMemory; only the read differs
         self.last_attention: torch.Tensor | None = None  # (B, N, M) of the last call, for inspection
 
     def forward(self, current: torch.Tensor, entries: list[tuple[torch.Tensor, str, torch.Tensor]]) -> torch.Tensor:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import math
 import os
 import sys
 import time
@@ -44,7 +43,7 @@ import torch.nn.functional as F
 
 from semcom.colour import srgb_to_linear
 from semcom.errors import SemcomError
-from semcom.train.stages import run_stage
+from semcom.train.stages import cosine_step, run_stage
 from semcom.receivers.ssdm import (LDN, BlindSpotNet, BlindSpotUNet, Cascade, PaperLDN, SpikeSR, paper_ticks,
                                    reblur_loss, spike_frames, spike_stream)
 from semcom.seeds import step_seed
@@ -404,15 +403,7 @@ def _resumable_stage(name: str, net: torch.nn.Module, loss_fn: Any, *, steps: in
             seconds += time.perf_counter() - t0
             save(step - 1)
             return False
-        for g in opt.param_groups:
-            g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * (step - 1) / steps))
-        loss = loss_fn(step)
-        if not torch.isfinite(loss):
-            raise SemcomError(f"{name}: the loss is not finite at step {step} ({float(loss.detach())})")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        window.append(float(loss.detach()))
+        window.append(cosine_step(name, opt, loss_fn, step=step, steps=steps, lr=lr))
         if step % log_every == 0 or step == steps:
             val = ""
             if step % val_every == 0 or step == steps:

@@ -14,7 +14,26 @@ import torch
 
 from semcom.errors import SemcomError
 
-__all__ = ["run_stage"]
+__all__ = ["run_stage", "cosine_step"]
+
+
+def cosine_step(name: str, opt: torch.optim.Optimizer, loss_fn: Callable[[int], torch.Tensor], *, step: int,
+                steps: int, lr: float, params: list[torch.nn.Parameter] | None = None,
+                clip_grad: float | None = None) -> float:
+    """One optimizer step ``step`` (1-based) of ``steps`` on a cosine from ``lr`` (no floor): sets the rate,
+    draws the loss, stops with a :class:`SemcomError` on a non-finite one, steps (gradient norm of ``params``
+    capped at ``clip_grad`` if given); the loss as a float."""
+    for g in opt.param_groups:
+        g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * (step - 1) / steps))
+    loss = loss_fn(step)
+    if not torch.isfinite(loss):
+        raise SemcomError(f"{name}: the loss is not finite at step {step} ({float(loss.detach())})")
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip_grad is not None:
+        torch.nn.utils.clip_grad_norm_(params, clip_grad)
+    opt.step()
+    return float(loss.detach())
 
 
 def run_stage(name: str, params: list[torch.nn.Parameter], loss_fn: Callable[[int], torch.Tensor], *,
@@ -31,17 +50,8 @@ def run_stage(name: str, params: list[torch.nn.Parameter], loss_fn: Callable[[in
     window: list[float] = []
     t0 = time.perf_counter()
     for step in range(1, steps + 1):
-        for g in opt.param_groups:
-            g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * (step - 1) / steps))
-        loss = loss_fn(step)
-        if not torch.isfinite(loss):
-            raise SemcomError(f"{name}: the loss is not finite at step {step} ({float(loss.detach())})")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if clip_grad is not None:
-            torch.nn.utils.clip_grad_norm_(params, clip_grad)
-        opt.step()
-        window.append(float(loss.detach()))
+        window.append(cosine_step(name, opt, loss_fn, step=step, steps=steps, lr=lr, params=params,
+                                  clip_grad=clip_grad))
         if step % log_every == 0 or step == steps:
             row = {"stage": name, "step": step, "loss": sum(window) / len(window),
                    "seconds": round(time.perf_counter() - t0, 1)}
