@@ -411,3 +411,36 @@ def test_sigterm_stops_training_like_ctrl_c_even_with_sigint_ignored(tmp_path):
     from semcom.zoo.store import load_checkpoint
 
     assert 0 < load_checkpoint(out).train["step"] < 100000
+
+
+def test_a_warm_start_map_starts_ev_jscc_image_stream_from_an_image_task_deepjscc(tmp_path):
+    """``--warm-start-map OURS=THEIRS``: the mapped networks take the other codec's tensors where shapes
+    agree, whatever its codec and CBR; the rest keeps its initialization."""
+    from semcom.registry import CODECS
+    from semcom.train.trainer import copy_matching
+    from semcom.zoo.store import save_checkpoint
+
+    arch = {"backbone": "resconv", "downsample": 8, "width": 8}
+    torch.manual_seed(0)
+    dj = CODECS.build("deepjscc", cbr=1 / 96, **arch)  # EV-JSCC's image stream at 1/48 has 1/96's latent
+    source = dj.state_dict()
+    ck = save_checkpoint(tmp_path / "image.ckpt", meta={"codec": "deepjscc", "cbr": 1 / 96}, codec=source)
+    torch.manual_seed(1)
+    ev = CODECS.build("ev-jscc", cbr=1 / 48, **arch)
+    before = {k: v.clone() for k, v in ev.state_dict().items()}
+    with pytest.raises(SemcomError, match="warm-start-map"):  # another codec at another CBR needs a map
+        copy_matching(ev, ck, cbr=1 / 48)
+    copied = copy_matching(ev, ck, cbr=1 / 48, prefix_map={"encoder.image.": "encoder.", "decoder.image.": "decoder."})
+    after = ev.state_dict()
+    encoder = [k for k in after if k.startswith("encoder.image.")]
+    assert set(encoder) <= set(copied)  # same input and latent: the whole image encoder carries over
+    assert any(k.startswith("decoder.image.") for k in copied)
+    for k in copied:
+        assert torch.equal(after[k], source[k.replace(".image.", ".", 1)]), k
+    for k in set(after) - set(copied):
+        assert torch.equal(after[k], before[k]), k
+    assert not any(k.startswith(("encoder.shared.", "encoder.event.", "deblur.")) for k in copied)
+    with pytest.raises(SemcomError, match="no tensor named"):
+        copy_matching(ev, ck, cbr=1 / 48, prefix_map={"encoder.nothing.": "encoder."})
+    with pytest.raises(SemcomError, match="needs --warm-start"):
+        TrainConfig(link="ev-jscc", cbr=1 / 48, snr_range=(0, 20), warm_start_map={"encoder.image.": "encoder."})

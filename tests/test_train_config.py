@@ -27,7 +27,7 @@ OLD_DEFAULTS = {
     ("--out",): None, ("--seed",): 0, ("--batch", "--batch-size"): 8, ("--lr",): 5e-4, ("--schedule",): None,
     ("--lam",): 0.02, ("--dataset",): None, ("--size",): 128, ("--crop",): None, ("--n-train",): 512,
     ("--dataset-param",): (), ("--codec-param",): (), ("--workers",): 0, ("--init",): None,
-    ("--warm-start",): None, ("--device",): "cpu", ("--val",): 0, ("--val-every",): None, ("--ema",): 0.0,
+    ("--warm-start",): None, ("--warm-start-map",): (), ("--device",): "cpu", ("--val",): 0, ("--val-every",): None, ("--ema",): 0.0,
     ("--augment",): "flip,rot90,time", ("--shards",): None, ("--amp",): True, ("--compile",): False,
     ("--lr-curve",): "run", ("--fresh-data",): False, ("--fresh-pool",): 0, ("--fresh-renew",): 100,
     ("--plot",): None, ("--threads",): None, ("--checkpoint-every",): 500, ("--log-every",): 10,

@@ -114,6 +114,10 @@ class TrainConfig:
     warm_start: str | None = setting(None, kind="file",
                                      help="Copy matching tensors first: another codec at this CBR (deepjscc into "
                                           "deepjscc-deblur) or this codec at another CBR.")
+    warm_start_map: tuple[tuple[str, Any], ...] = setting(
+        (), flags=("--warm-start-map",), parse="kv", metavar="OURS=THEIRS",
+        help="With --warm-start: the codec's tensors named OURS... start from the checkpoint's THEIRS..., e.g. "
+             "encoder.image.=encoder. (repeatable; any codec and CBR).")
     device: str = setting("cpu", identity=False, help="cpu, cuda or cuda:N (torchrun: the local GPU).")
     n_val: int = setting(0, kind="int", flags=("--val",),
                          help="Hold out the last N of --n-train samples; validation PSNR is logged on them.")
@@ -195,6 +199,9 @@ class TrainConfig:
         put(self, "augment", tuple(a for a in AUGMENTATIONS if a in self.augment))
         put(self, "dataset_params", _pairs(self.dataset_params))
         put(self, "codec_params", _pairs(self.codec_params))
+        put(self, "warm_start_map", tuple((str(k), str(v)) for k, v in _pairs(self.warm_start_map)))
+        if self.warm_start_map and self.warm_start is None:
+            raise SemcomError("--warm-start-map needs --warm-start")
         for name in ("init", "warm_start"):
             value = getattr(self, name)
             put(self, name, None if value is None else str(value))
@@ -210,10 +217,13 @@ class TrainConfig:
 
     def identity(self) -> dict[str, Any]:
         """The values that determine the trained weights: what a checkpoint records (``meta["training"]``)
-        and compares when a run resumes.  ``fresh_renew`` counts only with a fresh pool."""
+        and compares when a run resumes.  ``fresh_renew`` counts only with a fresh pool; ``warm_start_map``
+        appears only when given (so the checkpoints written before it existed keep their key)."""
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.metadata["identity"]}
         if not self.fresh_pool:
             out["fresh_renew"] = 0
+        if not self.warm_start_map:
+            del out["warm_start_map"]
         return out
 
 

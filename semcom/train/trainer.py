@@ -364,7 +364,7 @@ def train(config: TrainConfig | str | Path | None = None, /, *, data: TrainingDa
         raise SemcomError(f"link {spec.name!r} has no learned weights to train (its codec and receiver are "
                           "model-based)")
     if cfg.warm_start is not None:
-        copy_matching(link.codec, cfg.warm_start, cbr=cfg.cbr)
+        copy_matching(link.codec, cfg.warm_start, cbr=cfg.cbr, prefix_map=dict(cfg.warm_start_map))
     if cfg.fresh_data:
         if (cfg.crop is not None and not cfg.fresh_pool) or data is not None:
             raise SemcomError("--fresh-data simulates frames of --size directly: no --crop (but with --fresh-pool), "
