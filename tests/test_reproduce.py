@@ -137,3 +137,38 @@ def test_panel_figure_shares_sweeps_and_recomputes_a_shared_sweep_once(tmp_path,
     (tmp_path / "where-events-help.png").unlink()
     assert main([*base, "--jobs", "2"]) == 0  # panels of two CBRs in two processes, drawn by the parent
     assert seen == [] and (tmp_path / "where-events-help.png").exists()
+
+
+def test_the_image_task_figure_adds_a_row_against_cbr_at_its_own_snr(tmp_path, monkeypatch):
+    import semcom.bench.plots as plots
+    from semcom.bench.results import read_json
+
+    fig = FIGURES["jscc-image"]
+    axis = [p for p in fig.settings() if p.on_cbr_axis]
+    assert [p.cbr for p in axis] == sorted(fig.cbr_axis) and {p.snr for p in axis} == {"10"}
+    assert [p.cbr for p in fig.settings() if not p.on_cbr_axis] == [1 / 48, 1 / 96]
+    drawn = {}
+    real = plots.plot_grid
+    monkeypatch.setattr(plots, "plot_grid", lambda rows, out, **kw: drawn.update(rows=rows, **kw) or real(rows, out, **kw))
+    notes = []
+    png = reproduce("jscc-image", out_dir=tmp_path, snr="0", limit=1, progress=False, notice=notes.append,
+                    links=("image-deepjscc-resconv", "image-bpg-capacity"))
+    assert png.exists() and png.stat().st_size > 10_000
+    # --snr sets the SNR curves; the CBR row keeps its 10 dB
+    curves = [r for p in (tmp_path / "jscc-image").glob("*.csv") if not p.name.endswith("_frames.csv")
+              for r in csv.DictReader(open(p))]
+    row = [r for p in (tmp_path / "jscc-image" / "cbr-axis").glob("*.csv") if not p.name.endswith("_frames.csv")
+           for r in csv.DictReader(open(p))]
+    assert {float(r["snr_db"]) for r in curves} == {0.0} and {float(r["snr_db"]) for r in row} == {10.0}
+    assert sorted({round(1 / float(r["cbr"])) for r in row if r["link"] == "image-bpg-capacity"}) == sorted(
+        round(1 / c) for c in fig.cbr_axis)
+    # the learned link runs where a checkpoint exists and is named as skipped elsewhere
+    learned = {round(1 / float(r["cbr"])) for r in row if r["link"] == "image-deepjscc-resconv"}
+    assert {48, 96} <= learned < {round(1 / c) for c in fig.cbr_axis}
+    assert any("skipped image-deepjscc-resconv" in n for n in notes)
+    assert drawn["cbr_row"][0] == "awgn, 10 dB" and len(drawn["cbr_row"][1]) == len(row)
+    assert [t for t, _ in drawn["rows"]] == ["awgn, CBR 1/48", "awgn, CBR 1/96"]
+    manifest = read_json(tmp_path / "jscc-image.manifest.json")
+    assert [p["title"] for p in manifest["panels"]][2] == "awgn, CBR 1/96, 10 dB"
+    # the image task's input is its target: no "blurry input" reference in its sidecars
+    assert all(not read_json(p).get("reference") for p in (tmp_path / "jscc-image").glob("*.json"))

@@ -87,8 +87,11 @@ def trained_range_notice(link: Link, snr_db: tuple[float, ...]) -> str | None:
 
 def input_reference(batches: list[Batch], metrics: dict[str, Any]) -> dict[str, float]:
     """Mean PSNR / SSIM of the blurry input frame against the sharp one over the evaluation set
-    (the other metrics are left out: DISTS would cost a network pass for a reference line)."""
-    out = {}
+    (the other metrics are left out: DISTS would cost a network pass for a reference line); none
+    where the input is the target itself (the image task: a source without motion blur)."""
+    out: dict[str, float] = {}
+    if all(torch.equal(b.blurry, b.sharp) for b in batches):
+        return out
     with torch.no_grad():
         for m in ("psnr", "ssim"):
             if m in metrics:

@@ -435,12 +435,44 @@ def _finish(fig, handles: dict[str, object], drawn: dict[str, list], *, title: s
     fig.set_figheight(height + legend_height + 0.18 * sup.get_text().count("\n"))
 
 
+def _draw_against_cbr(ax, runs: list[dict], looks: dict[str, dict], panel: tuple[str, str, bool],
+                      handles: dict[str, object]) -> None:
+    """One metric against CBR into ``ax``: a line per link through its runs' means (each run is one CBR
+    at the row's SNR; a link with one CBR is a lone marker), the CBR axis logarithmic and labelled 1/N."""
+    from semcom.conventions import format_cbr
+
+    col, axis_label, higher = panel
+    points: dict[str, dict[float, float]] = {}
+    for run in runs:
+        g = run["rows"]
+        if col not in g or not g[col].notna().any():
+            continue
+        points.setdefault(run["link"], {})[float(g["cbr"].iloc[0])] = float(g[col].mean())
+    ticks: set[float] = set()
+    for link, by_cbr in points.items():
+        x = sorted(by_cbr)
+        ticks.update(x)
+        kw = {k: v for k, v in looks[link].items() if k != "label"}
+        line, = ax.plot(x, [by_cbr[c] for c in x], markersize=4, **kw)
+        handles.setdefault(link, line)
+    ax.set_xscale("log")
+    ax.set_xticks(sorted(ticks), [format_cbr(c) for c in sorted(ticks)], fontsize=7)
+    ax.minorticks_off()
+    ax.set_xlabel("CBR (complex channel uses per source value)")
+    ax.set_ylabel(axis_label + ("" if higher else " (lower is better)"))
+    ax.grid(True, alpha=0.3)
+
+
 def plot_grid(rows: Sequence[tuple[str, Sequence[str | Path]]], out: str | Path, *, title: str,
               metrics: Sequence[str] = ("psnr", "ssim"), styles: dict[str, dict] | None = None,
-              notice=None, max_bands: int | None = MAX_BANDS) -> Path:
+              notice=None, max_bands: int | None = MAX_BANDS,
+              cbr_row: tuple[str, Sequence[str | Path]] | None = None) -> Path:
     """Several sweeps' settings in one PNG: a row of panels (one per metric) for each ``(row title,
     CSV files)`` of ``rows``, one legend for all (legend labels carry the link's name only, the
-    row title says the rest; intervals as in :func:`draw_curves`).  A row without CSV files is left out."""
+    row title says the rest; intervals as in :func:`draw_curves`).  A row without CSV files is left out.
+
+    ``cbr_row``: ``(row title, CSV files)`` of sweeps at one SNR and several CBRs, drawn as a last row of
+    each metric against CBR (one line per link)."""
     import sys
 
     import matplotlib
@@ -450,15 +482,24 @@ def plot_grid(rows: Sequence[tuple[str, Sequence[str | Path]]], out: str | Path,
 
     notice = notice or (lambda msg: print(msg, file=sys.stderr))
     rows = [(t, list(ps)) for t, ps in rows if ps]
-    if not rows:
+    axis_paths = list(cbr_row[1]) if cbr_row else []
+    if not rows and not axis_paths:
         raise SemcomError(f"nothing to draw for {title!r}: no sweep results")
     panels = [p for p in PANELS if p[0] in metrics]
-    fig, axes = plt.subplots(len(rows), len(panels), figsize=(4.4 * len(panels) + 0.4, 3.3 * len(rows) + 0.8),
+    n_rows = len(rows) + bool(axis_paths)
+    fig, axes = plt.subplots(n_rows, len(panels), figsize=(4.4 * len(panels) + 0.4, 3.3 * n_rows + 0.8),
                              squeeze=False, layout="constrained")
     handles: dict[str, object] = {}
     drawn: dict[str, list] = {"band": [], "bars": [], "off": []}
-    links = list(dict.fromkeys(r["link"] for _, paths in rows for r in _runs(paths, notice)))
+    axis_runs = _runs(axis_paths, notice) if axis_paths else []
+    links = list(dict.fromkeys([r["link"] for _, paths in rows for r in _runs(paths, notice)]
+                               + [r["link"] for r in axis_runs]))
     palette = dict(zip(links, distinct_looks(len(links))))
+    if axis_runs:
+        looks = {lk: {"marker": "o", **palette[lk], **(styles or {}).get(lk, {})} for lk in links}
+        for ax, panel in zip(axes[-1], panels):
+            _draw_against_cbr(ax, axis_runs, looks, panel, handles)
+            ax.set_title(cbr_row[0], fontsize=9)
     for ax_row, (row_title, paths) in zip(axes, rows):
         runs = _runs(paths, notice)
         looks = [{"marker": "o", **palette[r["link"]], **(styles or {}).get(r["link"], {}), "label": r["link"]}
@@ -468,7 +509,7 @@ def plot_grid(rows: Sequence[tuple[str, Sequence[str | Path]]], out: str | Path,
             for kind, frames in _draw_metric(ax, runs, looks, refs, panel, handles, max_bands=max_bands).items():
                 drawn[kind] += frames
             ax.set_title(row_title, fontsize=9)
-    _finish(fig, handles, drawn, title=title, legend_title=None, max_bands=max_bands, height=3.3 * len(rows) + 0.5)
+    _finish(fig, handles, drawn, title=title, legend_title=None, max_bands=max_bands, height=3.3 * n_rows + 0.5)
     return _save(fig, out)
 
 

@@ -53,7 +53,18 @@ STYLES: dict[str, dict[str, Any]] = {
     "edi-tx-bpg-ldpc": {"color": "tab:orange"},
     "edi-tx-deepjscc": {"color": "tab:olive"},
     "oracle-bpg-capacity": {"color": "black", "linestyle": "--"},
+    "image-deepjscc-resconv": {"color": "tab:red"},
+    "image-deepjscc": {"color": "tab:green"},
+    "image-deepjscc-swin": {"color": "tab:blue"},
+    "image-bpg-ldpc": {"color": "tab:purple"},
+    "image-bpg-capacity": {"color": "tab:purple", "linestyle": "--"},
 }
+
+#: the image task (no camera): each JSCC backbone's link beside the digital reference and its bound
+IMAGE_LINKS = ("image-deepjscc-resconv", "image-deepjscc", "image-deepjscc-swin", "image-bpg-ldpc",
+               "image-bpg-capacity")
+#: the CBRs of the image task's PSNR-against-CBR row (the span JSCC papers plot)
+IMAGE_CBRS = (1 / 96, 1 / 64, 1 / 48, 1 / 32, 1 / 24, 1 / 16, 1 / 12)
 
 #: where-events-help: events spent at the receiver (first three) or at the sensor, beside the
 #: frame-only links and the oracle (the sharp frame itself at capacity)
@@ -74,11 +85,18 @@ class Panel:
     channel: str = "awgn"
     channel_params: dict[str, Any] = field(default_factory=dict)
     sweeps: str = ""
+    #: fixed SNR points (``--snr`` does not change them): a point of the figure's CBR axis
+    snr: str | None = None
+
+    @property
+    def on_cbr_axis(self) -> bool:
+        """Whether the panel is one CBR of the metrics-against-CBR row rather than curves against SNR."""
+        return self.snr is not None
 
     @property
     def title(self) -> str:
         channel = "block Rayleigh" if self.channel == "rayleigh" and not self.channel_params else self.channel
-        return f"{channel}, CBR {format_cbr(self.cbr)}"
+        return f"{channel}, CBR {format_cbr(self.cbr)}" + (f", {self.snr} dB" if self.on_cbr_axis else "")
 
 
 @dataclass(frozen=True)
@@ -95,6 +113,8 @@ class FigureSpec:
         snr: default SNR points (curves) or the single SNR of a grid.
         panels: several settings in one figure (then ``cbr`` and ``channel`` are those of the
             first); a figure without them has one, its own.
+        cbr_axis: CBRs of a last row of metrics against CBR at ``cbr_axis_snr`` dB (the plot JSCC
+            papers publish beside the SNR curves); each CBR is a panel of its own sweeps.
     """
 
     name: str
@@ -106,10 +126,16 @@ class FigureSpec:
     channel_params: dict[str, Any] = field(default_factory=dict)
     snr: str = "0:20:2"
     panels: tuple[Panel, ...] = ()
+    cbr_axis: tuple[float, ...] = ()
+    cbr_axis_snr: str = "10"
 
     def settings(self) -> tuple[Panel, ...]:
-        """The figure's panels (one, sweeping into the figure's own folder, unless declared)."""
-        return self.panels or (Panel(self.cbr, self.channel, dict(self.channel_params), self.name),)
+        """The figure's panels (one, sweeping into the figure's own folder, unless declared), then
+        one per CBR of its CBR axis."""
+        curves = self.panels or (Panel(self.cbr, self.channel, dict(self.channel_params), self.name),)
+        axis = tuple(Panel(c, self.channel, dict(self.channel_params), f"{self.name}/cbr-axis", snr=self.cbr_axis_snr)
+                     for c in self.cbr_axis)
+        return curves + axis
 
 
 def _shared(fig: str, cbr: float, channel: str = "awgn") -> Panel:
@@ -133,6 +159,10 @@ for _fig in (
                panels=(_shared("evjscc-fig4", 1 / 48), _shared("evjscc-fig5", 1 / 96),
                        _shared("evjscc-fig4-rayleigh", 1 / 48, "rayleigh"),
                        _shared("evjscc-fig5-rayleigh", 1 / 96, "rayleigh"))),
+    FigureSpec("jscc-image", "image task (a sharp held-out photo sent and scored against itself): PSNR/SSIM vs "
+               "SNR at CBR 1/48 and 1/96, and vs CBR at 10 dB, each JSCC backbone beside BPG + LDPC and BPG at "
+               "capacity (issue 32)", "curves", 1 / 48, links=IMAGE_LINKS, snr="0:20:5",
+               panels=(_shared("jscc-image", 1 / 48), _shared("jscc-image", 1 / 96)), cbr_axis=IMAGE_CBRS),
 ):
     FIGURES.add(_fig.name, _fig, help=_fig.description)
 del _fig
@@ -216,7 +246,7 @@ def panel_configs(fig: FigureSpec, index: int, *, out_dir: Path, snr: str | None
     from semcom.bench.sweep import SweepConfig
 
     panel = fig.settings()[index]
-    points = tuple(parse_snr(snr or fig.snr))
+    points = tuple(parse_snr(panel.snr or snr or fig.snr))
     return [(SweepConfig(link=link, cbr=panel.cbr, snr_db=points, channel=panel.channel,
                          channel_params=dict(panel.channel_params), limit=limit, repeats=repeats, seed=seed),
              out_dir / panel.sweeps) for link in _own(fig, links)]
@@ -334,10 +364,13 @@ def draw_figure(fig: FigureSpec, *, out_dir: Path, limit: int | None = None, rep
     png = out_dir / f"{fig.name}.png"
     options = [opt for opt, _ in variant_options(fig, limit=limit, repeats=repeats, seed=seed)]
     title = fig.description + (f" [{' '.join(options)}]" if options else "")
-    if not fig.panels:
+    panels = fig.settings()
+    if len(panels) == 1:
         plot_curves(csvs[0], png, title=title, styles=STYLES)
     else:
-        plot_grid([(p.title, c) for p, c in zip(fig.settings(), csvs)], png, title=title, styles=STYLES)
+        axis = [c for p, found in zip(panels, csvs) if p.on_cbr_axis for c in found]
+        plot_grid([(p.title, c) for p, c in zip(panels, csvs) if not p.on_cbr_axis], png, title=title,
+                  styles=STYLES, cbr_row=(f"{fig.channel}, {fig.cbr_axis_snr} dB", axis) if axis else None)
     manifest = {"figure": fig.name, "png": png.name, "panels": []}
     for panel, found in zip(fig.settings(), sweeps):
         drawn = [link for link, _ in found]

@@ -575,8 +575,9 @@ def _prepare_locked(cfg: SweepConfig, spec: Any, channel: Component, csv_path: P
                "resolved": identity,
                "git_commit": git_commit(), "versions": package_versions(), "csv": csv_path.name,
                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "torch_threads": torch.get_num_threads()}
-    if spec.target == "sharp":  # what doing nothing scores: the plots draw it as a reference line
-        sidecar["reference"] = {"blurry input": input_reference(batches, metrics)}
+    reference = input_reference(batches, metrics) if spec.target == "sharp" else {}
+    if reference:  # what doing nothing scores (none where the input is the target): a reference line in plots
+        sidecar["reference"] = {"blurry input": reference}
     todo = [float(s) for s in cfg.snr_db if round(float(s), 6) not in done]
     for msg in unavailable if todo else ():
         hold(msg)

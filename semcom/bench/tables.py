@@ -1007,6 +1007,55 @@ def backbone_study_table() -> Callable[[Path], str]:
     return build
 
 
+def jscc_image_table(links: tuple[str, ...] = ("image-deepjscc-resconv", "image-deepjscc", "image-deepjscc-swin",
+                                                "image-bpg-ldpc", "image-bpg-capacity"),
+                     bound: str = "image-bpg-capacity") -> Callable[[Path], str]:
+    """The image task (``results/reproduce/jscc-image/``): PSNR / SSIM per link at 0, 10 and 20 dB for
+    CBR 1/48 and 1/96, the gap to BPG at capacity at 10 dB, and PSNR at 10 dB against CBR (blank where
+    a link has no checkpoint for that CBR)."""
+    folder = REPRODUCE / "jscc-image"
+
+    def rows_of(path: Path) -> dict[float, dict]:
+        return {round(float(r["snr_db"]), 6): r for r in read_rows(path)} if path.exists() else {}
+
+    def build(root: Path) -> str:
+        curves = {(lk, c): rows_of(root / folder / f"{lk}_awgn_cbr{c}.csv") for lk in links for c in ("1-48", "1-96")}
+        if not curves[(bound, "1-48")]:
+            raise SemcomError(f"table source {folder}/{bound}_awgn_cbr1-48.csv is missing or empty")
+        head = ["link"] + [f"{c.replace('-', '/')} at {snr} dB" for c in ("1-48", "1-96") for snr in (0, 10, 20)]
+        head += ["gap at 10 dB, 1/48 / 1/96"]
+        body = []
+        for lk in links:
+            cells = [f"`{lk}`"]
+            for c in ("1-48", "1-96"):
+                for snr in (0.0, 10.0, 20.0):
+                    r = curves[(lk, c)].get(snr)
+                    cells.append(f"{_num(r['psnr']):.2f} / {_num(r['ssim']):.3f}" if r else "no checkpoint")
+            gaps = []
+            for c in ("1-48", "1-96"):
+                r, b = curves[(lk, c)].get(10.0), curves[(bound, c)].get(10.0)
+                gaps.append(f"{_num(b['psnr']) - _num(r['psnr']):.2f}" if r and b else "-")
+            cells.append(" / ".join(gaps) if lk != bound else "")
+            body.append(cells)
+        cbrs = sorted({p.stem.split("_cbr")[1].split("_")[0] for p in (root / folder / "cbr-axis").glob("*_cbr*.csv")
+                       if not p.name.endswith("_frames.csv")}, key=lambda t: -int(t.split("-")[1]))
+        axis_head = ["link"] + [c.replace("-", "/") for c in cbrs]
+        axis_body = []
+        for lk in links:
+            cells = [f"`{lk}`"]
+            for c in cbrs:
+                r = rows_of(root / folder / "cbr-axis" / f"{lk}_awgn_cbr{c}.csv").get(10.0)
+                cells.append(f"{_num(r['psnr']):.2f}" if r else "")
+            axis_body.append(cells)
+        n = next((int(r["n_images"]) for r in curves[(bound, "1-48")].values() if r.get("n_images")), None)
+        return (_md(head, body) + f"\nPSNR (dB) / SSIM of the received photograph against the one sent, "
+                f"{n} held-out photographs, AWGN; gap: dB under `{bound}` at 10 dB.\n\n"
+                + _md(axis_head, axis_body) + "\nPSNR (dB) at 10 dB against CBR; blank: no checkpoint for "
+                "that CBR.\n")
+
+    return build
+
+
 #: table name -> builder(root) -> Markdown text
 TABLES: dict[str, Callable[[Path], str]] = {
     "fig4": figure_table("evjscc-fig4", "awgn", "1-48"),
@@ -1022,6 +1071,7 @@ TABLES: dict[str, Callable[[Path], str]] = {
     "where-events": where_events_table(),
     "snr-modes": snr_modes_table(),
     "jscc-backbones": backbone_study_table(),
+    "jscc-image": jscc_image_table(),
     "backends": backends_table(),
     "evjscc-events": evjscc_events_table(),
     "event-share": event_share_table(),
