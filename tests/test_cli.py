@@ -45,6 +45,12 @@ BAD = [
     (["reproduce", "evjscc-fig4", "--address", "auto"], "--executor ray"),
     (["reproduce", "evjscc-fig4", "--executor", "ray", "--jobs", "2"], "--jobs applies"),
     (["run", "--link", "softcast", "--snr", "0", "--cbr", "1/48", "--executor", "dask"], "--executor"),
+    (["run", "--link", "softcast", "--snr", "0", "--cbr", "1/48", "--camera", "noisey"], "did you mean 'noisy'"),
+    (["run", "--link", "softcast", "--snr", "0", "--cbr", "1/48", "--camera-param", "leak=1"], "no setting 'leak'"),
+    (["run", "--link", "softcast", "--snr", "0", "--cbr", "1/48", "--camera-param", "preset=v2e"], "--camera"),
+    (["data", "show", "--compare-noise", "default,bogus"], "unknown preset(s) bogus"),
+    (["data", "show", "--compare-noise", "default", "--camera", "v2e"], "--compare-noise"),
+    (["data", "show", "--camera", "loud"], "unknown camera preset 'loud'"),
 ]
 
 
@@ -216,3 +222,35 @@ def test_data_photos_is_the_installer_and_says_what_it_needs(tmp_path, monkeypat
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "apt-get not found" in err and "Traceback" not in err
     assert not (tmp_path / "photos").exists()
+
+
+def test_the_camera_preset_reaches_the_sweep_and_names_its_files(tmp_path):
+    """``semcom run --camera`` simulates the evaluation frames with that preset: the RGB frame's noise changes
+    what DeepJSCC receives, the file names and sidecars say which camera, and the default run is untouched."""
+    import json
+
+    base = ["run", "--link", "deepjscc", "--cbr", "1/48", "--snr", "10", "--limit", "1", "--metrics", "psnr",
+            "--size", "64", "--out", str(tmp_path), "-q", "--no-plot"]
+    assert main(base) == 0
+    assert main([*base, "--camera", "noisy"]) == 0
+    assert main([*base, "--camera", "ideal", "--camera-param", "read_noise=0.05"]) == 0
+    runs = {p.name: pd.read_csv(p) for p in tmp_path.glob("*.csv") if not p.name.endswith("_frames.csv")}
+    plain = next(n for n in runs if "camera" not in n)
+    noisy = next(n for n in runs if "camera-noisy" in n)
+    tuned = next(n for n in runs if "camera-" in n and n != noisy)
+    assert "read-noise-0.05" in tuned and "preset-ideal" in tuned
+    assert runs[plain]["psnr"][0] != runs[noisy]["psnr"][0] != runs[tuned]["psnr"][0]
+    side = json.loads((tmp_path / noisy).with_suffix(".json").read_text())
+    assert "noisy" in json.dumps(side["config"])
+
+
+def test_data_show_draws_one_sample_under_several_presets(tmp_path):
+    out = tmp_path / "noise.png"
+    assert main(["data", "show", "--compare-noise", "default,noisy", "--size", "48", "--out", str(out)]) == 0
+    assert out.stat().st_size > 5_000
+    one = tmp_path / "one.png"
+    assert main(["data", "show", "--camera", "v2e", "--size", "48", "--out", str(one)]) == 0
+    assert one.exists()
+    assert main(["data", "show", "--compare-noise", "noisy", "--index", "999", "--size", "48",
+                 "--out", str(tmp_path / "none.png")]) == 2
+    assert not (tmp_path / "none.png").exists()

@@ -32,6 +32,11 @@ def weights_digest(module: torch.nn.Module) -> str:
 
 
 def _tag(value: Any) -> str:
+    if isinstance(value, dict):  # a table (camera = {preset = ..., ...}): its items, hashed when too long
+        text = "-".join(f"{k}-{_tag(v)}" for k, v in sorted(value.items()))
+        if len(text) > 40:
+            text = text[:31] + "-" + hashlib.sha1(repr(sorted(value.items())).encode()).hexdigest()[:8]
+        return _tag(text)
     text = "-".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
     return "".join(c if c.isalnum() or c in ".-" else "-" for c in text).strip("-")[:40]
 

@@ -56,9 +56,18 @@ def synth_cmd(size: int, test_size: int, n_train: int, n_test: int, seed: int, o
 @click.option("--size", default=None, type=int, help="Crop side (default: the dataset's).")
 @click.option("--seed", default=0, show_default=True, type=int, help="The dataset's seed.")
 @click.option("--data-root", default=None, type=click.Path(), help="Folder for folder/gopro datasets.")
+@click.option("--camera", default=None, metavar="PRESET",
+              help="Camera noise preset: default, ideal, v2e or noisy (default: the dataset's camera).")
+@click.option("--camera-param", multiple=True, metavar="KEY=VALUE",
+              help="Camera setting on top of the preset, e.g. leak_hz=0.05 (repeatable).")
+@click.option("--compare-noise", default=None, metavar="PRESET,PRESET,...",
+              help="Draw the sample under each of these presets side by side instead (frame, events, spike "
+                   "count per row), e.g. default,noisy.")
 def show_cmd(index: int, out: str, dataset: str, split: str, size: int | None, seed: int,
-             data_root: str | None) -> None:
+             data_root: str | None, camera: str | None, camera_param: tuple[str, ...],
+             compare_noise: str | None) -> None:
     """Draw one sample: blurry, sharp, events, SCER channels and spike TFP (a sequence: each exposure and gap)."""
+    from semcom.cli.options import camera_value
     from semcom.registry import SOURCES
 
     if dataset not in SOURCES:
@@ -68,6 +77,25 @@ def show_cmd(index: int, out: str, dataset: str, split: str, size: int | None, s
         params["size"] = size
     if data_root is not None:
         params["data_root"] = data_root
+    if compare_noise is not None:
+        presets = [p.strip() for p in compare_noise.split(",") if p.strip()]
+        if not presets or camera is not None or camera_param:
+            raise SemcomError("--compare-noise takes a comma-separated list of presets (and no --camera / "
+                              "--camera-param)")
+        from semcom.sources.camera import PRESETS
+
+        unknown = [p for p in presets if p not in PRESETS]
+        if unknown:
+            raise SemcomError(f"--compare-noise: unknown preset(s) {', '.join(unknown)} (presets: "
+                              f"{', '.join(PRESETS)})")
+        from semcom.sources.camera_show import draw_noise_comparison
+
+        click.echo(str(draw_noise_comparison(out, dataset, index, presets=presets,
+                                             **{k: v for k, v in params.items()})))
+        return
+    chosen = camera_value(camera, camera_param)
+    if chosen is not None:
+        params["camera"] = chosen
     ds = SOURCES.build(dataset, **params)
     if not 0 <= index < len(ds):
         raise SemcomError(f"--index {index} out of range: {dataset} {split} has {len(ds)} samples")

@@ -8,7 +8,7 @@ import click
 
 from semcom.errors import SemcomError
 
-__all__ = ["parse_kv", "executor_options"]
+__all__ = ["parse_kv", "executor_options", "camera_value"]
 
 
 def parse_kv(items: tuple[str, ...], what: str) -> dict[str, Any]:
@@ -29,6 +29,24 @@ def parse_kv(items: tuple[str, ...], what: str) -> dict[str, Any]:
         except tomllib.TOMLDecodeError:
             out[key.strip()] = value
     return out
+
+
+def camera_value(preset: str | None, params: tuple[str, ...]) -> str | dict[str, Any] | None:
+    """The ``camera`` argument of a source from ``--camera PRESET`` and ``--camera-param KEY=VALUE``:
+    the preset's name alone, a table with the preset and the settings, or None when neither is given
+    (the link's own camera).  The names are checked where the source is built.
+
+    >>> camera_value("noisy", ())
+    'noisy'
+    >>> camera_value(None, ("leak_hz=0.05",))
+    {'preset': 'default', 'leak_hz': 0.05}
+    """
+    settings = parse_kv(params, "--camera-param")
+    if "preset" in settings:
+        raise SemcomError("--camera-param preset=...: give the preset with --camera")
+    if not settings:
+        return preset
+    return {"preset": preset or "default", **settings}
 
 
 def executor_options(command):

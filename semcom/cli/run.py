@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from semcom.cli.options import executor_options, parse_kv
+from semcom.cli.options import camera_value, executor_options, parse_kv
 from semcom.errors import SemcomError
 
 __all__ = ["run_cmd"]
@@ -23,6 +23,10 @@ __all__ = ["run_cmd"]
 @click.option("--dataset", default=None, help="Evaluation data source (default: the link's, synth-blur).")
 @click.option("--data-root", default=None, type=click.Path(), help="Folder for datasets read from disk.")
 @click.option("--size", default=None, type=int, help="Crop side of the evaluation frames in pixels.")
+@click.option("--camera", default=None, metavar="PRESET",
+              help="Camera noise preset of the simulated sources: default, ideal, v2e or noisy (default: the link's).")
+@click.option("--camera-param", multiple=True, metavar="KEY=VALUE",
+              help="Camera setting on top of the preset, e.g. leak_hz=0.05 (repeatable; docs/sources.md).")
 @click.option("--limit", default=None, type=int, help="Evaluate at most N samples.")
 @click.option("--repeats", default=1, show_default=True, type=int, help="Channel realizations per image.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of every channel draw.")
@@ -39,7 +43,8 @@ __all__ = ["run_cmd"]
 @executor_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or table.")
 def run_cmd(link_name: str, snr: str, cbr: str, channel: str | None, channel_param: tuple[str, ...],
-            dataset: str | None, data_root: str | None, size: int | None, limit: int | None, repeats: int,
+            dataset: str | None, data_root: str | None, size: int | None, camera: str | None,
+            camera_param: tuple[str, ...], limit: int | None, repeats: int,
             seed: int, batch_size: int, metrics: str, checkpoint: str | None, all_configs: bool, out_dir: str,
             overwrite: bool, no_plot: bool, executor: str, address: str | None, quiet: bool) -> None:
     """Run a link over SNR points and write CSV + JSON + PNG (resumes an interrupted run)."""
@@ -60,7 +65,8 @@ def run_cmd(link_name: str, snr: str, cbr: str, channel: str | None, channel_par
         raise SemcomError(f"checkpoint not found: {checkpoint}")
     cfg = SweepConfig(link=link_name, cbr=cbr_value, snr_db=tuple(snr_points), channel=channel,
                       channel_params=parse_kv(channel_param, "--channel-param"), dataset=dataset,
-                      dataset_params={"data_root": data_root, "size": size}, limit=limit, repeats=repeats,
+                      dataset_params={"data_root": data_root, "size": size,
+                                      "camera": camera_value(camera, camera_param)}, limit=limit, repeats=repeats,
                       seed=seed, batch_size=batch_size,
                       metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()),
                       all_configs=all_configs, checkpoint=checkpoint)

@@ -23,6 +23,10 @@ def noise_samples(dataset: str = "synth-blur", index: int = 0, *, presets: Seque
     out = []
     for preset in presets:
         ds = SOURCES.build(dataset, split=split, seed=seed, camera={"preset": preset}, cache=False, **params)
+        if not 0 <= index < len(ds):
+            from semcom.errors import SemcomError
+
+            raise SemcomError(f"--index {index} out of range: {dataset} {split} has {len(ds)} samples")
         out.append((preset, ds[index]))
     return out
 
