@@ -434,3 +434,110 @@ def test_diffevent(ran):
     assert row["met"] == ("yes" if d.mean() >= 1 else "no")
     assert "(e) - EDI, bpg-ldpc-events 10 dB 1/48" in targets
     assert [r["method"] for r in t["link.csv"]][0] == "decoded frame"
+
+
+# -- STRA on synthetic video ------------------------------------------------------------------------------------------
+
+TABLES.update({
+    "stra": {"table.csv": "results/stra/table.csv", "targets.csv": "results/stra/targets.csv"},
+    "stra-links": {"links.csv": "results/stra/links/links.csv"},
+})
+TRAINS |= {"stra"}
+
+
+def _video_blurry_psnr(limit: int) -> np.ndarray:
+    """Per-frame PSNR of the blurry frame against the sharp one on synth-blur-video's test sequences (numpy)."""
+    from semcom.registry import SOURCES
+    from semcom.sources.video import SequenceFrames
+
+    frames = SequenceFrames(SOURCES.build("synth-blur-video", split="test", limit=limit))
+    return np.array([10 * np.log10(1 / float(((f.blurry.double() - f.sharp.double()) ** 2).mean()))
+                     for f in (frames[i] for i in range(len(frames)))])
+
+
+def test_stra_curves_of_shipped_models_go_to_results_training_only_in_the_full_run_to_its_own_folder(tmp_path):
+    from semcom.experiments.stra import curve_path
+
+    exp = EXPERIMENTS["stra"]
+    full = Results(exp, exp.full(), Path(exp.out))
+    assert curve_path("stra", full) == Path("results/training/stra-cbr1-1-snr0.csv")
+    assert curve_path("stra-skips", full) == Path("results/training/stra-skips-cbr1-1-snr0.csv")
+    assert curve_path("unet-xattn", full) == Path("results/stra/training/unet-xattn.csv")
+    tiny = Results(exp, exp.tiny, Path(exp.out), tiny=True)
+    assert curve_path("stra", tiny) == Path("results/stra/training/stra.csv")
+    elsewhere = Results(exp, exp.full(), tmp_path)
+    assert curve_path("stra-skips", elsewhere) == tmp_path / "training" / "stra-skips.csv"
+    assert not (tmp_path / "training").exists()
+
+
+def test_stra_refuses_an_unknown_model_before_training(tmp_path):
+    with pytest.raises(SemcomError, match="unknown model.*stra-nope.*known: unet-xattn, stra-frames"):
+        run_experiment("stra", tiny=True, out=tmp_path / "x", overrides=["only=stra,stra-nope"], say=lambda m: None)
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow
+def test_stra(ran):
+    from semcom.experiments.stra import MODELS, PAIRS
+    from semcom.zoo.store import read_meta
+
+    shipped = {p: p.read_bytes() for p in sorted((ROOT / "results" / "training").glob("stra*-cbr1-1-snr0.*"))}
+    out = ran("stra")
+    t = _check_tables("stra", out)
+    rows = t["table.csv"]
+    assert [r["method"] for r in rows] == ["blurry input", "EDI per frame (raw events, nominal contrast)", *MODELS]
+    assert all(int(r["frames"]) == 3 for r in rows)  # one test sequence of three exposures
+    ref = _video_blurry_psnr(1)
+    assert float(rows[0]["psnr"]) == pytest.approx(ref.mean(), abs=1e-3)
+    assert float(rows[0]["psnr_ci95"]) == pytest.approx(_t_half(ref), abs=1e-3)  # Student-t over the frames
+    assert float(rows[0]["gain_ci95"]) == 0 and float(rows[1]["gain_over_blurry_db"]) > 1  # EDI deblurs
+    for r in rows:
+        assert float(r["gain_over_blurry_db"]) == pytest.approx(float(r["psnr"]) - float(rows[0]["psnr"]), abs=2e-3)
+    for r in rows[:2]:  # the references: nothing trained
+        assert (r["parameters"], r["train_steps"], r["fps_cpu_180x320"], r["train_seconds"]) == ("0", "0", "", "")
+    for r in rows[2:]:
+        assert int(r["parameters"]) > 0 and int(r["train_steps"]) == 2 and float(r["fps_cpu_180x320"]) > 0
+    # the targets pair the rows they name, over the same frames
+    psnr = {r["method"]: float(r["psnr"]) for r in rows}
+    targets = t["targets.csv"]
+    assert [(r["comparison"], float(r["target_db"])) for r in targets] == [(f"{a} - {b}", g) for a, b, g in PAIRS]
+    for r, (a, b, goal) in zip(targets, PAIRS):
+        d = float(r["psnr_diff_db"])
+        assert d == pytest.approx(psnr[a] - psnr[b], abs=2e-3) and float(r["ci95"]) >= 0
+        if goal or abs(d) >= 2e-3:
+            assert r["met"] == str(d >= goal if goal else d > 0)
+    # every model's checkpoint and learning curve under the run's folder; the committed curves untouched
+    stems = [Path(link).stem for link in MODELS.values()]
+    assert all(read_meta(out / "ckpt" / f"{s}.ckpt")["step"] == 2 for s in stems)
+    assert {p.name for p in (out / "training").iterdir()} == {f"{s}.{e}" for s in stems for e in ("csv", "png")}
+    assert (out / "training" / "stra.png").stat().st_size > 1000 and _rows(out / "training" / "stra.csv")
+    assert shipped and {p: p.read_bytes() for p in shipped} == shipped
+
+
+def test_stra_links_and_their_exact_input_counterparts(ran, tmp_path):
+    from semcom.experiments.stra import LINKS
+
+    out = ran("stra-links")
+    rows = _check_tables("stra-links", out)["links.csv"]
+    assert [(r["link"], r["exact_input_counterpart"]) for r in rows] == [(k, LINKS[k]) for k in ("deepjscc",
+                                                                                                 "deepjscc-stra")]
+    assert all(r["counterpart_psnr"] == "" and r["frames"] == "3" and float(r["snr_db"]) == 10 for r in rows)
+    assert all(float(r["cbr"]) == pytest.approx(1 / 48, abs=1e-6) for r in rows)
+    for r in rows:  # a link's row is its sweep's
+        (path,) = [p for p in out.glob(f"{r['link']}_awgn_cbr1-48_synth-blur-video*.csv")
+                   if not p.stem.endswith("_frames")]
+        sweep = _rows(path)[0]
+        assert float(r["psnr"]) == pytest.approx(float(sweep["psnr"]), abs=1e-3) and 5 < float(r["psnr"]) < 40
+    # with the exact-input table: each link beside its counterpart's PSNR (the sweeps resumed, not rerun)
+    table = tmp_path / "table.csv"
+    table.write_text("method,psnr\nblurry input,12.500\n\"STRA full, event skips (ours)\",30.250\n")
+    said = []
+    run_experiment("stra-links", tiny=True, out=out, overrides=[f"table={table}"], say=said.append)
+    again = _rows(out / "links.csv")
+    assert [r["counterpart_psnr"] for r in again] == ["12.500", "30.250"]
+    assert [r["psnr"] for r in again] == [r["psnr"] for r in rows]
+    # a missing table is skipped: the counterparts stay empty
+    said.clear()
+    run_experiment("stra-links", tiny=True, out=out, overrides=[f"table={tmp_path / 'none.csv'}"], say=said.append)
+    assert [r["counterpart_psnr"] for r in _rows(out / "links.csv")] == ["", ""]
+    assert any("none.csv does not exist" in m for m in said)

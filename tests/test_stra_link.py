@@ -175,10 +175,10 @@ def test_the_paper_recipe_delivers_gap_events_trains_resumes_and_logs_validation
     ev = data.events.float().unflatten(1, (3, 12))
     assert torch.equal(ev[:, :, :6].flatten(1, 2), plain.events.float())  # each frame's own events unchanged
     assert ev[:, :2, 6:].abs().sum() > 0 and ev[:, 2, 6:].abs().sum() == 0  # no gap after the last exposure
-    assert link_reads_gap_events(str(ROOT / "benchmarks" / "links" / "stra-paper-gaps.toml"))
+    assert link_reads_gap_events(str(ROOT / "semcom" / "experiments" / "links" / "stra-paper-gaps.toml"))
     assert not link_reads_gap_events("stra-paper") and not link_reads_gap_events("stra")
     small = tmp_path / "stra-paper-small.toml"  # the published design, small enough for a test
-    text = (ROOT / "benchmarks" / "links" / "stra-paper-gaps.toml").read_text()
+    text = (ROOT / "semcom" / "experiments" / "links" / "stra-paper-gaps.toml").read_text()
     small.write_text(text.replace('name = "stra-paper-gaps"', 'name = "stra-paper-small"')
                      .replace("width = 32", "width = 8").replace("res_units = 8", "res_units = 1"))
     kw = dict(link=str(small), steps=2, batch_size=1, size=32, n_train=2, n_val=1, exposures=3, workers=0,

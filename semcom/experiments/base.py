@@ -40,6 +40,7 @@ EXPERIMENTS = Registry("experiment", (
     "semcom.experiments.ldpc_bler",
     "semcom.experiments.snr_modes",
     "semcom.experiments.ssdm",
+    "semcom.experiments.stra",
     "semcom.experiments.width_sweep",
 ))
 
