@@ -199,5 +199,14 @@ class Link(nn.Module):
             out = self.receiver(rx.image, events=rx.events, batch=batch).clamp(0.0, 1.0)
         return LinkOutput(out, tx, rx)
 
+    def reachable_outputs(self, batch: Batch) -> tuple[torch.Tensor, ...] | None:
+        """Every output the link can produce for ``batch`` under the codec's active configuration,
+        whatever the channel draws (per frame, one of these), where the codec can say so and the
+        receiver shows the decoded frame as it is (``identity``); else None."""
+        reach = getattr(self.codec, "reachable_images", None)
+        if reach is None or self.spec.receiver.name != "identity":
+            return None
+        return tuple(img.clamp(0.0, 1.0) for img in reach(self.at_sensor(batch)))
+
     def target(self, batch: Batch) -> torch.Tensor:
         return batch.sharp if self.spec.target == "sharp" else batch.blurry

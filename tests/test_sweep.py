@@ -255,3 +255,46 @@ def test_a_checkpoint_given_by_absolute_path_is_redescribed_without_recomputing(
     side.write_text(json.dumps(again))
     run_sweep(cfg, out_dir=tmp_path, progress=False)
     assert json.loads(side.read_text())["config"]["checkpoint"] == shipped
+
+
+@pytest.mark.parametrize("channel", ["awgn", "rayleigh"])
+def test_skipping_hopeless_configurations_sends_less_and_writes_the_same_numbers(tmp_path, monkeypatch, channel):
+    """An envelope skips a configuration only where its best case cannot beat the best one so far, so every
+    value but the timing is the same as sending them all; and it does skip some."""
+    sent = []
+    real = sweep.evaluate_point
+    monkeypatch.setattr(sweep, "evaluate_point", lambda link, *a, **k: sent.append(link.codec.config) or real(link, *a, **k))
+    out = {}
+    for skip in (False, True):
+        sent.clear()
+        cfg = SweepConfig(link="bpg-ldpc", cbr=1 / 48, snr_db=(0.0, 6.0, 12.0, 20.0), channel=channel, limit=3,
+                          metrics=("psnr", "ssim"), skip_hopeless=skip, dataset_params={"size": 64})
+        path = run_sweep(cfg, out_dir=tmp_path / str(skip), progress=False)
+        out[skip] = (pd.read_csv(path).drop(columns="seconds"),
+                     pd.read_csv(sweep.frames_path(path)), json.loads(path.with_suffix(".json").read_text()), len(sent))
+    (rows0, frames0, side0, n0), (rows1, frames1, side1, n1) = out[False], out[True]
+    pd.testing.assert_frame_equal(rows0, rows1)
+    pd.testing.assert_frame_equal(frames0, frames1)
+    assert side0["config_key"] == side1["config_key"] and "skip_hopeless" not in side1["config"]
+    assert n1 < n0, (n0, n1)
+
+
+def test_the_best_case_bounds_every_channel_draw():
+    """No channel realization scores above a configuration's best case (the bound the skip relies on)."""
+    import torch
+
+    from semcom.link import Link, find_link
+    from semcom.registry import METRICS, SOURCES
+    from semcom.sources.base import collate
+
+    link = Link(find_link("bpg-ldpc"), cbr=1 / 48).eval()
+    ds = SOURCES.build("synth-blur", split="test", limit=2, size=64)
+    batches = [collate([ds[0], ds[1]])]
+    psnr = METRICS.build("psnr")
+    for config in link.codec.variants()[::4]:
+        link.codec.set_variant(config)
+        bound = sweep.best_case_score(link, batches, psnr, repeats=1)
+        for snr in (-5.0, 5.0, 15.0, 30.0):
+            res = sweep.evaluate_point(link, batches, {"psnr": psnr}, snr_db=snr, repeats=2, seed=1)
+            assert float(res.values["psnr"].mean()) <= bound + 1e-9, (config, snr)
+    assert Link(find_link("bpg-ldpc-events"), cbr=1 / 48).reachable_outputs(batches[0]) is None

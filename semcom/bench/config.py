@@ -34,6 +34,9 @@ class SweepConfig:
         metrics: metric names; unavailable ones (DISTS without weights) give empty columns.
         all_configs: for adaptive codecs, also write each configuration's own curve.
         checkpoint: codec checkpoint path (learned codecs), ``None`` for the shipped one.
+        skip_hopeless: in an envelope, skip a configuration whose best case (every block decoded) cannot
+            beat the best one so far (:func:`semcom.bench.sweep.best_case_score`); the numbers are the
+            same either way (``False``: send every candidate, for checking that), so it is not recorded.
 
     Example:
         >>> SweepConfig(link="softcast", cbr=1/48, snr_db=(0.0, 10.0)).metrics
@@ -54,6 +57,7 @@ class SweepConfig:
     metrics: tuple[str, ...] = DEFAULT_METRICS
     all_configs: bool = False
     checkpoint: str | None = None
+    skip_hopeless: bool = True
 
     def __post_init__(self) -> None:
         if not self.snr_db:

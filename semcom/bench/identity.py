@@ -155,6 +155,7 @@ def display_config(cfg: SweepConfig) -> dict[str, Any]:
     """The sidecar's ``config``: the sweep's options as given, with the link (when a file) and the
     checkpoint written as :func:`display_path` writes files."""
     out = {**asdict(cfg), "snr_db": list(cfg.snr_db), "checkpoint": display_checkpoint(cfg.checkpoint)}
+    del out["skip_hopeless"]  # how the envelope is searched, not what it finds
     if cfg.link.endswith(".toml") or "/" in cfg.link or "\\" in cfg.link:  # a link file, not a link's name
         out["link"] = display_path(cfg.link)
     return out

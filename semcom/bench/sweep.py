@@ -23,7 +23,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -292,13 +292,15 @@ def _held_notices(notice: Callable[[str], None] | None) -> tuple[Callable[[str],
 
 def envelope_point(link: Link, batches: list[Batch], metrics: dict[str, Any], *, snr_db: float, cfg: SweepConfig,
                    configs_row: Callable[[PointResult, str], None] | None,
-                   tick: Callable[[int], None]) -> tuple[str, PointResult, float]:
+                   tick: Callable[[int], None], bounds: dict[str, float | None] | None = None
+                   ) -> tuple[str, PointResult, float]:
     """The best of the codec's configurations at one SNR: ``(configuration, result, seconds)``.
 
     The envelope is chosen on one metric (PSNR where asked); without ``configs_row`` (no
     ``--all-configs``) the others are computed for the chosen configuration only, from its kept
     outputs (DISTS and SSIM are the costly ones).  ``configs_row`` receives every configuration's
-    result; ``tick`` is told the frames done (of every configuration tried).
+    result; ``tick`` is told the frames done (of every configuration tried).  ``bounds`` keeps each
+    configuration's best case across the SNR points of one sweep (same batches and metric).
     """
     tried = tried_configurations(link, snr_db, all_configs=configs_row is not None)
     select = "psnr" if "psnr" in metrics else next(iter(metrics))
@@ -306,8 +308,19 @@ def envelope_point(link: Link, batches: list[Batch], metrics: dict[str, Any], *,
     lazy = configs_row is None and _kept_bytes(batches, cfg.repeats) <= MAX_KEPT_BYTES
     first = {select: metrics[select]} if lazy else metrics
     best, best_res, seconds = None, None, 0.0
+    n_frames = sum(b.size for b in batches) * cfg.repeats
     for v in tried:
         link.codec.set_variant(v)
+        if best_res is not None and configs_row is None and cfg.skip_hopeless:
+            bounds = {} if bounds is None else bounds
+            if v not in bounds:
+                t0 = time.perf_counter()
+                bounds[v] = best_case_score(link, batches, metrics[select], repeats=cfg.repeats)
+                seconds += time.perf_counter() - t0
+            bound = bounds[v]
+            if bound is not None and bound <= score(best_res) - SKIP_MARGIN:
+                tick(n_frames)  # no channel draw can make it win: not sent
+                continue
         res = evaluate_point(link, batches, first, snr_db=snr_db, repeats=cfg.repeats, seed=cfg.seed,
                              keep_outputs=lazy, tick=tick)
         seconds += res.seconds
@@ -320,6 +333,34 @@ def envelope_point(link: Link, batches: list[Batch], metrics: dict[str, Any], *,
         seconds += scored.seconds - best_res.seconds
         best_res = scored
     return best, best_res, seconds
+
+
+#: how far under the best score so far a configuration's best case must lie to be skipped: far above the
+#: floating-point difference between one frame's metric computed alone and within its batch
+SKIP_MARGIN = 1e-6
+
+
+def best_case_score(link: Link, batches: list[Batch], metric: Any, *, repeats: int) -> float | None:
+    """The highest envelope score the codec's active configuration could reach on ``batches`` under any
+    channel draw (signed like :func:`envelope_score`), or None where the link cannot say.
+
+    Each frame's output is one of :meth:`Link.reachable_outputs` whatever the channel does (for the
+    digital codec: the decoded payload or the fallback), so the best case takes, per frame, the better
+    of their metric values; every channel realization (``repeats``) has the same best case.
+    """
+    per_frame = []
+    with torch.no_grad():
+        for batch in batches:
+            outputs = link.reachable_outputs(batch)
+            if outputs is None:
+                return None
+            target = link.target(batch)
+            with phase("metrics"):
+                values = np.stack([metric(o.to(target.device), target).double().cpu().numpy() for o in outputs])
+            per_frame.append(values.max(0) if metric.higher_is_better else values.min(0))
+    frames = np.repeat(np.concatenate(per_frame)[:, None], repeats, axis=1)
+    sign = 1.0 if metric.higher_is_better else -1.0
+    return sign * float(np.nanmean(frames))
 
 
 def frame_rows(snr_db: float, names: tuple[str, ...], res: PointResult) -> list[dict[str, Any]]:
@@ -373,6 +414,8 @@ class PointWork:
     metrics: dict[str, Any]
     batches: list[Batch]
     names: tuple[str, ...] = ()       # the samples' names, in evaluation order
+    #: each configuration's best case (:func:`best_case_score`), which no SNR point changes: computed once
+    bounds: dict[str, float | None] = field(default_factory=dict, repr=False)
 
     def frames(self, snr: float) -> int:
         """Frames one SNR point sends: images x repeats x the codec configurations it tries."""
@@ -391,7 +434,7 @@ class PointWork:
             configs_row = None if not cfg.all_configs else (
                 lambda res, v: config_rows.append({**row_of(res), "config": v}))
             best, res, seconds = envelope_point(self.link, self.batches, self.metrics, snr_db=float(snr), cfg=cfg,
-                                                configs_row=configs_row, tick=tick)
+                                                configs_row=configs_row, tick=tick, bounds=self.bounds)
             return PointRows({**row_of(res), "config": best, "seconds": seconds}, config_rows,
                              frame_rows(float(snr), self.names, res))
         res = evaluate_point(self.link, self.batches, self.metrics, snr_db=float(snr), repeats=cfg.repeats,

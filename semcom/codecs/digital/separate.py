@@ -326,6 +326,24 @@ class BpgLdpc(Codec):
         state = DigitalState(self.config, plan, (h, w), payload_bits, quality)
         return Transmission(symbols, plan.num_symbols, (3, h, w), state)
 
+    def reachable_images(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """The only two images the receiver can show for each frame under the active configuration,
+        whatever the channel does: the source decode of the payload :meth:`encode` would send (every
+        block's CRC passed) and the fallback (a block lost, or nothing fitted) -> two ``[B, 3, H, W]``.
+
+        A sweep's envelope uses them to skip a configuration that cannot beat one already decoded
+        (its best case is no better): the receiver decodes exactly these payload bytes.
+        """
+        frames = batch.blurry if self.source == "blurry" else batch.sharp
+        b, _, h, w = frames.shape
+        budget = max(0, self.plan(h, w).payload_bits - 8 * self.header_bytes)
+        payloads: list[bytes | None] = []
+        for i in range(b):
+            code = self.coder.fit(to_uint8(frames[i]), budget)
+            payloads.append(None if code is None else code.payload)
+        images, _ = decode_frames(self.coder, payloads, height=h, width=w, fallback=self.fallback)
+        return images.to(frames.device), fallback_images(self.fallback, b, h, w).to(frames.device)
+
     # -- receiver --------------------------------------------------------------------------
     def decode(self, received: ChannelOutput, tx: Transmission, *, snr_db: torch.Tensor) -> Reception:
         st: DigitalState = tx.state
