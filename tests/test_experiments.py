@@ -439,6 +439,7 @@ def test_diffevent(ran):
 # -- STRA on synthetic video ------------------------------------------------------------------------------------------
 
 TABLES.update({
+    "sensor-noise": {name: f"results/sensor-noise/backends/{name}" for name in ("backends.csv", "events.csv")},
     "stra": {"table.csv": "results/stra/table.csv", "targets.csv": "results/stra/targets.csv"},
     "stra-links": {"links.csv": "results/stra/links/links.csv"},
 })

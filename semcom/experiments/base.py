@@ -38,6 +38,7 @@ EXPERIMENTS = Registry("experiment", (
     "semcom.experiments.diffevent",
     "semcom.experiments.evjscc",
     "semcom.experiments.ldpc_bler",
+    "semcom.experiments.sensor_noise",
     "semcom.experiments.snr_modes",
     "semcom.experiments.ssdm",
     "semcom.experiments.stra",
