@@ -505,7 +505,8 @@ def test_the_shipped_ev_jscc_checkpoints_hold_no_head_and_keep_todays():
     for e in shipped:
         over = {} if e["snr_mode"] == "adaptive" else {"snr_db": float(e["snr_db"])}
         codec = build_codec("ev-jscc", cbr=e["cbr"], link=e["link"], **over)
-        assert "head" not in codec.checkpoint_meta["config"], e["name"]
+        # made before the option: no entry, today's head; made after: the entry says so
+        assert codec.checkpoint_meta["config"].get("head", "gain-offset") == "gain-offset", e["name"]
         assert codec.head == "gain-offset" and codec.deblur.head.weight.shape[0] == 8
 
 
@@ -642,12 +643,14 @@ def test_without_a_backbone_ev_jscc_keeps_its_networks_and_old_checkpoints_read_
         EVJSCC(cbr=1 / 48, backbone="swin", width=6)
 
 
-def test_the_resconv_link_is_untrained_takes_only_its_own_weights_and_trains_by_stages():
+def test_the_resconv_link_takes_only_its_own_weights_and_trains_by_stages():
     spec = find_link("ev-jscc-resconv")
     assert spec.codec.name == "ev-jscc" and spec.needs_own_weights
     assert (spec.codec.params["backbone"], spec.codec.params["downsample"]) == ("resconv", 8)
+    shipped = Link(spec, cbr=1 / 48).codec  # its own checkpoint, whose size wins over the link's default width
+    assert shipped.checkpoint_meta["link"] == "ev-jscc-resconv" and (shipped.backbone, shipped.width) == ("resconv", 32)
     with pytest.raises(SemcomError, match="no shipped SNR-adaptive checkpoint of link ev-jscc-resconv"):
-        Link(spec, cbr=1 / 48)
+        Link(spec, cbr=1 / 96)  # never ev-jscc's weights, which do not fit
     link = Link(spec, cbr=1 / 48, codec_overrides={"checkpoint": "none", **TINY})
     codec = link.codec
     assert (codec.backbone, codec.downsample, codec.width, codec.depth) == ("resconv", 8, 8, 1)
