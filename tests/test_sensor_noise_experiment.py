@@ -12,6 +12,7 @@ import torch
 from scipy import stats
 
 import semcom.experiments.sensor_noise as sn  # registers the experiment (whatever the registry's list says)
+from semcom.bench.results import read_rows
 from semcom.errors import SemcomError
 from semcom.experiments import EXPERIMENTS, run_experiment
 from semcom.experiments.shared import evaluation_batches
@@ -24,8 +25,9 @@ BACKENDS = ["blurry input", "edi (raw events, camera's nominal c)", "edi (raw ev
 
 
 def _rows(path: Path) -> list[dict]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+    rows = read_rows(path)
+    assert rows, f"{path} is missing or empty"
+    return rows
 
 
 def _header(path: Path) -> list[str]:
